@@ -1,0 +1,68 @@
+"""Assembles the ingest graph: Discover -> Read+Decode -> Extract -> Dedup -> Enrich -> Sink."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from typing import Dict, Optional, Sequence
+
+import apache_beam as beam
+
+from transforms.decode import ReadAndDecode
+from transforms.dedup import Dedup
+from transforms.discover import Discover
+from transforms.entities import Enrich
+from transforms.extract import Extract
+from transforms.rejects import REJECTS
+from transforms.sink import WriteTables
+
+
+def new_run_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class Ingest(beam.PTransform):
+    """PBegin -> {"articles", "duplicates", "rejects"} PCollections (nothing written).
+
+    Every input record ends in exactly one of the three.
+    """
+
+    def __init__(self, inputs: Sequence[str], *, spacy_model: str = "en_core_web_sm",
+                 ner_batch_size: int = 64, skip_entities: bool = False,
+                 dedup_threshold: float = 0.8, minhash_perm: int = 128, shingle_words: int = 5,
+                 max_file_bytes: int = 64 * 1024 * 1024):
+        super().__init__()
+        self.inputs = list(inputs)
+        self.spacy_model, self.ner_batch_size, self.skip_entities = spacy_model, ner_batch_size, skip_entities
+        self.dedup = Dedup(dedup_threshold, minhash_perm, shingle_words)
+        self.max_file_bytes = max_file_bytes
+
+    def expand(self, pbegin):
+        files = pbegin | "Discover" >> Discover(self.inputs)
+        read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes)
+        extracted = read.records | "Extract" >> Extract()
+        deduped = extracted.articles | "Dedup" >> self.dedup
+        rejects = [read[REJECTS], extracted[REJECTS]]
+        articles = deduped.articles
+        if not self.skip_entities:
+            enriched = articles | "Enrich" >> Enrich(self.spacy_model, self.ner_batch_size)
+            articles = enriched.articles
+            rejects.append(enriched[REJECTS])
+        return {
+            "articles": articles,
+            "duplicates": deduped.duplicates,
+            "rejects": rejects | "AllRejects" >> beam.Flatten(),
+        }
+
+
+def build(p: beam.Pipeline, opts, run_id: Optional[str] = None,
+          ingested_at: Optional[datetime] = None) -> Dict[str, beam.PCollection]:
+    """Adds the whole job to ``p`` from IngestOptions ``opts``; returns the three tables."""
+    ingested_at = ingested_at or datetime.now(timezone.utc)
+    run_id = run_id or opts.run_id or new_run_id(ingested_at)
+    tables = p | "Ingest" >> Ingest(
+        opts.input, spacy_model=opts.spacy_model, ner_batch_size=opts.ner_batch_size,
+        skip_entities=opts.skip_entities, dedup_threshold=opts.dedup_threshold,
+        minhash_perm=opts.minhash_perm, shingle_words=opts.shingle_words,
+        max_file_bytes=opts.max_file_bytes)
+    tables | "Sink" >> WriteTables(opts.output, run_id, ingested_at)
+    return tables

@@ -1,0 +1,69 @@
+"""Typed records that travel between the pipeline's stages.
+
+They are NamedTuples registered with Beam's RowCoder, so a shuffle encodes them compactly
+and the same way on every runner (no pickling of plain dicts).
+"""
+from __future__ import annotations
+
+import typing
+
+import apache_beam as beam
+
+
+class RawRecord(typing.NamedTuple):
+    """One input record after reading and decoding, before any parsing of its content.
+
+    ``fmt`` is ``"html"`` (a page or fragment) or ``"text"`` (plain text that may still hold
+    inline HTML). ``url``/``title``/``published`` are what the container (a JSON object)
+    declared, unparsed; the extractor may find more in the content itself.
+    """
+    source_uri: str
+    fmt: str
+    body: str
+    url: typing.Optional[str]
+    title: typing.Optional[str]
+    published: typing.Optional[str]
+    size_bytes: int
+
+
+class Entity(typing.NamedTuple):
+    """A named-entity mention; ``text == article.text[start_char:end_char]``."""
+    text: str
+    label: str
+    start_char: int
+    end_char: int
+
+
+class Article(typing.NamedTuple):
+    """An extracted article. ``published_at_us`` is microseconds since the epoch, UTC."""
+    article_id: str
+    source_uri: str
+    url: typing.Optional[str]
+    title: typing.Optional[str]
+    published_at_us: typing.Optional[int]
+    text: str
+    word_count: int
+    text_hash: str
+    size_bytes: int
+    entities: typing.List[Entity]
+
+
+class Duplicate(typing.NamedTuple):
+    """An article folded into another one (the canonical article, which is kept)."""
+    source_uri: str
+    article_id: str
+    canonical_id: str
+    similarity: float
+    method: str  # "exact" or "near"
+
+
+class Reject(typing.NamedTuple):
+    """An input record that could not become an article, and why."""
+    source_uri: str
+    reason: str
+    detail: str
+    size_bytes: typing.Optional[int]
+
+
+for _cls in (RawRecord, Entity, Article, Duplicate, Reject):
+    beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Creates ./.venv (Python >= 3.10, 3.11 preferred) and installs the project into it.
+# Re-installs only when pyproject.toml changed since the last install, so it is cheap to
+# call before every run. Sourced by run_local.sh and run_tests.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+stamp="$venv/.installed-$(sha1sum "$root/pyproject.toml" | cut -c1-12)"
+
+if [ ! -x "$venv/bin/python" ]; then
+  py=""
+  for cand in python3.11 python3 python; do
+    if command -v "$cand" >/dev/null 2>&1 &&
+       "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
+      py="$cand"; break
+    fi
+  done
+  [ -n "$py" ] || { echo "bootstrap: need Python >= 3.10 (3.11 preferred)" >&2; exit 1; }
+  echo "bootstrap: creating .venv with $("$py" --version)" >&2
+  "$py" -m venv "$venv"
+fi
+
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing the project and its dependencies into .venv" >&2
+  "$venv/bin/python" -m pip install --quiet --upgrade pip >&2
+  "$venv/bin/python" -m pip install --quiet -e "$root[test]" >&2
+  rm -f "$venv"/.installed-*
+  touch "$stamp"
+fi

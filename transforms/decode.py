@@ -1,0 +1,323 @@
+"""Read + Decode: file metadata -> RawRecords (bytes to str, one record per article).
+
+What a file holds is decided by its extension (after an optional ``.gz``):
+
+- ``.html``/``.htm``: one page or fragment;
+- ``.txt``: plain text, which may carry inline HTML;
+- ``.json``: one object, or an array of objects (``path#i``, i from 0);
+- ``.jsonl``: one object per line (``path#n``, n the line number from 1).
+
+Bytes are decoded honestly: a BOM wins, then an encoding the document declares
+(``<meta charset>``, ``http-equiv``, an XML declaration), then strict UTF-8, then statistical
+detection (charset-normalizer); content that is not text is rejected, never guessed at.
+"""
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import zlib
+from typing import Iterator, List, Optional, Tuple, Union
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from schemas.records import RawRecord, Reject
+from transforms.rejects import REJECTS, reject
+
+STAGE = "decode"
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+HTML_EXTS = {"html", "htm", "xhtml", "shtml"}
+TEXT_EXTS = {"txt", "text"}
+JSON_EXTS = {"json"}
+JSONL_EXTS = {"jsonl", "ndjson"}
+SUPPORTED_EXTS = HTML_EXTS | TEXT_EXTS | JSON_EXTS | JSONL_EXTS
+
+# Field names tried in order for each part of a JSON record.
+HTML_FIELDS = ("html", "raw_html", "content_html", "body_html")
+TEXT_FIELDS = ("text", "content", "body", "article", "articleBody", "article_body", "maintext")
+TITLE_FIELDS = ("title", "headline")
+URL_FIELDS = ("url", "link", "canonical_url", "uri")
+DATE_FIELDS = ("published", "published_at", "publishedAt", "date", "datePublished",
+               "date_publish", "pubDate", "pub_date", "created_at")
+
+
+class DecodeError(ValueError):
+    """Content that cannot be turned into text; ``reason`` is a reject code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def split_extension(path: str) -> Tuple[str, bool]:
+    """(``ext`` lower-cased without the dot, ``gzipped``) of a path or URI."""
+    name = path.rsplit("/", 1)[-1].lower()
+    gz = name.endswith(".gz")
+    if gz:
+        name = name[:-3]
+    ext = name.rsplit(".", 1)[-1] if "." in name else ""
+    return ext, gz
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Decompresses (possibly multi-member) gzip, refusing to inflate past ``max_bytes``."""
+    out = bytearray()
+    rest = data
+    while rest:
+        d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        try:
+            out += d.decompress(rest, max_bytes + 1 - len(out))
+        except zlib.error as e:
+            raise DecodeError("bad_compression", str(e)) from None
+        if len(out) > max_bytes:
+            raise DecodeError("too_large", f"decompresses to more than {max_bytes} bytes")
+        if not d.eof:
+            if d.unconsumed_tail:  # stopped by the size cap
+                raise DecodeError("too_large", f"decompresses to more than {max_bytes} bytes")
+            raise DecodeError("bad_compression", "truncated gzip stream")
+        rest = d.unused_data
+        if rest and not rest.startswith(b"\x1f\x8b"):
+            break  # trailing garbage after the last member, as gzip(1) tolerates
+    return bytes(out)
+
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I)
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9._:-]+)""", re.I)
+# Browsers read these labels as their supersets (WHATWG Encoding Standard).
+_SUPERSETS = {"iso-8859-1": "cp1252", "latin-1": "cp1252", "latin1": "cp1252",
+              "us-ascii": "cp1252", "ascii": "cp1252", "iso-8859-9": "cp1254",
+              "gb2312": "gb18030", "gbk": "gb18030", "x-sjis": "shift_jis",
+              "utf8": "utf-8"}
+
+
+def _codec(label: str) -> Optional[str]:
+    label = label.strip().lower()
+    label = _SUPERSETS.get(label, label)
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    # A page that declares UTF-16 in ASCII-compatible bytes is lying: ignore it.
+    return None if name.startswith("utf-16") or name.startswith("utf-32") else name
+
+
+def declared_encoding(data: bytes) -> Optional[str]:
+    head = data[:4096]
+    m = _XML_DECL.search(head) or _META_CHARSET.search(head)
+    return _codec(m.group(1).decode("ascii", "replace")) if m else None
+
+
+def _looks_binary(text: str) -> bool:
+    if not text:
+        return False
+    sample = text[:65536]
+    bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or ch == "\ufffd")
+    return "\x00" in sample or bad / len(sample) > 0.02
+
+
+def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
+    """(text, encoding used) or ``DecodeError``. ``sniff_markup``: honour in-document charset
+    declarations (HTML/XML); JSON is UTF-8/16/32 by specification (RFC 8259)."""
+    if not data:
+        raise DecodeError("empty_file", "no bytes")
+    for bom, enc in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data[len(bom):].decode(enc)
+            except UnicodeDecodeError as e:
+                raise DecodeError("undecodable", f"{enc} BOM but invalid {enc}: {e}") from None
+            return _checked(text, enc)
+    if b"\x00" in data[:4096]:
+        # BOM-less UTF-16/32 shows NULs in its ASCII range; otherwise it is binary.
+        for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if not _looks_binary(text) and sum(c.isascii() for c in text[:2048]) > 0.5 * min(len(text), 2048):
+                return text, enc
+        raise DecodeError("binary", "NUL bytes in content")
+    if sniff_markup:
+        enc = declared_encoding(data)
+        if enc:
+            try:
+                return _checked(data.decode(enc), enc)
+            except UnicodeDecodeError:
+                pass  # a wrong declaration is common: fall through to detection
+    try:
+        return _checked(data.decode("utf-8"), "utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        from charset_normalizer import from_bytes
+        best = from_bytes(data[:1_000_000]).best()
+    except Exception:  # the detector must not take the run down
+        best = None
+    if best is None or best.encoding is None:
+        raise DecodeError("undecodable", "no character encoding fits the bytes")
+    enc = _codec(best.encoding) or best.encoding
+    try:
+        return _checked(data.decode(enc), enc)
+    except (UnicodeDecodeError, LookupError) as e:
+        raise DecodeError("undecodable", f"detected {enc} but: {e}") from None
+
+
+def _checked(text: str, enc: str) -> Tuple[str, str]:
+    if _looks_binary(text):
+        raise DecodeError("binary", f"control characters in content decoded as {enc}")
+    return text, enc
+
+
+def _first(obj: dict, fields) -> Optional[object]:
+    for f in fields:
+        v = obj.get(f)
+        if v not in (None, "", [], {}):
+            return v
+    return None
+
+
+def _as_str(v) -> Optional[str]:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, list):  # e.g. a list of paragraphs
+        parts = [x for x in v if isinstance(x, str)]
+        return "\n\n".join(parts) if parts else None
+    return None
+
+
+def record_from_json(uri: str, obj, size_bytes: int) -> Union[RawRecord, Reject]:
+    """One JSON object -> RawRecord, by the field names above."""
+    if not isinstance(obj, dict):
+        return reject(STAGE, uri, "not_an_object", f"JSON {type(obj).__name__}", size_bytes)
+    html = _as_str(_first(obj, HTML_FIELDS))
+    text = None if html else _as_str(_first(obj, TEXT_FIELDS))
+    if not html and not text:
+        return reject(STAGE, uri, "no_content",
+                      f"none of {HTML_FIELDS + TEXT_FIELDS}; keys: {sorted(obj)[:20]}", size_bytes)
+    return RawRecord(
+        source_uri=uri, fmt="html" if html else "text", body=html or text,
+        url=_as_str(_first(obj, URL_FIELDS)), title=_as_str(_first(obj, TITLE_FIELDS)),
+        published=_as_str(_first(obj, DATE_FIELDS)), size_bytes=size_bytes)
+
+
+def records_from_bytes(path: str, data: bytes) -> Iterator[Union[RawRecord, Reject]]:
+    """All records of one file's (decompressed) bytes, or rejects explaining why not."""
+    ext, _ = split_extension(path)
+    size = len(data)
+    try:
+        if ext in HTML_EXTS or ext in TEXT_EXTS:
+            text, _enc = decode_bytes(data, sniff_markup=ext in HTML_EXTS)
+            yield RawRecord(path, "html" if ext in HTML_EXTS else "text", text,
+                            None, None, None, size)
+        elif ext in JSON_EXTS:
+            text, _enc = decode_bytes(data, sniff_markup=False)
+            try:
+                doc = json.loads(text)
+            except (ValueError, RecursionError) as e:
+                yield reject(STAGE, path, "invalid_json", e, size)
+                return
+            if isinstance(doc, list):
+                for i, obj in enumerate(doc):
+                    uri = f"{path}#{i}"
+                    item_size = len(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+                    yield record_from_json(uri, obj, item_size)
+            else:
+                yield record_from_json(path, doc, size)
+        elif ext in JSONL_EXTS:
+            text, _enc = decode_bytes(data, sniff_markup=False)
+            for n, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue  # blank lines are not records
+                uri = f"{path}#{n}"
+                line_size = len(line.encode("utf-8"))
+                try:
+                    obj = json.loads(line)
+                except (ValueError, RecursionError) as e:
+                    yield reject(STAGE, uri, "invalid_json", e, line_size)
+                    continue
+                yield record_from_json(uri, obj, line_size)
+        else:
+            yield reject(STAGE, path, "unsupported", f"extension {ext!r}", size)
+    except DecodeError as e:
+        yield reject(STAGE, path, e.reason, str(e), size)
+
+
+def read_file(path: str, max_bytes: int) -> bytes:
+    """The file's bytes, decompressed when it is ``.gz``, through Beam's FileSystems."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read(max_bytes + 1)
+    _, gz = split_extension(path)
+    if gz:
+        # A gzip member may legally be far smaller than its content: read it all, then cap.
+        if len(data) > max_bytes:
+            raise DecodeError("too_large", f"over {max_bytes} bytes compressed")
+        return gunzip(data, max_bytes)
+    if len(data) > max_bytes:
+        raise DecodeError("too_large", f"over {max_bytes} bytes")
+    return data
+
+
+class ReadRecordsFn(beam.DoFn):
+    """FileMetadata -> RawRecord (main) and Reject (tagged ``rejects``)."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.max_bytes = max_bytes
+        self.records = Metrics.counter(STAGE, "records")
+        self.bytes_read = Metrics.counter(STAGE, "bytes")
+
+    def process(self, metadata: FileMetadata):
+        path = metadata.path
+        ext, _ = split_extension(path)
+        if ext not in SUPPORTED_EXTS:
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, reject(STAGE, path, "unsupported", f"extension {ext!r}", metadata.size_in_bytes))
+            return
+        try:
+            data = read_file(path, self.max_bytes)
+        except DecodeError as e:
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, reject(STAGE, path, e.reason, str(e), metadata.size_in_bytes))
+            return
+        except Exception as e:  # I/O errors: permissions, vanished files, remote hiccups
+            yield beam.pvalue.TaggedOutput(
+                REJECTS, reject(STAGE, path, "read_error", f"{type(e).__name__}: {e}",
+                                metadata.size_in_bytes))
+            return
+        self.bytes_read.inc(len(data))
+        for item in records_from_bytes(path, data):
+            if isinstance(item, Reject):
+                yield beam.pvalue.TaggedOutput(REJECTS, item)
+            else:
+                self.records.inc()
+                yield item
+
+
+class ReadAndDecode(beam.PTransform):
+    """PCollection[FileMetadata] -> DoOutputsTuple: ``records`` (RawRecord), ``rejects``."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+        super().__init__()
+        self.max_bytes = max_bytes
+
+    def expand(self, files):
+        # Reshuffle so that reading fans out over workers even when a single match
+        # produced all the file names.
+        return (
+            files
+            | "Spread" >> beam.Reshuffle()
+            | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes)).with_outputs(REJECTS, main="records")
+        )

