@@ -1,18 +1,33 @@
 """Entry point: ``python -m pipeline --input PATH [--output DIR] [options, Beam's included]``."""
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from datetime import datetime, timezone
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+# Beam warnings that say nothing about this job (optional GCP extras, RunInference's memory
+# probe); everything else is shown. Set up before Beam is imported: it warns on import.
+_NOISE = ("apitools not found", "Resource module is not available")
 
-from pipeline.build import build, new_run_id
-from pipeline.options import IngestOptions
-from transforms.entities import resolve_model
-from transforms.sink import clear_tables
+
+def _quiet(record: logging.LogRecord) -> bool:
+    return not any(n in record.getMessage() for n in _NOISE)
+
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+for _handler in logging.getLogger().handlers:
+    _handler.addFilter(_quiet)
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+
+from pipeline.build import build, new_run_id  # noqa: E402
+from pipeline.options import IngestOptions  # noqa: E402
+from transforms.discover import file_patterns  # noqa: E402
+from transforms.entities import resolve_model  # noqa: E402
+from transforms.sink import clear_tables  # noqa: E402
 
 # Beam's DirectRunner first tries to download the Prism runner binary and falls back to the
 # FnApiRunner when it cannot; we go to the FnApiRunner directly, the same runner the
@@ -22,15 +37,28 @@ DEFAULT_RUNNER = "FnApiRunner"
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if "-h" in argv or "--help" in argv:
+        parser = argparse.ArgumentParser(
+            prog="python -m pipeline",
+            description="Ingest news article files into Parquet tables (articles, duplicates, "
+                        "rejects). Beam's own options are accepted as well: --runner, "
+                        "--direct_running_mode, --direct_num_workers, --project, ...")
+        IngestOptions._add_argparse_args(parser)
+        parser.print_help()
+        return 0
     options = PipelineOptions(argv)
     opts = options.view_as(IngestOptions)
-    if "-h" in argv or "--help" in argv:
-        IngestOptions(["--help"])
-        return 0
     if not opts.input:
         print("error: --input PATH is required (a folder, a glob or a file)", file=sys.stderr)
         return 2
+    for pattern in file_patterns(opts.input):
+        try:
+            found = FileSystems.match([pattern], limits=[1])[0].metadata_list
+        except Exception:
+            found = []
+        if not found:
+            print(f"error: no input files match {pattern}", file=sys.stderr)
+            return 2
     std = options.view_as(StandardOptions)
     if not std.runner:
         std.runner = DEFAULT_RUNNER

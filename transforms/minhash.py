@@ -88,11 +88,15 @@ def _integrate(f, lo: float, hi: float, steps: int = 200) -> float:
 
 
 @functools.lru_cache(maxsize=64)
-def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.5,
-               fn_weight: float = 0.5) -> Tuple[int, int]:
+def lsh_params(threshold: float, num_perm: int, fp_weight: float = 0.05,
+               fn_weight: float = 0.95) -> Tuple[int, int]:
     """(bands, rows) with bands*rows <= num_perm that minimise the weighted area of false
     positives below ``threshold`` and false negatives above it, for the S-curve
-    P(candidate | Jaccard s) = 1 - (1 - s^rows)^bands."""
+    P(candidate | Jaccard s) = 1 - (1 - s^rows)^bands.
+
+    Every candidate is verified on its real shingle sets afterwards, so a false positive
+    costs one comparison while a false negative is a missed duplicate: the default weights
+    favour recall (0.8 -> 16 bands x 8 rows: P(candidate) 0.95 at s=0.8, 0.06 at s=0.5)."""
     best, best_err = (1, num_perm), float("inf")
     for b in range(1, num_perm + 1):
         for r in range(1, num_perm // b + 1):

@@ -1,0 +1,115 @@
+import random
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import seed_text
+from schemas.records import Article
+from transforms import minhash
+from transforms.dedup import Dedup, Edge, components, pick_exact
+from transforms.extract import article_id, text_hash, word_count
+from transforms.strip import plain_text
+
+
+def art(uri, text, published=None):
+    h = text_hash(text)
+    return Article(article_id(uri, h), uri, None, None, published, text, word_count(text), h,
+                   len(text), [])
+
+
+WORDS = ("the minister said on tuesday that talks with the union would resume next week after "
+         "a pause of two months while both sides studied the proposals on pay pensions and hours "
+         "for staff in hospitals schools and the civil service across the country").split()
+
+
+def story(seed, n=220):
+    rnd = random.Random(seed)
+    return " ".join(rnd.choice(WORDS) + str(rnd.randrange(50)) for _ in range(n))
+
+
+def edit(text, every, seed=0, start=0):
+    rnd = random.Random(seed)
+    toks = text.split()
+    for i in range(start, len(toks), every):
+        toks[i] = "edited%d" % rnd.randrange(10**6)
+    return " ".join(toks)
+
+
+def test_signatures_are_deterministic_and_estimate_jaccard():
+    a = minhash.shingle_hashes(story(1))
+    b = minhash.shingle_hashes(edit(story(1), 60))
+    sa, sb = minhash.signature(a), minhash.signature(b)
+    assert np.array_equal(sa, minhash.signature(minhash.shingle_hashes(story(1))))
+    assert abs(minhash.estimated_jaccard(sa, sb) - minhash.jaccard(a, b)) < 0.12
+    assert minhash.jaccard(a, a) == 1.0
+
+
+def test_lsh_params_fit_the_threshold():
+    b, r = minhash.lsh_params(0.8, 128)
+    assert b * r <= 128
+    p = lambda s: 1 - (1 - s ** r) ** b  # noqa: E731
+    assert p(0.8) > 0.9 and p(0.85) > 0.98 and p(0.5) < 0.1
+
+
+def test_components_are_transitive_and_canonical_is_by_rule():
+    sig = minhash.signature(minhash.shingle_hashes("x y z")).tobytes()
+    edges = [Edge("a", 100, None, sig, "b", 120, None, sig, 0.9),
+             Edge("b", 120, None, sig, "c", 120, 5, sig, 0.9),
+             Edge("x", 10, None, sig, "y", 10, None, sig, 0.9)]
+    out = components(edges)
+    # most words, then earliest published (known before unknown), then smallest id
+    assert out == {"a": ("c", 1.0), "b": ("c", 1.0), "y": ("x", 1.0)}
+
+
+def test_pick_exact_prefers_known_earliest_date():
+    a, b, c = art("u1", "same text"), art("u2", "same text", published=20), art("u3", "same text", published=10)
+    rep, copies = pick_exact([a, b, c])
+    assert rep == c and sorted(copies) == sorted([a, b])
+
+
+def test_exact_near_and_transitive_folding_on_a_runner():
+    base = story(7)
+    a = art("a", base)
+    a_upper = art("a_upper", base.upper().replace(" ", "  "))   # same words: exact
+    b = art("b", edit(base, 70, 1, start=10))                   # copy-edited
+    c = art("c", edit(b.text, 70, 2, start=45))                 # edited again: near b, not a
+    other = art("other", story(8))
+    arts = [a, a_upper, b, c, other]
+    ids = {x.source_uri: x.article_id for x in arts}
+    with TestPipeline() as p:
+        out = p | beam.Create(arts) | Dedup()
+        assert_that(out.articles | "k" >> beam.Map(lambda x: x.source_uri),
+                    equal_to(["a", "other"]), label="kept")
+        assert_that(out.duplicates | "d" >> beam.Map(lambda d: (d.source_uri, d.canonical_id, d.method)),
+                    equal_to([("a_upper", ids["a"], "exact"), ("b", ids["a"], "near"),
+                              ("c", ids["a"], "near")]), label="dups")
+    a_sh, c_sh = minhash.shingle_hashes(a.text), minhash.shingle_hashes(c.text)
+    assert minhash.jaccard(a_sh, c_sh) < 0.8  # folded only through b
+
+
+def check_dedup(articles, kept, dups):
+    with TestPipeline() as p:
+        out = p | beam.Create(articles) | Dedup()
+        assert_that(out.articles | "k" >> beam.Map(lambda a: a.source_uri), equal_to(kept), label="kept")
+        assert_that(out.duplicates | "d" >> beam.Map(lambda d: (d.source_uri, d.canonical_id, d.method)),
+                    equal_to(dups), label="dups")
+
+
+def test_five_seeds_stay_apart():
+    seeds = [art(p, plain_text(seed_text(p))) for p in ("000", "001", "002", "003", "004")]
+    check_dedup(seeds, ["000", "001", "002", "003", "004"], [])
+
+
+def test_same_result_whatever_the_input_order():
+    base = story(3)
+    copies = [art(f"u{i}", edit(base, 90 + i, i)) for i in range(6)]
+    arts = copies + [art("solo", story(4))]
+    # equal word counts, no dates: the smallest id is canonical
+    canon = min(copies, key=lambda a: a.article_id)
+    dups = [(a.source_uri, canon.article_id, "near") for a in copies if a is not canon]
+    for seed in (1, 2, 3):
+        shuffled = arts[:]
+        random.Random(seed).shuffle(shuffled)
+        check_dedup(shuffled, [canon.source_uri, "solo"], dups)

