@@ -14,9 +14,9 @@ def summarize(output: str, run_id: str) -> str:
     n_rej = q("SELECT count(*) FROM rejects WHERE run_id = ?")[0][0]
     dup_methods = q("SELECT method, count(*) FROM duplicates WHERE run_id = ? GROUP BY 1 ORDER BY 1")
     reasons = q("SELECT reason, count(*) FROM rejects WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1")
-    top = q("""SELECT text, label, count(*) AS n FROM entities WHERE run_id = ?
+    top = q("""SELECT canonical, label, sum(mentions) AS n FROM entity_counts WHERE run_id = ?
                AND label IN ('PERSON', 'ORG', 'GPE', 'LOC', 'NORP')
-               GROUP BY 1, 2 ORDER BY n DESC, text LIMIT 10""")
+               GROUP BY 1, 2 ORDER BY n DESC, canonical LIMIT 10""")
     lines = [f"run {run_id} -> {output}",
              f"  articles:   {n_art}",
              f"  duplicates: {n_dup}" + (" (" + ", ".join(f"{m}: {c}" for m, c in dup_methods) + ")" if dup_methods else ""),
@@ -33,6 +33,6 @@ def summarize(output: str, run_id: str) -> str:
         "or, in the duckdb shell, with the views of schemas/views.sql:",
         f"  SET VARIABLE ingest_output = '{abs_out}';",
         "  .read schemas/views.sql",
-        "  SELECT text, count(*) FROM entities WHERE label = 'PERSON' GROUP BY 1 ORDER BY 2 DESC LIMIT 10;",
+        "  SELECT canonical, count(*) FROM entities WHERE label = 'PERSON' GROUP BY 1 ORDER BY 2 DESC LIMIT 10;",
     ]
     return "\n".join(lines)

@@ -27,11 +27,20 @@ class RawRecord(typing.NamedTuple):
 
 
 class Entity(typing.NamedTuple):
-    """A named-entity mention; ``text == article.text[start_char:end_char]``."""
+    """A named-entity mention; ``text == article.text[start_char:end_char]``. ``canonical`` is
+    the name the article uses for the same entity in full ("Biden" -> "Joe Biden")."""
     text: str
     label: str
     start_char: int
     end_char: int
+    canonical: str
+
+
+class EntityCount(typing.NamedTuple):
+    """How often an article mentions one entity (by canonical name and voted label)."""
+    canonical: str
+    label: str
+    count: int
 
 
 class Article(typing.NamedTuple):
@@ -45,7 +54,10 @@ class Article(typing.NamedTuple):
     word_count: int
     text_hash: str
     size_bytes: int
+    language: typing.Optional[str]
     entities: typing.List[Entity]
+    entity_counts: typing.List[EntityCount]
+    ner_skipped: typing.Optional[str]   # why NER did not run on this article; None if it ran
 
 
 class Duplicate(typing.NamedTuple):
@@ -65,5 +77,5 @@ class Reject(typing.NamedTuple):
     size_bytes: typing.Optional[int]
 
 
-for _cls in (RawRecord, Entity, Article, Duplicate, Reject):
+for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, Reject):
     beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)

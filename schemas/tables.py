@@ -13,6 +13,13 @@ ENTITY = pa.struct([
     ("label", pa.string()),
     ("start_char", pa.int32()),
     ("end_char", pa.int32()),
+    ("canonical", pa.string()),
+])
+
+ENTITY_COUNT = pa.struct([
+    ("canonical", pa.string()),
+    ("label", pa.string()),
+    ("count", pa.int32()),
 ])
 
 ARTICLES = pa.schema([
@@ -23,7 +30,10 @@ ARTICLES = pa.schema([
     ("published_at", UTC_MICROS),
     pa.field("text", pa.string(), nullable=False),
     pa.field("word_count", pa.int32(), nullable=False),
+    ("language", pa.string()),
     ("entities", pa.list_(ENTITY)),
+    ("entity_counts", pa.list_(ENTITY_COUNT)),
+    ("ner_skipped", pa.string()),
     ("text_hash", pa.string()),
     ("size_bytes", pa.int64()),
     pa.field("ingested_at", UTC_MICROS, nullable=False),

@@ -16,7 +16,7 @@ from transforms.strip import plain_text
 def art(uri, text, published=None):
     h = text_hash(text)
     return Article(article_id(uri, h), uri, None, None, published, text, word_count(text), h,
-                   len(text), [])
+                   len(text), "en", [], [], None)
 
 
 WORDS = ("the minister said on tuesday that talks with the union would resume next week after "

@@ -48,10 +48,10 @@ def test_records_are_conserved(sample_run):
     con, _ = sample_run
     counts = con.execute("""SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM duplicates),
                                    (SELECT count(*) FROM rejects)""").fetchone()
-    assert counts == (10, 2, 4)
+    assert counts == (11, 2, 4)
     all_uris = uris(con, """SELECT source_uri FROM articles UNION ALL SELECT source_uri FROM duplicates
                             UNION ALL SELECT source_uri FROM rejects""")
-    assert len(all_uris) == len(set(all_uris)) == sample_records() == 16
+    assert len(all_uris) == len(set(all_uris)) == sample_records() == 17
 
 
 def test_seed_text_is_clean_and_spaced(sample_run):
@@ -89,6 +89,21 @@ def test_copies_folded_and_seeds_kept(sample_run):
     seeds_kept = con.execute("SELECT count(*) FROM articles WHERE source_uri LIKE '%seeds/%'").fetchone()[0]
     seeds_dup = [r[0] for r in con.execute("SELECT source_uri FROM duplicates WHERE source_uri LIKE '%seeds/%'").fetchall()]
     assert seeds_kept + len(seeds_dup) == 5 and all("002_" in u for u in seeds_dup)
+
+
+def test_languages_and_ner_skipped_for_other_languages(sample_run):
+    con, _ = sample_run
+    rows = con.execute("SELECT source_uri, language, ner_skipped, len(entities) FROM articles").fetchall()
+    other = [r for r in rows if r[0].endswith("wire-feed.json#0")]
+    assert other == [(other[0][0], "de", "language de (model is en)", 0)]
+    assert all(lang == "en" and skipped is None and n > 0 for u, lang, skipped, n in rows if u != other[0][0])
+
+
+def test_aliases_resolved_in_the_table(sample_run):
+    con, _ = sample_run
+    canon = dict(con.execute("""SELECT e.text, min(e.canonical) FROM entities e JOIN articles a USING (article_id)
+                                WHERE a.source_uri LIKE '%seeds/003_%' AND e.label = 'PERSON' GROUP BY 1""").fetchall())
+    assert canon["Biden"] == "Joe Biden" and canon["Xi"] == "Xi Jinping"
 
 
 def test_bad_inputs_rejected_with_reasons(sample_run):

@@ -13,7 +13,8 @@ from transforms.strip import plain_text
 
 def art(uri, text):
     h = text_hash(text)
-    return Article(article_id(uri, h), uri, None, None, None, text, word_count(text), h, len(text), [])
+    return Article(article_id(uri, h), uri, None, None, None, text, word_count(text), h, len(text),
+                   "en", [], [], None)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,11 @@ def test_enrich_on_a_runner_finds_the_leaders():
         out = p | beam.Create(arts) | Enrich(batch_size=2)
         assert_that(out.articles, check)
         assert_that(out.rejects, equal_to([]), label="no_rejects")
+
+
+def test_other_languages_are_skipped_with_a_reason(nlp):
+    de = art("de", "Die Regierung in Berlin hat am Montag neue Regeln beschlossen.")._replace(language="de")
+    unknown = art("u", "Joe Biden spoke to Xi Jinping.")._replace(language=None)
+    out_de, out_u = annotate(nlp, [de, unknown])
+    assert out_de.entities == [] and out_de.ner_skipped == "language de (model is en)"
+    assert out_u.ner_skipped is None and {e.canonical for e in out_u.entities} >= {"Joe Biden", "Xi Jinping"}

@@ -5,7 +5,7 @@ import duckdb
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from schemas.records import Article, Duplicate, Entity, Reject
+from schemas.records import Article, Duplicate, Entity, EntityCount, Reject
 from schemas.tables import ARTICLES, DUPLICATES, REJECTS
 from schemas.views import connect
 from transforms.sink import WriteTables
@@ -15,8 +15,9 @@ WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 def articles(n):
     return [Article(f"id{i:04d}", f"/in/{i}.html", f"https://x.org/{i}", f"T{i}",
-                    1647561600000000 if i % 2 else None, f"Joe Biden met Xi {i}", 5, f"h{i}", 100,
-                    [Entity("Joe Biden", "PERSON", 0, 9), Entity("Xi", "PERSON", 14, 16)])
+                    1647561600000000 if i % 2 else None, f"Joe Biden met Xi {i}", 5, f"h{i}", 100, "en",
+                    [Entity("Joe Biden", "PERSON", 0, 9, "Joe Biden"), Entity("Xi", "PERSON", 14, 16, "Xi")],
+                    [EntityCount("Joe Biden", "PERSON", 1), EntityCount("Xi", "PERSON", 1)], None)
             for i in range(n)]
 
 
@@ -66,4 +67,6 @@ def test_views_sql_works_in_plain_duckdb(tmp_path):
     con.execute(f"SET VARIABLE ingest_output = '{out}'")
     con.execute(views_sql())
     assert con.execute("SELECT text, count(*) FROM entities GROUP BY 1 ORDER BY 1").fetchall() == [("Joe Biden", 3), ("Xi", 3)]
+    assert con.execute("SELECT canonical, sum(mentions) FROM entity_counts GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("Joe Biden", 3), ("Xi", 3)]
     assert con.execute("SELECT reason FROM rejects").fetchall() == [("unsupported",)]

@@ -15,7 +15,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
-from schemas.records import Article, Entity, Reject
+from schemas.records import Article, Reject
+from transforms.mentions import refine
 from transforms.rejects import REJECTS, reject
 
 STAGE = "entities"
@@ -114,26 +115,39 @@ def chunk_spans(text: str, max_chars: int) -> List[Tuple[int, int]]:
     return spans
 
 
-def entities_of_docs(text: str, spans: Sequence[Tuple[int, int]], docs) -> List[Entity]:
+def raw_spans(spans: Sequence[Tuple[int, int]], docs) -> List[Tuple[int, int, str]]:
+    """(start, end, label) of every entity of the pieces' docs, in article offsets."""
     out = []
     for (offset, _end), doc in zip(spans, docs):
         for ent in doc.ents:
-            s, e = ent.start_char + offset, ent.end_char + offset
-            out.append(Entity(text[s:e], ent.label_, s, e))
+            out.append((ent.start_char + offset, ent.end_char + offset, ent.label_))
     return out
+
+
+def skip_reason(article: Article, model_lang: str) -> Optional[str]:
+    """Why NER should not run on this article with a model for ``model_lang``, or None."""
+    if model_lang in ("xx", None) or article.language in (None, model_lang):
+        return None
+    return f"language {article.language} (model is {model_lang})"
 
 
 def annotate(nlp, articles: Sequence[Article], max_chars: int = DEFAULT_CHUNK_CHARS,
              batch_size: int = DEFAULT_BATCH) -> List[Article]:
-    """Pure (given a loaded pipeline): the articles with ``entities`` filled in."""
+    """Pure (given a loaded pipeline): the articles with ``entities`` and ``entity_counts``
+    filled in, or ``ner_skipped`` set where the article is not in the model's language."""
     max_chars = min(max_chars, nlp.max_length - 1)
-    plan = [chunk_spans(a.text, max_chars) for a in articles]
+    skipped = [skip_reason(a, nlp.lang) for a in articles]
+    plan = [[] if why else chunk_spans(a.text, max_chars) for a, why in zip(articles, skipped)]
     pieces = [a.text[s:e] for a, spans in zip(articles, plan) for s, e in spans]
     docs = iter(nlp.pipe(pieces, batch_size=batch_size))
     out = []
-    for a, spans in zip(articles, plan):
+    for a, spans, why in zip(articles, plan, skipped):
+        if why:
+            out.append(a._replace(entities=[], entity_counts=[], ner_skipped=why))
+            continue
         these = [next(docs) for _ in spans]
-        out.append(a._replace(entities=entities_of_docs(a.text, spans, these)))
+        entities, counts = refine(a.text, raw_spans(spans, these))
+        out.append(a._replace(entities=entities, entity_counts=counts, ner_skipped=None))
     return out
 
 
@@ -176,13 +190,17 @@ class _SplitFn(beam.DoFn):
     def __init__(self):
         self.docs = Metrics.counter(STAGE, "articles")
         self.mentions = Metrics.counter(STAGE, "mentions")
+        self.skipped = Metrics.counter(STAGE, "skipped_other_language")
 
     def process(self, item):
         if isinstance(item, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, item)
         else:
-            self.docs.inc()
-            self.mentions.inc(len(item.entities))
+            if item.ner_skipped:
+                self.skipped.inc()
+            else:
+                self.docs.inc()
+                self.mentions.inc(len(item.entities))
             yield item
 
 

@@ -16,6 +16,7 @@ from apache_beam.metrics import Metrics
 from schemas.records import Article, RawRecord, Reject
 from transforms import strip
 from transforms.dates import parse_date, split_leading_date
+from transforms.language import detect_language, load_identifier
 from transforms.rejects import REJECTS, reject
 
 STAGE = "extract"
@@ -84,8 +85,9 @@ def _absolute_url(url: Optional[str], base: Optional[str]) -> Optional[str]:
     return url
 
 
-def extract_record(rec: RawRecord) -> Union[Article, Reject]:
-    """Pure: one RawRecord -> Article, or Reject with a reason."""
+def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
+    """Pure: one RawRecord -> Article, or Reject with a reason. ``identify``: a language
+    identifier from ``language.load_identifier()`` (no language detection without it)."""
     title, url, published = rec.title, rec.url, rec.published
     try:
         if rec.fmt == "html":
@@ -112,16 +114,22 @@ def extract_record(rec: RawRecord) -> Union[Article, Reject]:
     return Article(
         article_id=article_id(rec.source_uri, h), source_uri=rec.source_uri, url=url or None,
         title=_clean_title(title), published_at_us=parse_date(published), text=text,
-        word_count=words, text_hash=h, size_bytes=rec.size_bytes, entities=[])
+        word_count=words, text_hash=h, size_bytes=rec.size_bytes,
+        language=detect_language(identify, text) if identify else None,
+        entities=[], entity_counts=[], ner_skipped=None)
 
 
 class ExtractFn(beam.DoFn):
     def __init__(self):
         self.articles = Metrics.counter(STAGE, "articles")
         self.words = Metrics.distribution(STAGE, "words_per_article")
+        self.identify = None
+
+    def setup(self):
+        self.identify = load_identifier()
 
     def process(self, rec: RawRecord):
-        out = extract_record(rec)
+        out = extract_record(rec, self.identify)
         if isinstance(out, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, out)
         else:

@@ -31,8 +31,10 @@ def article_row(a: Article, run_id: str, ingested_at: datetime) -> Dict:
     return {
         "article_id": a.article_id, "source_uri": a.source_uri, "url": a.url, "title": a.title,
         "published_at": _ts(a.published_at_us), "text": a.text, "word_count": a.word_count,
-        "entities": [{"text": e.text, "label": e.label, "start_char": e.start_char,
-                      "end_char": e.end_char} for e in a.entities],
+        "language": a.language,
+        "entities": [e._asdict() for e in a.entities],
+        "entity_counts": [c._asdict() for c in a.entity_counts],
+        "ner_skipped": a.ner_skipped,
         "text_hash": a.text_hash, "size_bytes": a.size_bytes,
         "ingested_at": ingested_at, "run_id": run_id,
     }
