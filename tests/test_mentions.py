@@ -13,6 +13,14 @@ def test_clean_span():
     assert span(t, "President Joe Biden that", "PERSON") == "Joe Biden"
     assert span(t, "state", "ORG") is None
     assert span("“Kyiv,” he said", "“Kyiv,”", "GPE") == "Kyiv"
+    assert span("in the U.S. today", "the U.S.", "GPE") == "U.S."
+    assert span("said Ms Pugh", "Ms Pugh", "ORG") == "Pugh"
+
+
+def test_honorific_makes_a_person():
+    text = "Ms Pugh said so."
+    entities, _ = refine(text, [(0, 7, "ORG")])
+    assert [(e.text, e.label) for e in entities] == [("Pugh", "PERSON")]
     assert span("the 1990s were", "the 1990s", "DATE") == "the 1990s"  # not a name: untouched
 
 

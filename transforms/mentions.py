@@ -17,14 +17,17 @@ NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT"
 _LEADING = re.compile(r"^(?:the|The|THE)\s+")
 _POSSESSIVE = re.compile(r"(?:['’]s|s['’]|['’])$")
 _EDGE_PUNCT = "\"'“”‘’«»()[]{}<>,.;:!?-–—*/\\|#@&_ \t\n\r"
+# A final "." is kept: on a name it is an abbreviation's ("U.S.", "Corp."), since spaCy
+# leaves sentence-final periods out of entities.
+_TRAILING_PUNCT = _EDGE_PUNCT.replace(".", "")
 # Honorifics and offices that precede a name; never part of the canonical name.
 TITLES = frozenset("""mr mr. mrs mrs. ms ms. miss dr dr. prof prof. sir dame lord lady
 president vice prime minister secretary senator sen sen. rep rep. representative governor
 gov gov. chancellor king queen prince princess pope premier general gen gen. colonel col
 col. captain capt capt. judge justice mayor ambassador spokesman spokeswoman chairman
 chairwoman ceo leader sheikh emir saint st st. rev rev. father""".split())
-_LOWER_JOINERS = frozenset({"of", "de", "del", "der", "den", "van", "von", "bin", "al", "la", "le",
-                            "du", "da", "di", "and", "for", "&", "y", "e", "on", "in", "upon"})
+# Honorifics only ever precede a person's name, whatever label the model chose.
+HONORIFICS = frozenset("mr mr. mrs mrs. ms ms. miss dr dr. sir dame".split())
 
 
 def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[int, int]]:
@@ -36,7 +39,7 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
     m = _LEADING.match(text[s:e])
     if m and label in NAME_LABELS and e - s > m.end():
         s += m.end()
-    if label == "PERSON":
+    if label == "PERSON" or _first_word(text, s, e).lower() in HONORIFICS:
         # "President Joe Biden" -> "Joe Biden": the office is not the name
         words = list(re.finditer(r"\S+", text[s:e]))
         while len(words) > 1 and words[0].group(0).lower() in TITLES:
@@ -47,7 +50,7 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
         m = _POSSESSIVE.search(piece)
         if m and label in NAME_LABELS and m.start() > 0:
             e = s + m.start()
-        while e > s and text[e - 1] in _EDGE_PUNCT:
+        while e > s and text[e - 1] in _TRAILING_PUNCT:
             e -= 1
         if label in NAME_LABELS:
             # "Xi Jinping that" -> "Xi Jinping": names do not end in a lower-case word
@@ -60,6 +63,17 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
     if label in NAME_LABELS and not any(ch.isupper() or ch.isdigit() for ch in text[s:e]):
         return None  # "state", "the government": a common noun, not a name
     return s, e
+
+
+def _first_word(text: str, s: int, e: int) -> str:
+    m = re.match(r"\S+", text[s:e])
+    return m.group(0) if m else ""
+
+
+def person_by_honorific(text: str, start: int) -> bool:
+    """True when the words just before ``start`` are an honorific ("Ms Pugh")."""
+    m = re.search(r"(\S+)\s+$", text[max(0, start - 8):start])
+    return bool(m) and m.group(1).lower() in HONORIFICS
 
 
 def _words(name: str) -> List[str]:
@@ -122,6 +136,8 @@ def refine(text: str, raw: Iterable[Tuple[int, int, str]]) -> Tuple[List[Entity]
     for start, end, label in raw:
         cleaned = clean_span(text, start, end, label)
         if cleaned is not None:
+            if label in NAME_LABELS and person_by_honorific(text, cleaned[0]):
+                label = "PERSON"
             spans.append((cleaned[0], cleaned[1], label))
     names = [(text[s:e], l) for s, e, l in spans]
     canon = resolve_aliases(names)
