@@ -40,29 +40,31 @@ def article_id(source_uri: str, content_hash: str) -> str:
     return hashlib.blake2b(key, digest_size=10).hexdigest()
 
 
-def _meta(soup, *names) -> Optional[str]:
-    for name in names:
-        tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
-        if tag is not None:
-            content = (tag.get("content") or "").strip()
-            if content:
-                return content
-    return None
+_PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished", "pubdate",
+                   "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date",
+                   "parsely-pub-date")
 
 
 def page_metadata(soup) -> Tuple[Optional[str], Optional[str], Optional[str]]:
-    """(title, url, published) declared by a full page's head; None where absent."""
-    title = _meta(soup, "og:title", "twitter:title")
+    """(title, url, published) declared by a full page's head; None where absent.
+
+    One pass over the page's ``<meta>`` tags (keys lower-cased), not one search per name.
+    """
+    meta = {}
+    for tag in soup.find_all("meta"):
+        key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").strip().lower()
+        content = (tag.get("content") or "").strip()
+        if key and content and key not in meta:
+            meta[key] = content
+    title = meta.get("og:title") or meta.get("twitter:title")
     if not title and soup.title is not None:
         title = soup.title.get_text(" ", strip=True) or None
     url = None
     link = soup.find("link", rel=lambda v: v and "canonical" in (v if isinstance(v, list) else [v]))
     if link is not None and link.get("href"):
         url = link["href"].strip()
-    url = url or _meta(soup, "og:url")
-    published = _meta(soup, "article:published_time", "og:published_time", "datePublished",
-                      "pubdate", "publish-date", "date", "dc.date", "DC.date.issued",
-                      "sailthru.date", "parsely-pub-date")
+    url = url or meta.get("og:url")
+    published = next((meta[k] for k in _PUBLISHED_META if k in meta), None)
     if not published:
         t = soup.find("time", attrs={"datetime": True})
         published = t["datetime"] if t is not None else None

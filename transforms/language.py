@@ -7,7 +7,7 @@ from typing import Callable, Optional, Tuple
 # Below this probability (or this many words) the guess is not stored.
 MIN_PROBABILITY = 0.80
 MIN_WORDS = 5
-SAMPLE_CHARS = 4000
+SAMPLE_CHARS = 1200  # a paragraph or two decides; the cost grows with the sample
 
 
 def load_identifier() -> Callable[[str], Tuple[str, float]]:

@@ -1,0 +1,164 @@
+"""Whole-pipeline throughput against the NER-only ceiling, in one run.
+
+    .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--batch 64]
+
+Generates N distinct ~500-word HTML news pages, then
+
+1. runs the whole pipeline on them (``python -m pipeline``, multi_processing with
+   ``--workers`` worker processes), timing it from start to exit;
+2. times spaCy alone on the same article bodies: NER-only pipeline load plus
+   ``nlp.pipe(bodies, n_process=workers)`` -- the ceiling for a pipeline whose slowest
+   stage is NER;
+
+and prints pages per second of both, their ratio, and the peak resident memory of each
+process of the pipeline run (driver and SDK workers), sampled from /proc.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict, List
+
+FIRST = "James Maria Ahmed Olga Chen Priya Lucas Amara Kenji Sofia Diego Fatima Ivan Grace Omar Lena".split()
+LAST = "Walker Novak Haddad Petrova Wei Sharma Moreau Okafor Tanaka Rossi Alvarez Rahman Sokolov Kim Nasser Berg".split()
+PLACES = "Lisbon Nairobi Osaka Toronto Krakow Lima Hanoi Tunis Oslo Quito Dhaka Perth Accra Bergen Seville Tbilisi".split()
+ORGS = ["the World Bank", "Siemens", "the United Nations", "Reuters", "Toyota", "the European Commission",
+        "Oxfam", "Unilever", "the IMF", "Airbus", "Amnesty International", "Petrobras"]
+VERBS = "said announced warned argued confirmed denied suggested reported insisted noted".split()
+NOUNS = ("budget deal strike election report merger plan inquiry shortage project protest forecast "
+         "agreement lawsuit programme reform").split()
+
+
+def sentence(rnd: random.Random) -> str:
+    p = f"{rnd.choice(FIRST)} {rnd.choice(LAST)}"
+    return rnd.choice([
+        f"{p} {rnd.choice(VERBS)} on {rnd.choice(['Monday', 'Tuesday', 'Friday'])} that the {rnd.choice(NOUNS)} in {rnd.choice(PLACES)} would cost about {rnd.randrange(2, 900)} million dollars.",
+        f"Officials at {rnd.choice(ORGS)} {rnd.choice(VERBS)} the {rnd.choice(NOUNS)} had been discussed with {p} for {rnd.randrange(2, 30)} weeks.",
+        f"In {rnd.choice(PLACES)}, {rnd.randrange(100, 99999)} people joined the {rnd.choice(NOUNS)}, according to {rnd.choice(ORGS)}.",
+        f"\u201cWe will not accept a {rnd.choice(NOUNS)} that ignores {rnd.choice(PLACES)},\u201d {p} {rnd.choice(VERBS)}.",
+        f"The {rnd.choice(NOUNS)} follows a {rnd.choice(NOUNS)} that {rnd.choice(ORGS)} {rnd.choice(VERBS)} last year in {rnd.choice(PLACES)}.",
+    ])
+
+
+def make_page(i: int, words: int = 500):
+    rnd = random.Random(i)
+    paras, n = [], 0
+    while n < words:
+        para = " ".join(sentence(rnd) for _ in range(rnd.randrange(3, 6)))
+        paras.append(para)
+        n += len(para.split())
+    title = f"{rnd.choice(NOUNS).title()} in {rnd.choice(PLACES)}: story {i}"
+    body = "\n\n".join(paras)
+    html = ("<!doctype html><html><head><meta charset='utf-8'><title>" + title + " | Daily Bench</title>"
+            f"<meta property='article:published_time' content='2024-0{1 + i % 9}-1{i % 10}T08:00:00Z'></head>"
+            "<body><nav><a href='/'>Home</a> <a href='/world'>World</a></nav><article><h1>" + title + "</h1>"
+            + "".join(f"<p>{p}</p>" for p in paras)
+            + "</article><footer>© Daily Bench</footer></body></html>")
+    return html, body
+
+
+class PeakRss(threading.Thread):
+    """Samples VmRSS of a process and all its descendants; keeps each one's peak (bytes)."""
+
+    def __init__(self, root_pid: int, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.root, self.every, self.peaks, self.names = root_pid, every, {}, {}
+        self.stop = threading.Event()
+
+    def _tree(self) -> List[int]:
+        children: Dict[int, List[int]] = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    with open(f"/proc/{d}/stat") as f:
+                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                    children.setdefault(ppid, []).append(int(d))
+                except (OSError, IndexError, ValueError):
+                    pass
+        out, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
+
+    def run(self):
+        while not self.stop.is_set():
+            for pid in self._tree():
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        rss = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                except (OSError, StopIteration):
+                    continue
+                if rss > self.peaks.get(pid, 0):
+                    self.peaks[pid], self.names[pid] = rss, cmd
+            time.sleep(self.every)
+
+
+def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int):
+    cmd = [sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir, "--overwrite",
+           "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
+           f"--ner_batch_size={batch}"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = PeakRss(proc.pid)
+    sampler.start()
+    out, _ = proc.communicate()
+    elapsed = time.perf_counter() - t0
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"pipeline failed:\n{out[-3000:]}")
+    return elapsed, sampler, out
+
+
+def ner_ceiling(bodies: List[str], workers: int, batch: int) -> float:
+    from transforms.entities import load_ner
+    t0 = time.perf_counter()
+    nlp = load_ner("en_core_web_sm")
+    n = sum(len(d.ents) for d in nlp.pipe(bodies, n_process=workers, batch_size=batch))
+    assert n > 0
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = os.path.join(tmp, "pages")
+        os.makedirs(inp)
+        bodies = []
+        for i in range(args.n):
+            html, body = make_page(i)
+            bodies.append(body)
+            with open(os.path.join(inp, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
+                f.write(html)
+        words = sum(len(b.split()) for b in bodies) / len(bodies)
+        print(f"{args.n} pages, {words:.0f} words each on average; {args.workers} workers; NER batch {args.batch}")
+        pipe_s, sampler, out = run_pipeline(inp, os.path.join(tmp, "out"), args.workers, args.batch)
+        ceil_s = ner_ceiling(bodies, args.workers, args.batch)
+    summary = [l for l in out.splitlines() if l.strip().startswith(("articles:", "duplicates:", "rejects:"))]
+    print("pipeline output: " + "; ".join(s.strip() for s in summary))
+    print(f"whole pipeline : {pipe_s:7.1f} s  {args.n / pipe_s:7.1f} pages/s")
+    print(f"NER-only ceiling: {ceil_s:6.1f} s  {args.n / ceil_s:7.1f} pages/s  (spaCy nlp.pipe, n_process={args.workers}, model load included)")
+    print(f"ratio pipeline/ceiling: {ceil_s / pipe_s:.2f}")
+    print("peak RSS per process of the pipeline run:")
+    for pid, rss in sorted(sampler.peaks.items(), key=lambda kv: -kv[1])[:6]:
+        role = "sdk worker" if "sdk_worker" in sampler.names[pid] or "worker_pool" in sampler.names[pid] else "driver" if "-m pipeline" in sampler.names[pid] else sampler.names[pid][:40]
+        print(f"  {role:<12} pid {pid}: {rss / 2**20:7.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
