@@ -117,12 +117,15 @@ def declared_encoding(data: bytes) -> Optional[str]:
     return _codec(m.group(1).decode("ascii", "replace")) if m else None
 
 
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
+
+
 def _looks_binary(text: str) -> bool:
+    """NULs, or more than 2% control characters or U+FFFD, in the first 64K characters."""
     if not text:
         return False
     sample = text[:65536]
-    bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or ch == "\ufffd")
-    return "\x00" in sample or bad / len(sample) > 0.02
+    return "\x00" in sample or len(_CONTROL.findall(sample)) / len(sample) > 0.02
 
 
 def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:

@@ -24,13 +24,13 @@ _WORD = re.compile(r"\w+")
 
 
 def word_count(text: str) -> int:
-    return sum(1 for _ in _WORD.finditer(text))
+    return len(_WORD.findall(text))
 
 
 def text_hash(text: str) -> str:
     """Hash of the text's words, lower-cased: equal for copies that differ only in case,
     punctuation, whitespace or line wrapping."""
-    norm = " ".join(m.group(0) for m in _WORD.finditer(text.casefold()))
+    norm = " ".join(_WORD.findall(text.casefold()))
     return hashlib.blake2b(norm.encode("utf-8"), digest_size=16).hexdigest()
 
 
