@@ -14,7 +14,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, RawRecord, Reject
-from transforms import strip
+from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
 from transforms.rejects import REJECTS, reject
@@ -95,8 +95,8 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
         if rec.fmt == "html":
             soup = strip.parse(rec.body)
             page_title, page_url, page_published = page_metadata(soup)
-            text = strip.html_to_text(rec.body, soup=soup)
             title = title or page_title
+            text = maintext.main_text(rec.body, title=title, soup=soup)
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
             url = _absolute_url(page_url, url) if page_url else url
             published = published or page_published

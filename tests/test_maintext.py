@@ -1,0 +1,59 @@
+import gzip
+import os
+
+from conftest import SAMPLES
+from transforms.maintext import clean_lines, main_text
+
+
+def page(body, title="Storm hits the coast"):
+    return (f"<html><head><title>{title} | Daily</title></head><body>"
+            "<nav><a href='/'>Home</a><a href='/world'>World</a><a href='/sport'>Sport</a></nav>"
+            f"<main><article><h1>{title}</h1>{body}</article></main>"
+            "<aside><h3>Most read</h3><ul><li><a href='/x'>Celebrity buys island</a></li></ul></aside>"
+            "<footer>© Daily Media. All rights reserved. Privacy policy. Terms.</footer></body></html>")
+
+
+ARTICLE = "".join(
+    f"<p>Paragraph {i}: the storm reached the coast on Tuesday night, cutting power to thousands of "
+    f"homes while rescue teams worked through the rain to reach villages cut off by floods.</p>"
+    for i in range(6))
+
+
+def test_full_page_keeps_the_article_and_drops_the_chrome():
+    text = main_text(page(ARTICLE + "<p>Read more: Ten tips for storm season</p><p>Share this article</p>"),
+                     title="Storm hits the coast")
+    assert text.startswith("Paragraph 0: the storm reached the coast")
+    assert text.count("\n\n") == 5
+    for junk in ("Home", "Most read", "Celebrity", "All rights reserved", "Read more", "Share this"):
+        assert junk not in text
+
+
+def test_clean_lines():
+    text = "Storm hits the coast\nFirst paragraph.\nTags: weather, storms\nDON'T MISS\nSecond paragraph."
+    assert clean_lines(text, "Storm hits the coast") == "First paragraph.\n\nSecond paragraph."
+    # a sentence that merely starts like a prompt is article text
+    assert "Read more carefully" in clean_lines("Read more carefully, the minister said, and you will see why.")
+
+
+def test_fragments_are_stripped_not_judged():
+    frag = "<p>A short <b>wire</b> item.</p><p>Second line.</p>"
+    assert main_text(frag) == "A short wire item.\n\nSecond line."
+
+
+def test_chrome_only_page_has_no_text():
+    assert main_text("<html><body><nav>Home World Sport</nav><footer>(c) Daily</footer></body></html>") == ""
+
+
+def test_bundled_page_loses_its_menus():
+    with gzip.open(os.path.join(SAMPLES, "pages", "ap-uk-tories-manifesto.html.gz"), "rt", encoding="utf-8") as f:
+        html = f.read()
+    text = main_text(html)
+    assert "Conservative Party" in text and len(text.split()) > 300
+    assert "Privacy Policy" not in text and "Terms of Use" not in text
+
+
+def test_hostile_pages_do_not_crash():
+    deep = "<html><body>" + "<div>" * 100_000 + "deep text here" + "</div>" * 100_000 + "</body></html>"
+    assert "deep text here" in main_text(deep)
+    broken = "<html><body><p>Unclosed <b>bold <i>italic <p>para</table></td> text &amp;&#xZZ; end"
+    assert "para" in main_text(broken)
