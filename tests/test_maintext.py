@@ -2,7 +2,13 @@ import gzip
 import os
 
 from conftest import SAMPLES
+from transforms.extract import parse_page
 from transforms.maintext import clean_lines, main_text
+
+
+def mt(html, title=None):
+    """main_text as the Extract stage calls it: with the page's lxml tree."""
+    return main_text(html, title=title, tree=parse_page(html))
 
 
 def page(body, title="Storm hits the coast"):
@@ -20,8 +26,8 @@ ARTICLE = "".join(
 
 
 def test_full_page_keeps_the_article_and_drops_the_chrome():
-    text = main_text(page(ARTICLE + "<p>Read more: Ten tips for storm season</p><p>Share this article</p>"),
-                     title="Storm hits the coast")
+    text = mt(page(ARTICLE + "<p>Read more: Ten tips for storm season</p><p>Share this article</p>"),
+              title="Storm hits the coast")
     assert text.startswith("Paragraph 0: the storm reached the coast")
     assert text.count("\n\n") == 5
     for junk in ("Home", "Most read", "Celebrity", "All rights reserved", "Read more", "Share this"):
@@ -37,23 +43,23 @@ def test_clean_lines():
 
 def test_fragments_are_stripped_not_judged():
     frag = "<p>A short <b>wire</b> item.</p><p>Second line.</p>"
-    assert main_text(frag) == "A short wire item.\n\nSecond line."
+    assert mt(frag) == "A short wire item.\n\nSecond line."
 
 
 def test_chrome_only_page_has_no_text():
-    assert main_text("<html><body><nav>Home World Sport</nav><footer>(c) Daily</footer></body></html>") == ""
+    assert mt("<html><body><nav>Home World Sport</nav><footer>(c) Daily</footer></body></html>") == ""
 
 
 def test_bundled_page_loses_its_menus():
     with gzip.open(os.path.join(SAMPLES, "pages", "ap-uk-tories-manifesto.html.gz"), "rt", encoding="utf-8") as f:
         html = f.read()
-    text = main_text(html)
+    text = mt(html)
     assert "Conservative Party" in text and len(text.split()) > 300
     assert "Privacy Policy" not in text and "Terms of Use" not in text
 
 
 def test_hostile_pages_do_not_crash():
     deep = "<html><body>" + "<div>" * 100_000 + "deep text here" + "</div>" * 100_000 + "</body></html>"
-    assert "deep text here" in main_text(deep)
+    assert "deep text here" in mt(deep)
     broken = "<html><body><p>Unclosed <b>bold <i>italic <p>para</table></td> text &amp;&#xZZ; end"
-    assert "para" in main_text(broken)
+    assert "para" in mt(broken)

@@ -45,30 +45,44 @@ _PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished
                    "parsely-pub-date")
 
 
-def page_metadata(soup) -> Tuple[Optional[str], Optional[str], Optional[str]]:
-    """(title, url, published) declared by a full page's head; None where absent.
+def parse_page(html: str):
+    """An lxml tree of a page (lxml's HTML parser: ~10x faster than building a soup), or
+    None when lxml cannot make one (empty or degenerate markup)."""
+    import lxml.html
+    try:
+        return lxml.html.document_fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return None
+
+
+def page_metadata(tree) -> Tuple[Optional[str], Optional[str], Optional[str]]:
+    """(title, url, published) declared by a page's head (an lxml tree); None where absent.
 
     One pass over the page's ``<meta>`` tags (keys lower-cased), not one search per name.
     """
+    if tree is None:
+        return None, None, None
     meta = {}
-    for tag in soup.find_all("meta"):
+    for tag in tree.iter("meta"):
         key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").strip().lower()
         content = (tag.get("content") or "").strip()
         if key and content and key not in meta:
             meta[key] = content
     title = meta.get("og:title") or meta.get("twitter:title")
-    if not title and soup.title is not None:
-        title = soup.title.get_text(" ", strip=True) or None
+    if not title:
+        t = tree.find(".//title")
+        title = " ".join(t.text_content().split()) if t is not None else None
     url = None
-    link = soup.find("link", rel=lambda v: v and "canonical" in (v if isinstance(v, list) else [v]))
-    if link is not None and link.get("href"):
-        url = link["href"].strip()
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            url = link.get("href").strip()
+            break
     url = url or meta.get("og:url")
     published = next((meta[k] for k in _PUBLISHED_META if k in meta), None)
     if not published:
-        t = soup.find("time", attrs={"datetime": True})
-        published = t["datetime"] if t is not None else None
-    return title, url, published
+        times = tree.xpath("//time[@datetime]/@datetime")
+        published = str(times[0]) if times else None
+    return title or None, url, published
 
 
 def _clean_title(title: Optional[str]) -> Optional[str]:
@@ -93,10 +107,10 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
     title, url, published = rec.title, rec.url, rec.published
     try:
         if rec.fmt == "html":
-            soup = strip.parse(rec.body)
-            page_title, page_url, page_published = page_metadata(soup)
+            tree = parse_page(rec.body)
+            page_title, page_url, page_published = page_metadata(tree)
             title = title or page_title
-            text = maintext.main_text(rec.body, title=title, soup=soup)
+            text = maintext.main_text(rec.body, title=title, tree=tree)
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
             url = _absolute_url(page_url, url) if page_url else url
             published = published or page_published

@@ -45,17 +45,25 @@ def clean_lines(text: str, title: Optional[str] = None) -> str:
     return strip.normalize_text("\n\n".join(kept))
 
 
-def main_text(html: str, title: Optional[str] = None, soup=None) -> str:
+# Text outside these is article candidate text; a page with none is chrome only.
+_CONTENT_TEXT = ("//body//text()[normalize-space() and not(ancestor::nav or ancestor::header or "
+                 "ancestor::footer or ancestor::aside or ancestor::script or ancestor::style or "
+                 "ancestor::noscript or ancestor::template)]")
+
+
+def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
     """The article text of an HTML page or fragment (paragraphs separated by blank lines).
 
-    Tag stripping runs first: it drops navigation, headers, footers, asides and forms
-    wholesale, so when it finds no words the page is nothing but chrome and yields no text
-    (a reject), whatever the extractor would make of the menus.
+    ``tree``: the page parsed by ``lxml.html``. A page on which that tree shows no text
+    outside navigation, headers, footers, asides and scripts is not given to the extractor
+    (which would make an article of the menus): tag stripping decides, and finds nothing on
+    a chrome-only page (a reject) but still finds text the lxml tree lost (libxml2 stops
+    at 256 levels of nesting; BeautifulSoup's tree builder does not).
     """
-    stripped = strip.html_to_text(html, soup=soup)
-    if not stripped:
-        return ""
-    if len(html) <= MAX_EXTRACTOR_CHARS and _FULL_PAGE.search(html[:200_000]):
+    if (tree is not None and len(html) <= MAX_EXTRACTOR_CHARS
+            and _FULL_PAGE.search(html[:200_000])):
+        if not tree.xpath(_CONTENT_TEXT):
+            return strip.html_to_text(html)
         try:
             import trafilatura
             found = trafilatura.extract(html, include_comments=False, favor_recall=True,
@@ -66,4 +74,4 @@ def main_text(html: str, title: Optional[str] = None, soup=None) -> str:
             cleaned = clean_lines(found, title)
             if cleaned:
                 return cleaned
-    return stripped
+    return strip.html_to_text(html)
