@@ -3,7 +3,7 @@ import os
 
 from conftest import SAMPLES
 from transforms.extract import parse_page
-from transforms.maintext import clean_lines, main_text
+from transforms.maintext import clean_lines, is_boilerplate, main_text
 
 
 def mt(html, title=None):
@@ -39,6 +39,23 @@ def test_clean_lines():
     assert clean_lines(text, "Storm hits the coast") == "First paragraph.\n\nSecond paragraph."
     # a sentence that merely starts like a prompt is article text
     assert "Read more carefully" in clean_lines("Read more carefully, the minister said, and you will see why.")
+
+
+def test_boilerplate_lines():
+    for line in ("You may also like...", "Comments", "Updated at 1:23 p.m.", "August 23, 2018",
+                 "Tuesday, 19 November 2019 10:02 GMT", "- Order Reprints", "By",
+                 "Write to Al Root at al.root@example.com",
+                 "Get the latest updates right in your inbox. Subscribe to our newsletters.",
+                 "China furious at Macron for Hong Kong protest jibe [INSIGHT]|"):
+        assert is_boilerplate(line), line
+    for line in ("By Tuesday the river had burst its banks.", "Comments from the minister were brief.",
+                 "The August 23, 2018 ruling was overturned on appeal last week by the court."):
+        assert not is_boilerplate(line), line
+
+
+def test_headline_repeat_with_site_suffix_is_dropped():
+    text = "Is Football Violence a Crime?\nNFL assaults have led to lawsuits before."
+    assert clean_lines(text, "Is Football Violence a Crime? - WSJ") == "NFL assaults have led to lawsuits before."
 
 
 def test_fragments_are_stripped_not_judged():

@@ -28,20 +28,52 @@ _BOILERPLATE = re.compile(
       | (?:share|tweet|email|print|save|comment)(?:\s+(?:this|on|via|article|story|page).*)?
       | (?:order\s+reprints?|print\s+article|text\s+size|advertisement|sponsored(?:\s+content)?)
       | (?:sign\s+up|subscribe)\s+(?:for|to|now)\b.*
+      | you\s+(?:may|might)\s+also\s+like\W*
+      | tell\s+us\s+what\s+you\s+think\W*
+      | (?:\d+\s+)?comments?
+      | thank\s+you\W*
+      | by
+      | (?:updated|published|posted|last\s+modified)(?:\s+(?:on|at))?\s*:?\s*[\w ,.:/-]{0,40}
+      | an\s+error\s+(?:has\s+)?occurred.*
+      | this\s+copy\s+is\s+for\s+your\s+personal.*
     )$""", re.I | re.X)
+# Prompts that carry an address or an offer rather than news.
+_PROMPT = re.compile(r"""(?:
+      \b(?:newsletter|subscribe|sign\s+up|in\s+your\s+inbox|delivered\s+(?:to|through))\b
+    | \b(?:write\s+to|reached\s+at|contact)\b.*@[\w-]+\.\w
+    | \[(?:video|insight|reaction|pictures|photos|latest|poll|reveal|watch)\]\W*$
+    )""", re.I | re.X)
+_MONTHS = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+# A line that is only a date, perhaps with a time and a weekday: a byline detail.
+_DATE_LINE = re.compile(
+    rf"^(?:\w+day,?\s+)?(?:{_MONTHS}\s+\d{{1,2}},?\s+\d{{4}}|\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}})"
+    r"(?:[\s,|-]+(?:at\s+)?\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?(?:\s+[A-Z]{2,4})?)?\W*$", re.I)
 
 
 def _key(s: str) -> str:
     return " ".join(re.findall(r"\w+", s.casefold()))
 
 
+def is_boilerplate(line: str) -> bool:
+    """A short line a reader skips: prompts, teasers, bare dates, contact and reprint notes."""
+    if len(line) >= 160:
+        return False
+    return bool(_BOILERPLATE.match(line) or _DATE_LINE.match(line) or _PROMPT.search(line))
+
+
+def _repeats_title(line: str, title: Optional[str]) -> bool:
+    """The headline again (the page title may add a site name: "Headline - Site")."""
+    k, t = _key(line), _key(title or "")
+    return bool(k) and bool(t) and (k == t or (len(k.split()) >= 3 and t.startswith(k + " ")))
+
+
 def clean_lines(text: str, title: Optional[str] = None) -> str:
     """Drops boilerplate lines and a leading repeat of the headline; one line = one paragraph."""
     lines = [l.strip() for l in text.split("\n")]
     lines = [l for l in lines if l]
-    if lines and title and _key(lines[0]) and _key(lines[0]) == _key(title):
+    if lines and _repeats_title(lines[0], title):
         lines = lines[1:]
-    kept = [l for l in lines if not (len(l) < 120 and _BOILERPLATE.match(l))]
+    kept = [l for l in lines if not is_boilerplate(l)]
     return strip.normalize_text("\n\n".join(kept))
 
 
@@ -49,6 +81,36 @@ def clean_lines(text: str, title: Optional[str] = None) -> str:
 _CONTENT_TEXT = ("//body//text()[normalize-space() and not(ancestor::nav or ancestor::header or "
                  "ancestor::footer or ancestor::aside or ancestor::script or ancestor::style or "
                  "ancestor::noscript or ancestor::template)]")
+
+
+# When the page's plain paragraph text (or its JSON-LD articleBody) is this many times longer
+# than the extraction and contains it, the extractor stopped early -- typically at an ad or
+# embed inside a long article -- and the longer reading is the article.
+LONGER_READING_RATIO = 2.3
+LONGER_READING_MIN_WORDS = 300
+LONGER_READING_CONTAINMENT = 0.9
+
+
+def _shingles(text: str, n: int = 4) -> set:
+    toks = re.findall(r"\w+", text.casefold())
+    return {tuple(toks[i:i + n]) for i in range(max(len(toks) - n + 1, 0))}
+
+
+def _longer_reading(html: str, found: str) -> str:
+    words = len(found.split())
+    if words < LONGER_READING_MIN_WORDS:
+        return found
+    try:
+        import trafilatura
+        _, base, _ = trafilatura.baseline(html)
+    except Exception:
+        return found
+    if len(base.split()) < LONGER_READING_RATIO * words:
+        return found
+    mine = _shingles(found)
+    if mine and len(mine & _shingles(base)) / len(mine) >= LONGER_READING_CONTAINMENT:
+        return base
+    return found
 
 
 def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
@@ -71,7 +133,7 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
         except Exception:  # the extractor failing is a reason to fall back, not to reject
             found = None
         if found and found.strip():
-            cleaned = clean_lines(found, title)
+            cleaned = clean_lines(_longer_reading(html, found), title)
             if cleaned:
                 return cleaned
     return strip.html_to_text(html)
