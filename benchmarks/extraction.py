@@ -107,6 +107,16 @@ def main(argv=None) -> int:
         r = evaluate(name, fn, pages, truth)
         print(f"{r['name']:<14} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
               f"{r['pages_per_s']:8.1f} {r['empty']:6d} {r['url_matches']:7d}")
+    found = Counter()
+    for _pid, html in pages:
+        a = extract_record(RawRecord("bench", "html", html, None, None, None, len(html)))
+        if isinstance(a, Article):
+            found["title"] += bool(a.title)
+            found["published_at"] += a.published_at_us is not None
+            found["authors"] += bool(a.authors)
+            found["site_name"] += bool(a.site_name)
+            found["language"] += bool(a.language)
+    print("metadata found (ours): " + ", ".join(f"{k} {v}/{len(pages)}" for k, v in found.items()))
     if not traf:
         print("(trafilatura not installed: pip install trafilatura lxml_html_clean for that baseline)")
     return 0

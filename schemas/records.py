@@ -58,6 +58,8 @@ class Article(typing.NamedTuple):
     entities: typing.List[Entity]
     entity_counts: typing.List[EntityCount]
     ner_skipped: typing.Optional[str]   # why NER did not run on this article; None if it ran
+    authors: typing.List[str] = []      # never mutated: records are immutable
+    site_name: typing.Optional[str] = None
 
 
 class Duplicate(typing.NamedTuple):

@@ -31,6 +31,8 @@ ARTICLES = pa.schema([
     pa.field("text", pa.string(), nullable=False),
     pa.field("word_count", pa.int32(), nullable=False),
     ("language", pa.string()),
+    ("authors", pa.list_(pa.string())),
+    ("site_name", pa.string()),
     ("entities", pa.list_(ENTITY)),
     ("entity_counts", pa.list_(ENTITY_COUNT)),
     ("ner_skipped", pa.string()),

@@ -1,6 +1,8 @@
 import gzip
 import os
 
+import pytest
+
 from conftest import SAMPLES
 from transforms.extract import parse_page
 from transforms.maintext import clean_lines, is_boilerplate, main_text
@@ -80,3 +82,13 @@ def test_hostile_pages_do_not_crash():
     assert "deep text here" in mt(deep)
     broken = "<html><body><p>Unclosed <b>bold <i>italic <p>para</table></td> text &amp;&#xZZ; end"
     assert "para" in mt(broken)
+
+
+@pytest.mark.slow
+def test_thirty_megabyte_page_is_linear_not_fatal():
+    from schemas.records import Article, RawRecord
+    from transforms.extract import extract_record
+    html = "<html><head><title>Big</title></head><body>" + ("<p>" + "word " * 200 + "</p>\n") * 30_000 + "</body></html>"
+    assert len(html) > 30_000_000
+    a = extract_record(RawRecord("big.html", "html", html, None, None, None, len(html)))
+    assert isinstance(a, Article) and a.word_count == 6_000_000 and a.title == "Big"

@@ -17,6 +17,7 @@ from schemas.records import Article, RawRecord, Reject
 from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
+from transforms.metadata import PageMeta, page_metadata
 from transforms.rejects import REJECTS, reject
 
 STAGE = "extract"
@@ -40,11 +41,6 @@ def article_id(source_uri: str, content_hash: str) -> str:
     return hashlib.blake2b(key, digest_size=10).hexdigest()
 
 
-_PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished", "pubdate",
-                   "publish-date", "date", "dc.date", "dc.date.issued", "sailthru.date",
-                   "parsely-pub-date")
-
-
 def parse_page(html: str):
     """An lxml tree of a page (lxml's HTML parser: ~10x faster than building a soup), or
     None when lxml cannot make one (empty or degenerate markup)."""
@@ -53,36 +49,6 @@ def parse_page(html: str):
         return lxml.html.document_fromstring(html)
     except (ValueError, lxml.etree.ParserError):
         return None
-
-
-def page_metadata(tree) -> Tuple[Optional[str], Optional[str], Optional[str]]:
-    """(title, url, published) declared by a page's head (an lxml tree); None where absent.
-
-    One pass over the page's ``<meta>`` tags (keys lower-cased), not one search per name.
-    """
-    if tree is None:
-        return None, None, None
-    meta = {}
-    for tag in tree.iter("meta"):
-        key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").strip().lower()
-        content = (tag.get("content") or "").strip()
-        if key and content and key not in meta:
-            meta[key] = content
-    title = meta.get("og:title") or meta.get("twitter:title")
-    if not title:
-        t = tree.find(".//title")
-        title = " ".join(t.text_content().split()) if t is not None else None
-    url = None
-    for link in tree.iter("link"):
-        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
-            url = link.get("href").strip()
-            break
-    url = url or meta.get("og:url")
-    published = next((meta[k] for k in _PUBLISHED_META if k in meta), None)
-    if not published:
-        times = tree.xpath("//time[@datetime]/@datetime")
-        published = str(times[0]) if times else None
-    return title or None, url, published
 
 
 def _clean_title(title: Optional[str]) -> Optional[str]:
@@ -105,15 +71,16 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
     """Pure: one RawRecord -> Article, or Reject with a reason. ``identify``: a language
     identifier from ``language.load_identifier()`` (no language detection without it)."""
     title, url, published = rec.title, rec.url, rec.published
+    page = PageMeta()
     try:
         if rec.fmt == "html":
             tree = parse_page(rec.body)
-            page_title, page_url, page_published = page_metadata(tree)
-            title = title or page_title
+            page = page_metadata(tree)
+            title = title or page.title
             text = maintext.main_text(rec.body, title=title, tree=tree)
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
-            url = _absolute_url(page_url, url) if page_url else url
-            published = published or page_published
+            url = _absolute_url(page.url, url) if page.url else url
+            published = published or page.published
         else:
             leading_date, body = split_leading_date(rec.body)
             published = published or leading_date
@@ -131,8 +98,9 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
         article_id=article_id(rec.source_uri, h), source_uri=rec.source_uri, url=url or None,
         title=_clean_title(title), published_at_us=parse_date(published), text=text,
         word_count=words, text_hash=h, size_bytes=rec.size_bytes,
-        language=detect_language(identify, text) if identify else None,
-        entities=[], entity_counts=[], ner_skipped=None)
+        language=(detect_language(identify, text) if identify else None) or page.language,
+        entities=[], entity_counts=[], ner_skipped=None,
+        authors=page.authors, site_name=page.site_name)
 
 
 class ExtractFn(beam.DoFn):

@@ -32,6 +32,7 @@ def article_row(a: Article, run_id: str, ingested_at: datetime) -> Dict:
         "article_id": a.article_id, "source_uri": a.source_uri, "url": a.url, "title": a.title,
         "published_at": _ts(a.published_at_us), "text": a.text, "word_count": a.word_count,
         "language": a.language,
+        "authors": list(a.authors), "site_name": a.site_name,
         "entities": [e._asdict() for e in a.entities],
         "entity_counts": [c._asdict() for c in a.entity_counts],
         "ner_skipped": a.ner_skipped,

@@ -1,0 +1,140 @@
+"""Page metadata from a full HTML page's lxml tree: title, canonical URL, publication date,
+authors, site name and declared language.
+
+Sources, most trusted first: JSON-LD (``NewsArticle`` and kin), Open Graph / article meta,
+the rest of ``<head>`` (``<title>``, ``<link rel=canonical>``, ``<html lang>``), ``<time>``
+in the body, and a date in the URL path.
+"""
+from __future__ import annotations
+
+import json
+import re
+import typing
+from typing import Dict, Iterable, List, Optional
+
+_ARTICLE_TYPES = {"newsarticle", "article", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
+                  "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "webpage",
+                  "scholarlyarticle", "techarticle", "liveblogposting"}
+_PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished", "pubdate",
+                   "publish-date", "publishdate", "date", "dc.date", "dc.date.issued",
+                   "sailthru.date", "parsely-pub-date", "article.published")
+_AUTHOR_META = ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "byl")
+_URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:/|-|\b)")
+_TITLE_SEPARATORS = re.compile(r"\s+[|\-–—:·•»]{1,2}\s+")
+
+
+class PageMeta(typing.NamedTuple):
+    title: Optional[str] = None
+    url: Optional[str] = None
+    published: Optional[str] = None
+    authors: List[str] = []
+    site_name: Optional[str] = None
+    language: Optional[str] = None
+
+
+def _json_ld_objects(tree) -> Iterable[dict]:
+    for script in tree.xpath('//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]'):
+        try:
+            data = json.loads(script.text or "")
+        except (ValueError, RecursionError):
+            continue
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                yield node
+                if "@graph" in node:
+                    stack.append(node["@graph"])
+
+
+def _types(obj: dict) -> List[str]:
+    t = obj.get("@type", [])
+    return [x.lower() for x in (t if isinstance(t, list) else [t]) if isinstance(x, str)]
+
+
+def _names(value) -> List[str]:
+    """Person or organisation names from a JSON-LD value (str, dict, list)."""
+    out = []
+    for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict) and isinstance(v.get("name"), str):
+            out.append(v["name"])
+    return [" ".join(n.split()) for n in out if n and n.strip() and not n.strip().startswith("http")]
+
+
+def _article_ld(tree) -> Dict:
+    best: Dict = {}
+    for obj in _json_ld_objects(tree):
+        types = _types(obj)
+        if any(t in _ARTICLE_TYPES for t in types):
+            # a real article type beats a generic WebPage
+            if not best or ("webpage" in _types(best) and "webpage" not in types):
+                best = obj
+    return best
+
+
+def strip_site_suffix(title: str, site_name: Optional[str]) -> str:
+    """"Headline | Site" -> "Headline" (also with - – — : · separators), when the last part
+    is the site's name or a short label."""
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) < 2:
+        return title
+    last = parts[-1].strip()
+    head = re.sub(r"\s*[|\-–—:·•»]{1,2}$", "", title[: title.rfind(last)].rstrip()).rstrip()
+    key = lambda s: re.sub(r"\W+", "", s.casefold())  # noqa: E731
+    if site_name and (key(site_name) in key(last) or key(last) in key(site_name)):
+        return head
+    if len(last.split()) <= 4 and len(head.split()) >= 3:
+        return head
+    return title
+
+
+def page_metadata(tree) -> PageMeta:
+    """PageMeta of an lxml tree (None -> empty PageMeta)."""
+    if tree is None:
+        return PageMeta()
+    meta: Dict[str, str] = {}
+    authors_meta: List[str] = []
+    for tag in tree.iter("meta"):
+        key = (tag.get("property") or tag.get("name") or tag.get("itemprop") or "").strip().lower()
+        content = " ".join((tag.get("content") or "").split())
+        if key and content:
+            meta.setdefault(key, content)
+            if key in _AUTHOR_META and not content.startswith("http"):
+                authors_meta.append(content)
+    ld = _article_ld(tree)
+    site_name = meta.get("og:site_name") or next(iter(_names(ld.get("publisher"))), None)
+    title = None
+    if isinstance(ld.get("headline"), str) and ld["headline"].strip():
+        title = " ".join(ld["headline"].split())
+    title = title or meta.get("og:title") or meta.get("twitter:title")
+    if not title:
+        t = tree.find(".//title")
+        if t is not None and t.text_content().strip():
+            title = strip_site_suffix(" ".join(t.text_content().split()), site_name)
+    url = None
+    for link in tree.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            url = link.get("href").strip()
+            break
+    url = url or meta.get("og:url")
+    published = ld.get("datePublished") if isinstance(ld.get("datePublished"), str) else None
+    published = published or next((meta[k] for k in _PUBLISHED_META if k in meta), None)
+    if not published:
+        times = tree.xpath("//time[@datetime]/@datetime")
+        published = str(times[0]) if times else None
+    if not published and url:
+        m = _URL_DATE.search(url)
+        published = "-".join(m.groups()) if m else None
+    authors = _names(ld.get("author")) or authors_meta
+    seen, unique = set(), []
+    for a in authors:
+        if a.casefold() not in seen:
+            seen.add(a.casefold())
+            unique.append(a)
+    lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
+    language = re.split(r"[-_]", lang)[0].lower() or None if lang else None
+    return PageMeta(title or None, url, published, unique[:10], site_name, language)
