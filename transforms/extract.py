@@ -42,12 +42,16 @@ def article_id(source_uri: str, content_hash: str) -> str:
 
 
 def parse_page(html: str):
-    """An lxml tree of a page (lxml's HTML parser: ~10x faster than building a soup), or
-    None when lxml cannot make one (empty or degenerate markup)."""
-    import lxml.html
+    """An lxml tree of a page, or None when none can be made (empty or degenerate markup).
+
+    trafilatura's own loader (lxml's HTML parser, comments dropped, faulty markup repaired):
+    the same tree then serves the metadata, the chrome check and the extractor, so a page is
+    parsed once. A soup would cost ~10x more.
+    """
     try:
-        return lxml.html.document_fromstring(html)
-    except (ValueError, lxml.etree.ParserError):
+        from trafilatura.utils import load_html
+        return load_html(html)
+    except Exception:  # a loader failure means "no tree": callers fall back to stripping
         return None
 
 

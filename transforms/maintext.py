@@ -96,9 +96,19 @@ def _shingles(text: str, n: int = 4) -> set:
     return {tuple(toks[i:i + n]) for i in range(max(len(toks) - n + 1, 0))}
 
 
-def _longer_reading(html: str, found: str) -> str:
+def _reading_upper_bound(tree) -> int:
+    """Words in the page's <p> elements and JSON-LD article bodies: an upper bound of what the
+    baseline reading can find, cheap enough to decide whether to compute it."""
+    words = sum(len(p.text_content().split()) for p in tree.iter("p"))
+    for script in tree.xpath('//script[contains(@type, "ld+json")]/text()'):
+        if "articleBody" in script:
+            words = max(words, len(script.split()))
+    return words
+
+
+def _longer_reading(html: str, found: str, upper_bound: int) -> str:
     words = len(found.split())
-    if words < LONGER_READING_MIN_WORDS:
+    if words < LONGER_READING_MIN_WORDS or upper_bound < LONGER_READING_RATIO * words:
         return found
     try:
         import trafilatura
@@ -116,7 +126,7 @@ def _longer_reading(html: str, found: str) -> str:
 def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
     """The article text of an HTML page or fragment (paragraphs separated by blank lines).
 
-    ``tree``: the page parsed by ``lxml.html``. A page on which that tree shows no text
+    ``tree``: the page from ``extract.parse_page``; it is altered here. A page on which that tree shows no text
     outside navigation, headers, footers, asides and scripts is not given to the extractor
     (which would make an article of the menus): tag stripping decides, and finds nothing on
     a chrome-only page (a reject) but still finds text the lxml tree lost (libxml2 stops
@@ -126,14 +136,16 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
             and _FULL_PAGE.search(html[:200_000])):
         if not tree.xpath(_CONTENT_TEXT):
             return strip.html_to_text(html)
+        upper_bound = _reading_upper_bound(tree)
         try:
             import trafilatura
-            found = trafilatura.extract(html, include_comments=False, favor_recall=True,
+            # The extractor takes the tree (no second parse) and alters it: it is used last.
+            found = trafilatura.extract(tree, include_comments=False, favor_recall=True,
                                         output_format="txt")
         except Exception:  # the extractor failing is a reason to fall back, not to reject
             found = None
         if found and found.strip():
-            cleaned = clean_lines(_longer_reading(html, found), title)
+            cleaned = clean_lines(_longer_reading(html, found, upper_bound), title)
             if cleaned:
                 return cleaned
     return strip.html_to_text(html)
