@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 from transforms.entities import load_ner
 from transforms.mentions import clean_span, refine

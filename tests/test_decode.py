@@ -6,7 +6,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.records import RawRecord, Reject
+from schemas.records import Reject
 from transforms.decode import (DecodeError, ReadAndDecode, decode_bytes, gunzip,
                                records_from_bytes, split_extension)
 from transforms.discover import Discover

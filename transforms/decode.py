@@ -17,7 +17,7 @@ import codecs
 import json
 import re
 import zlib
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes, FileMetadata

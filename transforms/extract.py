@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Optional, Tuple, Union
+from typing import Optional, Union
 from urllib.parse import urljoin
 
 import apache_beam as beam
