@@ -54,8 +54,9 @@ def main(argv=None) -> int:
     for pattern in file_patterns(opts.input):
         try:
             found = FileSystems.match([pattern], limits=[1])[0].metadata_list
-        except Exception:
-            found = []
+        except Exception as e:  # e.g. a missing bucket or no credentials for gs:// / s3://
+            print(f"error: cannot list {pattern}: {type(e).__name__}: {e}", file=sys.stderr)
+            return 2
         if not found:
             print(f"error: no input files match {pattern}", file=sys.stderr)
             return 2

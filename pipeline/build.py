@@ -7,10 +7,10 @@ from typing import Dict, Optional, Sequence
 
 import apache_beam as beam
 
-from transforms.decode import ReadAndDecode
-from transforms.dedup import Dedup
+from transforms.decode import DEFAULT_MAX_BYTES, ReadAndDecode
+from transforms.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, Dedup
 from transforms.discover import Discover
-from transforms.entities import Enrich
+from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL, Enrich
 from transforms.extract import Extract
 from transforms.rejects import REJECTS
 from transforms.sink import WriteTables
@@ -26,10 +26,10 @@ class Ingest(beam.PTransform):
     Every input record ends in exactly one of the three.
     """
 
-    def __init__(self, inputs: Sequence[str], *, spacy_model: str = "en_core_web_sm",
-                 ner_batch_size: int = 64, skip_entities: bool = False,
-                 dedup_threshold: float = 0.8, minhash_perm: int = 128, shingle_words: int = 5,
-                 max_file_bytes: int = 64 * 1024 * 1024):
+    def __init__(self, inputs: Sequence[str], *, spacy_model: str = DEFAULT_MODEL,
+                 ner_batch_size: int = DEFAULT_BATCH, skip_entities: bool = False,
+                 dedup_threshold: float = DEFAULT_THRESHOLD, minhash_perm: int = DEFAULT_NUM_PERM,
+                 shingle_words: int = DEFAULT_SHINGLE, max_file_bytes: int = DEFAULT_MAX_BYTES):
         super().__init__()
         self.inputs = list(inputs)
         self.spacy_model, self.ner_batch_size, self.skip_entities = spacy_model, ner_batch_size, skip_entities

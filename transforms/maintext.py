@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+import trafilatura
+
 from transforms import strip
+from transforms.minhash import tokens
 
 # Pages above this size go to tag stripping: the extractor's cost is not linear in size.
 MAX_EXTRACTOR_CHARS = 5_000_000
@@ -51,7 +54,7 @@ _DATE_LINE = re.compile(
 
 
 def _key(s: str) -> str:
-    return " ".join(re.findall(r"\w+", s.casefold()))
+    return " ".join(tokens(s))
 
 
 def is_boilerplate(line: str) -> bool:
@@ -92,7 +95,7 @@ LONGER_READING_CONTAINMENT = 0.9
 
 
 def _shingles(text: str, n: int = 4) -> set:
-    toks = re.findall(r"\w+", text.casefold())
+    toks = tokens(text)
     return {tuple(toks[i:i + n]) for i in range(max(len(toks) - n + 1, 0))}
 
 
@@ -111,7 +114,6 @@ def _longer_reading(html: str, found: str, upper_bound: int) -> str:
     if words < LONGER_READING_MIN_WORDS or upper_bound < LONGER_READING_RATIO * words:
         return found
     try:
-        import trafilatura
         _, base, _ = trafilatura.baseline(html)
     except Exception:
         return found
@@ -126,8 +128,8 @@ def _longer_reading(html: str, found: str, upper_bound: int) -> str:
 def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
     """The article text of an HTML page or fragment (paragraphs separated by blank lines).
 
-    ``tree``: the page from ``extract.parse_page``; it is altered here. A page on which that tree shows no text
-    outside navigation, headers, footers, asides and scripts is not given to the extractor
+    ``tree``: the page from ``extract.parse_page``; it is altered here. A page on which that
+    tree shows no text outside navigation, headers, footers, asides and scripts is not given to the extractor
     (which would make an article of the menus): tag stripping decides, and finds nothing on
     a chrome-only page (a reject) but still finds text the lxml tree lost (libxml2 stops
     at 256 levels of nesting; BeautifulSoup's tree builder does not).
@@ -138,7 +140,6 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
             return strip.html_to_text(html)
         upper_bound = _reading_upper_bound(tree)
         try:
-            import trafilatura
             # The extractor takes the tree (no second parse) and alters it: it is used last.
             found = trafilatura.extract(tree, include_comments=False, favor_recall=True,
                                         output_format="txt")

@@ -45,9 +45,11 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
         while len(words) > 1 and words[0].group(0).lower() in TITLES:
             s += words[1].start() - words[0].start()
             words = list(re.finditer(r"\S+", text[s:e]))
-    for _ in range(3):
-        piece = text[s:e]
-        m = _POSSESSIVE.search(piece)
+    # Each trim can expose another ("Kyiv's," -> "Kyiv's" -> "Kyiv"): repeat until stable.
+    previous = None
+    while previous != (s, e):
+        previous = (s, e)
+        m = _POSSESSIVE.search(text[s:e])
         if m and label in NAME_LABELS and m.start() > 0:
             e = s + m.start()
         while e > s and text[e - 1] in _TRAILING_PUNCT:

@@ -136,5 +136,5 @@ def page_metadata(tree) -> PageMeta:
             seen.add(a.casefold())
             unique.append(a)
     lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
-    language = re.split(r"[-_]", lang)[0].lower() or None if lang else None
+    language = re.split(r"[-_]", lang)[0].lower() or None  # "en-GB" -> "en"; "" -> None
     return PageMeta(title or None, url, published, unique[:10], site_name, language)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Optional
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import (CData, Comment, Declaration, Doctype, ProcessingInstruction,
@@ -111,9 +110,9 @@ def soup_text(root: Tag, keep_newlines: bool = False) -> str:
     return normalize_text("".join(pieces))
 
 
-def html_to_text(html: str, keep_newlines: bool = False, soup: Optional[BeautifulSoup] = None) -> str:
+def html_to_text(html: str, keep_newlines: bool = False) -> str:
     """Article text of an HTML page or fragment (see the module docstring)."""
-    soup = soup if soup is not None else parse(html)
+    soup = parse(html)
     root = soup.body or soup
     return soup_text(root, keep_newlines=keep_newlines)
 
