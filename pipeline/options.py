@@ -15,7 +15,8 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--output", default="output",
                             help="Output folder: articles/, duplicates/, rejects/ (Parquet).")
         parser.add_argument("--overwrite", action="store_true", default=False,
-                            help="Delete the three tables under --output before writing. "
+                            help="Delete the three tables (and the dedup index) under --output "
+                                 "before writing. "
                                  "Without it, a run adds its own files (a new run_id).")
         parser.add_argument("--run_id", default=None,
                             help="Run identifier stored in every row (default: UTC time + random).")
@@ -27,6 +28,9 @@ class IngestOptions(PipelineOptions):
                             help="Do not run NER (entities stay empty).")
         parser.add_argument("--dedup_threshold", type=float, default=DEFAULT_THRESHOLD,
                             help="Word-shingle Jaccard at which two texts count as one article.")
+        parser.add_argument("--no_earlier_runs", action="store_true", default=False,
+                            help="Do not fold copies of articles that earlier runs wrote to "
+                                 "--output (by default they become duplicates pointing there).")
         parser.add_argument("--minhash_perm", type=int, default=DEFAULT_NUM_PERM,
                             help="MinHash permutations.")
         parser.add_argument("--shingle_words", type=int, default=DEFAULT_SHINGLE,

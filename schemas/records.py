@@ -63,12 +63,29 @@ class Article(typing.NamedTuple):
 
 
 class Duplicate(typing.NamedTuple):
-    """An article folded into another one (the canonical article, which is kept)."""
+    """An article folded into another one (the canonical article, which is kept, in this run
+    or an earlier one). ``matched_id`` is the article it was found to copy (the canonical one,
+    or another copy of it), ``measure`` what decided that and ``similarity`` its value."""
     source_uri: str
     article_id: str
     canonical_id: str
     similarity: float
-    method: str  # "exact" or "near"
+    method: str    # "exact" (same words) or "near"
+    measure: str   # "text_hash", "jaccard" or "containment"
+    matched_id: str
+
+
+class DedupItem(typing.NamedTuple):
+    """What near-duplicate detection keeps of an article, in a run and in the signature index
+    of earlier runs (``prior``): its rank for the canonical choice and its sketches."""
+    article_id: str
+    text_hash: str
+    word_count: int
+    published_at_us: typing.Optional[int]
+    prior: bool           # from an earlier run's index: already in the articles table
+    signature: bytes      # uint32[num_perm] MinHash
+    shingles: bytes       # sorted unique uint64 word-shingle hashes
+    facts: bytes          # facts.slots(): slot and value hashes
 
 
 class Reject(typing.NamedTuple):
@@ -79,5 +96,5 @@ class Reject(typing.NamedTuple):
     size_bytes: typing.Optional[int]
 
 
-for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, Reject):
+for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, DedupItem, Reject):
     beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)

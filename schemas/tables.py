@@ -48,6 +48,8 @@ DUPLICATES = pa.schema([
     pa.field("canonical_id", pa.string(), nullable=False),
     pa.field("similarity", pa.float64(), nullable=False),
     pa.field("method", pa.string(), nullable=False),
+    pa.field("measure", pa.string(), nullable=False),
+    pa.field("matched_id", pa.string(), nullable=False),
     pa.field("ingested_at", UTC_MICROS, nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])
@@ -62,3 +64,19 @@ REJECTS = pa.schema([
 ])
 
 TABLES = {"articles": ARTICLES, "duplicates": DUPLICATES, "rejects": REJECTS}
+
+# Not a table for queries: the sketches of every article the output folder holds, so that a
+# later run folds copies of them (``OUTPUT/_dedup_index/<run_id>-*.parquet``).
+INDEX_DIR = "_dedup_index"
+DEDUP_INDEX = pa.schema([
+    pa.field("article_id", pa.string(), nullable=False),
+    pa.field("text_hash", pa.string(), nullable=False),
+    pa.field("word_count", pa.int32(), nullable=False),
+    ("published_at_us", pa.int64()),
+    pa.field("signature", pa.binary(), nullable=False),
+    pa.field("shingles", pa.binary(), nullable=False),
+    pa.field("facts", pa.binary(), nullable=False),
+    pa.field("num_perm", pa.int32(), nullable=False),
+    pa.field("shingle_words", pa.int32(), nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+])

@@ -8,7 +8,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from conftest import seed_text
 from schemas.records import Article
 from transforms import minhash
-from transforms.dedup import Dedup, Edge, components, pick_exact
+from transforms import facts
+from transforms.dedup import (ConnectedComponents, Dedup, id_of, pick_exact, rank_key, to_item,
+                              union_find_roots, verify)
 from transforms.extract import article_id, text_hash, word_count
 from transforms.strip import plain_text
 
@@ -53,14 +55,57 @@ def test_lsh_params_fit_the_threshold():
     assert p(0.8) > 0.9 and p(0.85) > 0.98 and p(0.5) < 0.1
 
 
-def test_components_are_transitive_and_canonical_is_by_rule():
-    sig = minhash.signature(minhash.shingle_hashes("x y z")).tobytes()
-    edges = [Edge("a", 100, None, sig, "b", 120, None, sig, 0.9),
-             Edge("b", 120, None, sig, "c", 120, 5, sig, 0.9),
-             Edge("x", 10, None, sig, "y", 10, None, sig, 0.9)]
-    out = components(edges)
-    # most words, then earliest published (known before unknown), then smallest id
-    assert out == {"a": ("c", 1.0), "b": ("c", 1.0), "y": ("x", 1.0)}
+def test_rank_key_orders_by_the_canonical_rule():
+    keys = [rank_key("b", 100, None), rank_key("a", 100, None), rank_key("z", 120, None),
+            rank_key("c", 100, 5), rank_key("d", 100, -5), rank_key("old", 10, None, prior=True)]
+    assert [id_of(k) for k in sorted(keys)] == ["old", "z", "d", "c", "a", "b"]
+
+
+def test_components_on_a_runner_are_exact_beyond_the_propagation_rounds():
+    chain = [f"n{i:02d}" for i in range(25)]          # a path far longer than the rounds
+    edges = list(zip(chain, chain[1:])) + [("x2", "x1"), ("y", "x2"), ("q", "p")]
+    random.Random(0).shuffle(edges)
+    expected = [(n, "n00") for n in chain] + [("x1", "x1"), ("x2", "x1"), ("y", "x1"),
+                                              ("p", "p"), ("q", "p")]
+    with TestPipeline() as p:
+        roots = p | beam.Create(edges) | ConnectedComponents(rounds=2)
+        assert_that(roots, equal_to(expected))
+
+
+def test_union_find_roots_are_component_minima():
+    assert union_find_roots([("b", "c"), ("c", "a"), ("x", "y")]) == {
+        "a": "a", "b": "a", "c": "a", "x": "x", "y": "x"}
+
+
+def report(city, high, low, wind, rain):
+    lead = (f"{city} can expect highs of {high} degrees and lows of {low} degrees on Monday, "
+            f"with winds from the north at {wind} kilometres per hour and a {rain} percent chance "
+            f"of rain.")
+    boiler = " ".join(WORDS[:40]) + ". " + " ".join(WORDS[10:50]) + "."
+    return lead + "\n\n" + boiler
+
+
+def test_templated_reports_state_different_facts_and_stay_apart():
+    a = to_item(art("a", report("Lisbon", 21, 14, 20, 10)), 128, 5)
+    b = to_item(art("b", report("Oslo", 9, 2, 35, 60)), 128, 5)
+    same = to_item(art("c", "Read this. " + report("Lisbon", 21, 14, 20, 10)), 128, 5)
+    agree, conflict = facts.compare(facts.from_bytes(a.facts), facts.from_bytes(b.facts))
+    assert conflict >= 4 and facts.state_different_facts(agree, conflict)
+    sa, sb = (np.frombuffer(x.shingles, dtype=np.uint64) for x in (a, b))
+    assert minhash.jaccard(sa, sb) > 0.5               # a shingle threshold alone would merge
+    assert verify(a, b, 0.5) is None
+    assert verify(a, same, 0.8) is not None            # the same report re-published
+
+
+def test_a_teaser_folds_by_containment_a_quoting_analysis_does_not():
+    full = story(11, 400)
+    words = full.split()
+    teaser = art("teaser", " ".join(words[:300]) + " Read the full story")
+    analysis = art("analysis", story(12, 500) + " " + " ".join(words[:300]) + " " + story(13, 200))
+    full_i, teaser_i, analysis_i = (to_item(x, 128, 5) for x in (art("full", full), teaser, analysis))
+    m = verify(teaser_i, full_i, 0.8)
+    assert m is not None and m.measure == "containment" and m.value > 0.95
+    assert verify(analysis_i, full_i, 0.8) is None     # contains 300 words, but is 1,000 long
 
 
 def test_pick_exact_prefers_known_earliest_date():
@@ -82,11 +127,15 @@ def test_exact_near_and_transitive_folding_on_a_runner():
         out = p | beam.Create(arts) | Dedup()
         assert_that(out.articles | "k" >> beam.Map(lambda x: x.source_uri),
                     equal_to(["a", "other"]), label="kept")
-        assert_that(out.duplicates | "d" >> beam.Map(lambda d: (d.source_uri, d.canonical_id, d.method)),
-                    equal_to([("a_upper", ids["a"], "exact"), ("b", ids["a"], "near"),
-                              ("c", ids["a"], "near")]), label="dups")
+        assert_that(out.duplicates | "d" >> beam.Map(
+                        lambda d: (d.source_uri, d.canonical_id, d.method, d.measure, d.matched_id)),
+                    equal_to([("a_upper", ids["a"], "exact", "text_hash", ids["a"]),
+                              ("b", ids["a"], "near", "jaccard", ids["a"]),
+                              # c is too far from a for Jaccard; its direct edge to the
+                              # canonical article is the containment one
+                              ("c", ids["a"], "near", "containment", ids["a"])]), label="dups")
     a_sh, c_sh = minhash.shingle_hashes(a.text), minhash.shingle_hashes(c.text)
-    assert minhash.jaccard(a_sh, c_sh) < 0.8  # folded only through b
+    assert minhash.jaccard(a_sh, c_sh) < 0.8
 
 
 def check_dedup(articles, kept, dups):

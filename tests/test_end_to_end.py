@@ -140,11 +140,43 @@ def test_another_folder_nested(tmp_path):
     assert con.execute("SELECT method FROM duplicates").fetchall() == [("exact",)]
 
 
-def test_overwrite_replaces_and_default_appends(tmp_path):
+def test_a_second_run_folds_copies_of_the_first_runs_articles(tmp_path):
+    """Scheduled runs into one output folder: run 1 ingests the seeds; run 2 ingests new
+    files, among them an exact and a near copy of two seeds, which must point to run 1's
+    articles (through the signature index, joined in Beam's shuffles)."""
+    from conftest import SEEDS, seed_text
+    out, second = tmp_path / "out", tmp_path / "second"
+    second.mkdir()
+    run(SEEDS, out, "--skip_entities", "--run_id", "run1")
+    shutil.copy(os.path.join(SEEDS, "002_1351631f90ef5070.txt"), second / "mirror-002.txt")
+    words = seed_text("003").split(" ")
+    (second / "teaser-003.txt").write_text(
+        " ".join(words[:int(len(words) * 0.75)]) + "\n\nRead the full story on our site.",
+        encoding="utf-8")
+    shutil.copy(os.path.join(SAMPLES_DIR, "pages", "spacenews-lunar-landers.html"), second)
+    con = run(second, out, "--skip_entities", "--run_id", "run2")
+
+    first = dict(con.execute("SELECT source_uri, article_id FROM articles WHERE run_id = 'run1'").fetchall())
+    by_name = {os.path.basename(u)[:3]: a for u, a in first.items()}
+    dups = sorted(con.execute("""SELECT source_uri, canonical_id, matched_id, method, measure
+                                 FROM duplicates WHERE run_id = 'run2'""").fetchall())
+    assert [(os.path.basename(u), c, m, how, measure) for u, c, m, how, measure in dups] == [
+        ("mirror-002.txt", by_name["002"], by_name["002"], "exact", "text_hash"),
+        ("teaser-003.txt", by_name["003"], by_name["003"], "near", "containment")]
+    assert [os.path.basename(u) for (u,) in con.execute(
+        "SELECT source_uri FROM articles WHERE run_id = 'run2'").fetchall()] == ["spacenews-lunar-landers.html"]
+    # each run indexes what it kept; a third run over the same files finds only copies
+    con = run(second, out, "--skip_entities", "--run_id", "run3")
+    assert con.execute("SELECT count(*) FROM articles WHERE run_id = 'run3'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM duplicates WHERE run_id = 'run3'").fetchone()[0] == 3
+
+
+def test_overwrite_replaces_and_no_earlier_runs_appends(tmp_path):
     from conftest import SEEDS
     out = tmp_path / "out"
     run(SEEDS, out, "--skip_entities")
-    con = run(SEEDS, out, "--skip_entities", "--run_id", "again")
+    con = run(SEEDS, out, "--skip_entities", "--run_id", "again", "--no_earlier_runs")
     assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 10
     con = run(SEEDS, out, "--skip_entities", "--overwrite")
     assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
+    assert con.execute("SELECT count(*) FROM duplicates").fetchone()[0] == 0

@@ -94,3 +94,25 @@ def test_extract_on_a_runner():
         out = p | beam.Create(records) | Extract()
         assert_that(out.articles | beam.Map(lambda a: a.text), equal_to(["one two", "three"]), label="a")
         assert_that(out.rejects | beam.Map(lambda r: r.reason), equal_to(["empty_text"]), label="r")
+
+
+def test_hard_wrapped_export_is_unwrapped_and_its_headline_becomes_the_title():
+    body = ("Titan has lakes of liquid methane, scientists said on Monday in the\n"
+            "first global map of the moon, which was based on radar data from the\n"
+            "Cassini spacecraft. The Democratic Party-\ncontrolled House agreed.\n\n"
+            "A list:\nOne\nTwo")
+    rec = RawRecord("/in/export.txt", "text", "Scientists map Saturn's moon Titan\n\n" + body,
+                    None, None, None, len(body))
+    art = extract_record(rec)
+    assert art.title == "Scientists map Saturn's moon Titan"
+    assert art.text.startswith("Titan has lakes of liquid methane, scientists said on Monday in the "
+                               "first global map")
+    assert "Party-controlled House" in art.text
+    assert art.text.endswith("A list:\nOne\nTwo")       # short lines are not a wrapped paragraph
+
+
+def test_a_first_paragraph_is_not_taken_for_a_title():
+    rec = RawRecord("/in/a.txt", "text", "The minister resigned on Monday.\n\nMore followed.",
+                    None, None, None, 40)
+    art = extract_record(rec)
+    assert art.title is None and art.text.startswith("The minister resigned")

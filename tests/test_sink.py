@@ -26,7 +26,7 @@ def test_every_row_written_is_read_back_in_hive_partitions(tmp_path):
     with TestPipeline() as p:
         {
             "articles": p | "a" >> beam.Create(articles(2500)),
-            "duplicates": p | "d" >> beam.Create([Duplicate("/in/x", "idx", "id0001", 0.9, "near")]),
+            "duplicates": p | "d" >> beam.Create([Duplicate("/in/x", "idx", "id0001", 0.9, "near", "jaccard", "id0001")]),
             "rejects": p | "r" >> beam.Create([], reshuffle=False).with_output_types(Reject),
         } | WriteTables(out, "run1", WHEN)
     part = tmp_path / "out" / "articles" / "dt=2026-11-23"

@@ -1,71 +1,93 @@
-"""Dedup: Articles -> kept articles + duplicates, as a Beam graph.
+"""Dedup: Articles (+ the signature index of earlier runs) -> kept articles + duplicates.
 
-1. Exact: articles sharing ``text_hash`` (same words, any case/punctuation/wrapping) are one
-   group; its representative is the canonical choice among them.
-2. Near: each representative gets a MinHash signature; LSH band keys go through a
-   GroupByKey; every pair sharing a bucket is a candidate, verified on the real shingle sets
-   (exact Jaccard >= threshold).
-3. Verified edges are resolved into connected components (transitively: A~B and B~C fold
-   A, B, C together) and each component keeps one canonical article.
+1. Exact: articles sharing ``text_hash`` (same words, any case, punctuation or wrapping) are
+   one group. Its representative is the canonical choice among them, or the earlier run's
+   article with that hash when there is one.
+2. Candidates: each representative gets a MinHash signature; LSH band keys go through a
+   GroupByKey. Bands and rows are derived from ``CANDIDATE_LEVEL`` (0.55), well below the
+   decision thresholds, because a candidate costs one comparison and a missed one is lost.
+3. Verification on the real shingle sets (``verify``): two texts are one article when they do
+   not state different facts (``facts.state_different_facts``: the same slots filled with other
+   numbers or names, as in templated reports) and
+   - their shingle Jaccard reaches ``threshold`` (measure ``jaccard``), or
+   - the shorter one's shingles lie at least ``CONTAINMENT`` inside the longer one and it is at
+     least ``MIN_SIZE_RATIO`` of its length (``containment``: a teaser, a copy inside another
+     template's captions and links).
+4. Verified edges are resolved into connected components (A~B and B~C fold A, B and C) by
+   distributed min-label propagation (``ConnectedComponents``); no step holds all edges or
+   signatures.
 
 Canonical rule (a pure function of content, so the same input gives the same output for any
-worker count or order): the most words; then the earliest ``published_at`` (unknown last);
-then the smallest ``article_id``.
+worker count or order): an article of an earlier run (it is already in the articles table);
+then the most words; then the earliest ``published_at`` (unknown last); then the smallest
+``article_id``.
 """
 from __future__ import annotations
 
 import itertools
 import typing
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from schemas.records import Article, Duplicate
-from transforms import minhash
+from schemas.records import Article, DedupItem, Duplicate
+from transforms import facts, minhash
 
 STAGE = "dedup"
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_NUM_PERM = 128
 DEFAULT_SHINGLE = 5
-# Buckets larger than this pair each member with its neighbours in id order only, so a
+CANDIDATE_LEVEL = 0.55
+CONTAINMENT = 0.8
+MIN_SIZE_RATIO = 0.5
+# Buckets larger than this pair each member with its neighbours in rank order only, so a
 # degenerate bucket (thousands of near-empty texts) cannot make the candidate set quadratic.
 MAX_BUCKET_ALL_PAIRS = 64
+# Rounds of label propagation before the exact clean-up; dedup graphs are stars and short
+# chains, so nearly every component is settled by then and the clean-up sees almost nothing.
+PROPAGATION_ROUNDS = 3
 
 
-class DedupItem(typing.NamedTuple):
-    """What near-dup detection needs of an article: its rank and its sketches."""
-    article_id: str
-    word_count: int
-    published_at_us: typing.Optional[int]
-    signature: bytes   # uint32[num_perm]
-    shingles: bytes    # sorted unique uint64 shingle hashes
+class Match(typing.NamedTuple):
+    measure: str   # "jaccard" or "containment"
+    value: float
 
 
 class Edge(typing.NamedTuple):
-    """A verified near-duplicate pair (a < b by id), each end with its rank and signature."""
+    """A verified pair of nodes (rank keys, ``a < b``) and what decided it."""
     a: str
-    a_words: int
-    a_published: typing.Optional[int]
-    a_sig: bytes
     b: str
-    b_words: int
-    b_published: typing.Optional[int]
-    b_sig: bytes
-    similarity: float
+    measure: str
+    value: float
 
 
-for _cls in (DedupItem, Edge):
-    beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)
+beam.coders.registry.register_coder(Edge, beam.coders.RowCoder)
 
 
-def rank_key(article_id: str, word_count: int, published_at_us) -> Tuple:
-    """Smaller is better: the canonical article of a group has the smallest key."""
-    return (-word_count, published_at_us is None, published_at_us or 0, article_id)
+def rank_key(article_id: str, word_count: int, published_at_us: Optional[int],
+             prior: bool = False) -> str:
+    """The canonical rule as a string key (smaller is better), also the node id in the graph:
+    earlier run first, then most words, earliest known date, smallest id."""
+    words = min(max(word_count, 0), 10**9 - 1)
+    pub = "1" + "0" * 20 if published_at_us is None else "0" + f"{published_at_us + 2**62:020d}"
+    return f"{0 if prior else 1}{10**9 - 1 - words:09d}{pub}|{article_id}"
 
 
-def article_rank(a: Article) -> Tuple:
+def id_of(key: str) -> str:
+    return key.rsplit("|", 1)[1]
+
+
+def is_prior(key: str) -> bool:
+    return key[0] == "0"
+
+
+def item_rank(it: DedupItem) -> str:
+    return rank_key(it.article_id, it.word_count, it.published_at_us, it.prior)
+
+
+def article_rank(a: Article) -> str:
     return rank_key(a.article_id, a.word_count, a.published_at_us)
 
 
@@ -77,37 +99,47 @@ def pick_exact(articles: Iterable[Article]) -> Tuple[Article, List[Article]]:
 
 def to_item(a: Article, num_perm: int, shingle: int) -> DedupItem:
     sh = minhash.shingle_hashes(a.text, shingle)
-    return DedupItem(a.article_id, a.word_count, a.published_at_us,
-                     minhash.signature(sh, num_perm).tobytes(), sh.tobytes())
+    return DedupItem(a.article_id, a.text_hash, a.word_count, a.published_at_us, False,
+                     minhash.signature(sh, num_perm).tobytes(), sh.tobytes(),
+                     facts.to_bytes(facts.slots(a.text)))
 
 
-def bucket_pairs(ids: Iterable[str]) -> Iterable[Tuple[str, str]]:
-    """Candidate pairs (smaller id first) of one LSH bucket."""
-    ids = sorted(set(ids))
-    if len(ids) <= MAX_BUCKET_ALL_PAIRS:
-        yield from itertools.combinations(ids, 2)
+def bucket_pairs(keys: Iterable[str]) -> Iterable[Tuple[str, str]]:
+    """Candidate pairs (smaller key first) of one LSH bucket; pairs of two earlier-run
+    articles are left out (both are already in the articles table)."""
+    keys = sorted(set(keys))
+    if len(keys) <= MAX_BUCKET_ALL_PAIRS:
+        pairs = itertools.combinations(keys, 2)
     else:
-        for i, x in enumerate(ids):
-            for y in ids[i + 1:i + 1 + 8]:
-                yield x, y
+        pairs = ((x, y) for i, x in enumerate(keys) for y in keys[i + 1:i + 1 + 8])
+    return ((x, y) for x, y in pairs if not (is_prior(x) and is_prior(y)))
 
 
-def verify(a: DedupItem, b: DedupItem, threshold: float):
-    """Edge when the exact shingle Jaccard reaches the threshold, else None."""
+def verify(a: DedupItem, b: DedupItem, threshold: float,
+           containment: float = CONTAINMENT, min_size_ratio: float = MIN_SIZE_RATIO,
+           stats: Optional[Dict[str, int]] = None) -> Optional[Match]:
+    """How two texts are one article (see the module docstring), or None."""
     sa = np.frombuffer(a.shingles, dtype=np.uint64)
     sb = np.frombuffer(b.shingles, dtype=np.uint64)
-    sim = minhash.jaccard(sa, sb)
-    if sim < threshold:
+    small, large = sorted((sa.size, sb.size))
+    if small == 0:
         return None
-    return Edge(a.article_id, a.word_count, a.published_at_us, a.signature,
-                b.article_id, b.word_count, b.published_at_us, b.signature, sim)
+    inter = np.intersect1d(sa, sb, assume_unique=True).size
+    jac = inter / (sa.size + sb.size - inter)
+    con = inter / small
+    if jac < threshold and not (con >= containment and small >= min_size_ratio * large):
+        return None
+    agree, conflict = facts.compare(facts.from_bytes(a.facts), facts.from_bytes(b.facts))
+    if facts.state_different_facts(agree, conflict):
+        if stats is not None:
+            stats["different_facts"] = stats.get("different_facts", 0) + 1
+        return None
+    return Match("jaccard", jac) if jac >= threshold else Match("containment", con)
 
 
-def components(edges: Iterable[Edge]) -> Dict[str, Tuple[str, float]]:
-    """member id -> (canonical id, estimated Jaccard member~canonical), for every
-    non-canonical member of every connected component of the edge graph."""
+def union_find_roots(pairs: Iterable[Tuple[str, str]]) -> Dict[str, str]:
+    """node -> smallest node of its component, for every node of ``pairs``."""
     parent: Dict[str, str] = {}
-    info: Dict[str, Tuple[int, typing.Optional[int], bytes]] = {}
 
     def find(x):
         root = x
@@ -117,147 +149,261 @@ def components(edges: Iterable[Edge]) -> Dict[str, Tuple[str, float]]:
             parent[x], x = root, parent[x]
         return root
 
-    for e in edges:
-        for node, words, pub, sig in ((e.a, e.a_words, e.a_published, e.a_sig),
-                                      (e.b, e.b_words, e.b_published, e.b_sig)):
-            parent.setdefault(node, node)
-            info[node] = (words, pub, sig)
-        ra, rb = find(e.a), find(e.b)
+    for a, b in pairs:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = find(a), find(b)
         if ra != rb:
             parent[max(ra, rb)] = min(ra, rb)
-    groups: Dict[str, List[str]] = {}
-    for node in parent:
-        groups.setdefault(find(node), []).append(node)
-    out = {}
-    for members in groups.values():
-        canon = min(members, key=lambda m: rank_key(m, info[m][0], info[m][1]))
-        csig = np.frombuffer(info[canon][2], dtype=np.uint32)
-        for m in members:
-            if m != canon:
-                sim = minhash.estimated_jaccard(np.frombuffer(info[m][2], dtype=np.uint32), csig)
-                out[m] = (canon, sim)
-    return out
+    return {n: find(n) for n in parent}
 
 
-def _dup(copy: Article, canonical_id: str, similarity: float, method: str) -> Duplicate:
-    return Duplicate(copy.source_uri, copy.article_id, canonical_id, float(similarity), method)
+def _send_label(node, grouped):
+    """Propagation step: a node's label goes to itself and to each neighbour."""
+    labels = list(grouped["label"])
+    label = min(labels) if labels else node
+    yield node, label
+    for other in grouped["adj"]:
+        yield other, label
+
+
+def _settle(node, labels):
+    """Last round: a node takes the smallest label it hears; if it heard several, the
+    component is not settled and the labels it heard are one group (tagged ``loose``)."""
+    labels = sorted(set(labels))
+    yield node, labels[0]
+    for other in labels[1:]:
+        yield beam.pvalue.TaggedOutput("loose", (labels[0], other))
+
+
+class ConnectedComponents(beam.PTransform):
+    """PCollection[(node, node)] edges -> PCollection[(node, root)] for every node of an edge,
+    ``root`` the smallest node of its connected component.
+
+    ``rounds`` rounds of min-label propagation (each a CoGroupByKey and a CombinePerKey),
+    then a last round in which every node checks that all labels it hears agree. Pairs of
+    labels that still disagree (components longer than the rounds could settle) are joined
+    exactly by one union-find over those label pairs only, so the result is exact for any
+    graph while the bulk of the work stays distributed."""
+
+    def __init__(self, rounds: int = PROPAGATION_ROUNDS):
+        super().__init__()
+        self.rounds = rounds
+
+    def expand(self, edges):
+        adj = edges | "BothWays" >> beam.FlatMap(lambda e: [(e[0], e[1]), (e[1], e[0])])
+        labels = (adj | "Nodes" >> beam.Keys() | "OncePerNode" >> beam.Distinct()
+                  | "OwnLabel" >> beam.Map(lambda n: (n, n)))
+        for r in range(self.rounds):
+            labels = (
+                {"label": labels, "adj": adj}
+                | f"Round{r}Join" >> beam.CoGroupByKey()
+                | f"Round{r}Send" >> beam.FlatMapTuple(_send_label)
+                | f"Round{r}Min" >> beam.CombinePerKey(min)
+            )
+        settled = (
+            {"label": labels, "adj": adj}
+            | "LastJoin" >> beam.CoGroupByKey()
+            | "LastSend" >> beam.FlatMapTuple(_send_label)
+            | "LastGroup" >> beam.GroupByKey()
+            | "Settle" >> beam.FlatMapTuple(_settle).with_outputs("loose", main="labels")
+        )
+        fixes = (
+            settled.loose
+            | "LooseOnOneKey" >> beam.Map(lambda pair: (None, pair))
+            | "GatherLoose" >> beam.GroupByKey()
+            | "JoinLoose" >> beam.FlatMapTuple(
+                lambda _k, pairs: [(n, r) for n, r in union_find_roots(pairs).items() if n != r])
+        )
+        return (
+            {"by_label": settled.labels | "ByLabel" >> beam.Map(lambda nl: (nl[1], nl[0])),
+             "fix": fixes}
+            | "ApplyFixes" >> beam.CoGroupByKey()
+            | "Roots" >> beam.FlatMapTuple(
+                lambda label, g: [(n, min(list(g["fix"]) or [label])) for n in g["by_label"]])
+        )
+
+
+class Verdict(typing.NamedTuple):
+    """A folded representative: its canonical article and the edge that explains the fold."""
+    canonical_id: str
+    matched_id: str
+    measure: str
+    similarity: float
+
+
+beam.coders.registry.register_coder(Verdict, beam.coders.RowCoder)
+
+
+def explain(node: str, root: str, edges: Iterable[Tuple[str, str, float]]) -> Verdict:
+    """The fold of ``node`` into ``root``: its direct edge to the root when it has one, else
+    its strongest edge (jaccard before containment, then the higher value, then the key)."""
+    edges = sorted(edges, key=lambda e: (e[0] != root, e[1] != "jaccard", -e[2], e[0]))
+    other, measure, value = edges[0]
+    return Verdict(id_of(root), id_of(other), measure, value)
+
+
+def _dup(copy: Article, canonical_id: str, matched_id: str, similarity: float, method: str,
+         measure: str) -> Duplicate:
+    return Duplicate(copy.source_uri, copy.article_id, canonical_id, float(similarity), method,
+                     measure, matched_id)
 
 
 class _ResolveFn(beam.DoFn):
-    """(rep id, {groups: [(rep, copies)], verdict: [(canonical, sim)]}) -> kept/duplicates."""
+    """(rep id, {group: [(rep, copies, prior id)], item: [item], verdict: [Verdict]}) ->
+    kept articles (main), ``duplicates``, and ``index`` items of the kept articles."""
 
     def __init__(self):
         self.kept = Metrics.counter(STAGE, "articles_kept")
         self.exact = Metrics.counter(STAGE, "exact_duplicates")
         self.near = Metrics.counter(STAGE, "near_duplicates")
+        self.earlier = Metrics.counter(STAGE, "duplicates_of_earlier_runs")
 
     def process(self, element):
         _, grouped = element
         verdicts = list(grouped["verdict"])
-        for rep, copies in grouped["groups"]:
+        items = list(grouped["item"])
+        for rep, copies, prior_id in grouped["group"]:
+            if prior_id is not None:  # same words as an article of an earlier run
+                for a in [rep] + list(copies):
+                    self.exact.inc()
+                    self.earlier.inc()
+                    yield beam.pvalue.TaggedOutput(
+                        "duplicates", _dup(a, prior_id, prior_id, 1.0, "exact", "text_hash"))
+                continue
             if not verdicts:
                 self.kept.inc()
                 yield rep
-                for c in copies:
-                    self.exact.inc()
-                    yield beam.pvalue.TaggedOutput("duplicates", _dup(c, rep.article_id, 1.0, "exact"))
-                continue
-            canonical, sim = verdicts[0]
-            for a in [rep] + list(copies):
+                if items:
+                    yield beam.pvalue.TaggedOutput("index", items[0])
+                canonical = rep.article_id
+            else:
+                v = verdicts[0]
                 self.near.inc()
-                yield beam.pvalue.TaggedOutput("duplicates", _dup(a, canonical, sim, "near"))
-
-
-class _ComponentsFn(beam.DoFn):
-    def __init__(self):
-        self.edges = Metrics.counter(STAGE, "verified_pairs")
-
-    def process(self, element):
-        _, edges = element
-        edges = list(edges)
-        self.edges.inc(len(edges))
-        for member, verdict in sorted(components(edges).items()):
-            yield member, verdict
+                yield beam.pvalue.TaggedOutput(
+                    "duplicates", _dup(rep, v.canonical_id, v.matched_id, v.similarity, "near",
+                                       v.measure))
+                canonical = v.canonical_id
+            for c in copies:
+                self.exact.inc()
+                yield beam.pvalue.TaggedOutput(
+                    "duplicates", _dup(c, canonical, rep.article_id, 1.0, "exact", "text_hash"))
 
 
 class _VerifyFn(beam.DoFn):
     def __init__(self, threshold):
         self.threshold = threshold
         self.candidates = Metrics.counter(STAGE, "candidate_pairs")
+        self.by_jaccard = Metrics.counter(STAGE, "pairs_by_jaccard")
+        self.by_containment = Metrics.counter(STAGE, "pairs_by_containment")
+        self.different_facts = Metrics.counter(STAGE, "pairs_with_different_facts")
 
     def process(self, element):
-        _, grouped = element
+        a_key, grouped = element
         items = list(grouped["items"])
         if not items:
             return
         a_item = items[0]
-        for other in grouped["with_b"]:
+        for b_key, b_item in grouped["with_b"]:
             self.candidates.inc()
-            edge = verify(a_item, other, self.threshold)
-            if edge is not None:
-                yield edge
+            stats: Dict[str, int] = {}
+            m = verify(a_item, b_item, self.threshold, stats=stats)
+            self.different_facts.inc(stats.get("different_facts", 0))
+            if m is None:
+                continue
+            (self.by_jaccard if m.measure == "jaccard" else self.by_containment).inc()
+            yield Edge(a_key, b_key, m.measure, m.value)
+
+
+class _Exact(beam.DoFn):
+    """(text hash, {new: [Article], prior: [DedupItem]}) -> (rep, copies, prior id or None)."""
+
+    def process(self, element):
+        _, grouped = element
+        new = list(grouped["new"])
+        if not new:
+            return
+        priors = sorted(grouped["prior"], key=item_rank)
+        rep, copies = pick_exact(new)
+        yield rep, copies, (priors[0].article_id if priors else None)
 
 
 class Dedup(beam.PTransform):
-    """PCollection[Article] -> DoOutputsTuple: ``articles`` (kept), ``duplicates``.
+    """PCollection[Article] -> DoOutputsTuple: ``articles`` (kept), ``duplicates``
+    (Duplicate), ``index`` (DedupItem of each kept article, for later runs).
 
-    Options: ``threshold`` (Jaccard of word shingles at which two texts are one article),
-    ``num_perm`` (MinHash size), ``shingle`` (words per shingle). Bands and rows of the LSH
-    index are derived from the threshold (``minhash.lsh_params``).
+    ``prior``: an optional PCollection[DedupItem] of articles that earlier runs wrote (see
+    ``transforms.signature_index``); copies of them become duplicates pointing to them, and
+    they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
+    are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle).
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
-                 shingle: int = DEFAULT_SHINGLE):
+                 shingle: int = DEFAULT_SHINGLE, prior=None):
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
-        self.bands, self.rows = minhash.lsh_params(threshold, num_perm)
+        self.bands, self.rows = minhash.lsh_params(min(CANDIDATE_LEVEL, threshold), num_perm)
+        self.prior = prior
 
     def expand(self, articles):
         num_perm, shingle, bands, rows = self.num_perm, self.shingle, self.bands, self.rows
+        p = articles.pipeline
+        prior = self.prior
+        if prior is None:
+            prior = p | "NoPrior" >> beam.Create([], reshuffle=False).with_output_types(DedupItem)
 
         groups = (
-            articles
-            | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a))
-            | "GroupExact" >> beam.GroupByKey()
-            | "PickExact" >> beam.MapTuple(lambda _h, arts: pick_exact(arts))
+            {"new": articles | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a)),
+             "prior": prior | "PriorByHash" >> beam.Map(lambda it: (it.text_hash, it))}
+            | "GroupExact" >> beam.CoGroupByKey()
+            | "PickExact" >> beam.ParDo(_Exact())
         )
         keyed_groups = groups | "ByRep" >> beam.Map(lambda g: (g[0].article_id, g))
-
-        items = groups | "Sketch" >> beam.Map(lambda g: to_item(g[0], num_perm, shingle))
-        items_by_id = items | "ItemById" >> beam.Map(lambda it: (it.article_id, it))
+        new_items = (
+            groups
+            | "NotEarlier" >> beam.Filter(lambda g: g[2] is None)
+            | "Sketch" >> beam.Map(lambda g: to_item(g[0], num_perm, shingle))
+        )
+        items = (new_items, prior) | "WithPrior" >> beam.Flatten()
+        items_by_key = items | "ItemByKey" >> beam.Map(lambda it: (item_rank(it), it))
         pairs = (
             items
             | "BandKeys" >> beam.FlatMap(
-                lambda it: [(k, it.article_id) for k in minhash.band_keys(
-                    np.frombuffer(it.signature, dtype=np.uint32), bands, rows)])
+                lambda it: [(k, item_rank(it)) for k in minhash.band_keys(
+                    np.frombuffer(it.signature, dtype=np.uint32), bands, rows)]
+                if len(it.signature) == 4 * num_perm else [])  # index rows of other settings
             | "Buckets" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMapTuple(lambda _k, ids: bucket_pairs(ids))
+            | "Pairs" >> beam.FlatMapTuple(lambda _k, keys: bucket_pairs(keys))
             | "OncePerPair" >> beam.Distinct()
         )
         # Join each pair with both ends' sketches: first b (keyed by b), then a (keyed by a).
         with_b = (
-            {"items": items_by_id, "pairs": pairs | "ByB" >> beam.Map(lambda p: (p[1], p[0]))}
+            {"items": items_by_key, "pairs": pairs | "ByB" >> beam.Map(lambda ab: (ab[1], ab[0]))}
             | "JoinB" >> beam.CoGroupByKey()
             | "AttachB" >> beam.FlatMapTuple(
-                lambda _b, g: [(a, item) for item in list(g["items"])[:1] for a in g["pairs"]])
+                lambda b, g: [(a, (b, item)) for item in list(g["items"])[:1] for a in g["pairs"]])
         )
         edges = (
-            {"items": items_by_id, "with_b": with_b}
+            {"items": items_by_key, "with_b": with_b}
             | "JoinA" >> beam.CoGroupByKey()
             | "Verify" >> beam.ParDo(_VerifyFn(self.threshold))
         )
-        # Verified edges are few (only real near-copies) and small: resolving them in one
-        # place keeps the components exact. Signatures and texts never meet there.
+        roots = edges | "EdgeNodes" >> beam.Map(lambda e: (e.a, e.b)) | "Components" >> ConnectedComponents()
         verdicts = (
-            edges
-            | "OneGraph" >> beam.Map(lambda e: (None, e))
-            | "AllEdges" >> beam.GroupByKey()
-            | "Components" >> beam.ParDo(_ComponentsFn())
+            {"root": roots,
+             "edges": edges | "EdgeEnds" >> beam.FlatMap(
+                 lambda e: [(e.a, (e.b, e.measure, e.value)), (e.b, (e.a, e.measure, e.value))])}
+            | "EdgesOfNode" >> beam.CoGroupByKey()
+            | "Explain" >> beam.FlatMapTuple(
+                lambda node, g: [(id_of(node), explain(node, root, g["edges"]))
+                                 for root in g["root"] if root != node and not is_prior(node)])
         )
         return (
-            {"groups": keyed_groups, "verdict": verdicts}
+            {"group": keyed_groups, "verdict": verdicts,
+             "item": new_items | "ItemById" >> beam.Map(lambda it: (it.article_id, it))}
             | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn()).with_outputs("duplicates", main="articles")
+            | "Resolve" >> beam.ParDo(_ResolveFn()).with_outputs(
+                "duplicates", "index", main="articles")
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 from urllib.parse import urljoin
 
 import apache_beam as beam
@@ -62,6 +62,20 @@ def _clean_title(title: Optional[str]) -> Optional[str]:
     return t or None
 
 
+_SENTENCE_END = re.compile(r"[.!?:;,\"”’)]$")
+
+
+def split_title_line(text: str) -> Tuple[Optional[str], str]:
+    """(headline, body) of a text export that opens with a headline: a short first line
+    without closing punctuation, followed by a blank line and more text. Otherwise
+    (None, text): a first paragraph is never taken for a title."""
+    head, sep, rest = text.partition("\n\n")
+    if (sep and rest.strip() and "\n" not in head and len(head.split()) <= 20
+            and not _SENTENCE_END.search(head.strip()) and len(rest.split()) > len(head.split())):
+        return head.strip(), rest.lstrip("\n")
+    return None, text
+
+
 def _absolute_url(url: Optional[str], base: Optional[str]) -> Optional[str]:
     if not url:
         return base
@@ -89,6 +103,8 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
             leading_date, body = split_leading_date(rec.body)
             published = published or leading_date
             text = strip.plain_text(body)
+            if not title:
+                title, text = split_title_line(text)
     except RecursionError:
         return reject(STAGE, rec.source_uri, "parse_error", "markup nested too deeply", rec.size_bytes)
     except Exception as e:  # a parser bug on hostile input must not end the run

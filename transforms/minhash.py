@@ -12,7 +12,10 @@ from typing import List, Tuple
 
 import numpy as np
 
-_WORD = re.compile(r"\w+")
+# Chinese, Japanese and Korean run words together without spaces: each of their characters
+# is a token (so shingles are character n-grams there), other scripts split on non-word chars.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_WORD = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 _SEED = 0x5EED_2026
 _MASK32 = np.uint64(0xFFFFFFFF)
 

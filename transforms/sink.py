@@ -16,7 +16,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
 from schemas.records import Article, Duplicate, Reject
-from schemas.tables import TABLES
+from schemas.tables import INDEX_DIR, TABLES
 
 TABLE_NAMES = tuple(TABLES)
 
@@ -43,8 +43,8 @@ def article_row(a: Article, run_id: str, ingested_at: datetime) -> Dict:
 
 def duplicate_row(d: Duplicate, run_id: str, ingested_at: datetime) -> Dict:
     return {"source_uri": d.source_uri, "article_id": d.article_id, "canonical_id": d.canonical_id,
-            "similarity": d.similarity, "method": d.method, "ingested_at": ingested_at,
-            "run_id": run_id}
+            "similarity": d.similarity, "method": d.method, "measure": d.measure,
+            "matched_id": d.matched_id, "ingested_at": ingested_at, "run_id": run_id}
 
 
 def reject_row(r: Reject, run_id: str, ingested_at: datetime) -> Dict:
@@ -60,8 +60,9 @@ def partition_dir(output: str, table: str, ingested_at: datetime) -> str:
 
 
 def clear_tables(output: str) -> None:
-    """Deletes the three table folders under ``output`` (``--overwrite``)."""
-    existing = [FileSystems.join(output, t) for t in TABLE_NAMES
+    """Deletes the three table folders and the signature index under ``output``
+    (``--overwrite``)."""
+    existing = [FileSystems.join(output, t) for t in TABLE_NAMES + (INDEX_DIR,)
                 if FileSystems.exists(FileSystems.join(output, t))]
     if existing:
         FileSystems.delete(existing)

@@ -117,9 +117,36 @@ def html_to_text(html: str, keep_newlines: bool = False) -> str:
     return soup_text(root, keep_newlines=keep_newlines)
 
 
+_WRAP_MIN, _WRAP_MAX = 30, 100
+_CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
+
+
+def unwrap(text: str) -> str:
+    """Joins hard-wrapped lines (exports wrapped at a fixed width) back into paragraphs.
+
+    A block between blank lines is a wrapped paragraph when it has several lines and every
+    line but the last is of a typical wrap width; lists and verse (short lines) are kept."""
+    blocks = re.split(r"\n[ \t]*\n", text)
+    out = []
+    for block in blocks:
+        lines = block.split("\n")
+        if len(lines) > 1 and all(_WRAP_MIN <= len(l.rstrip()) <= _WRAP_MAX for l in lines[:-1]):
+            block = lines[0].strip()
+            for l in lines[1:]:
+                l = l.strip()
+                # a compound broken at its hyphen ("Party-\ncontrolled") is one word again;
+                # Chinese and Japanese lines join without a space
+                joined = ((block.endswith("-") and block[-2:-1].isalpha())
+                          or (_CJK.match(block[-1:]) and _CJK.match(l[:1])))
+                block += ("" if joined else " ") + l
+        out.append(block)
+    return "\n\n".join(out)
+
+
 def plain_text(text: str) -> str:
-    """Plain text that may carry inline HTML -> clean text, line structure kept."""
+    """Plain text that may carry inline HTML -> clean text, line structure kept (hard-wrapped
+    paragraphs are joined)."""
     if looks_like_html(text):
         return html_to_text(text, keep_newlines=True)
     import html as _html
-    return normalize_text(_html.unescape(text))
+    return normalize_text(unwrap(_html.unescape(text)))
