@@ -227,7 +227,10 @@ def synthetic_articles(n: int, seed: int = 0) -> List:
     from schemas.records import Article
     from transforms.extract import article_id, text_hash, word_count
     rng = random.Random(seed)
-    vocab = [f"w{i}" for i in range(20000)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rng.choice(letters) for _ in range(rng.randrange(2, 10))) for _ in range(20000)]
+    # news has names and numbers: about one word in 15
+    vocab += [w.capitalize() for w in vocab[:1000]] + [str(n) for n in range(1000)]
     originals, out = [], []
     for i in range(n):
         if originals and i % 3 == 2:

@@ -20,15 +20,10 @@ from typing import List, Tuple
 import numpy as np
 
 CONTEXT = 2          # words on each side that make a slot
-_TOKEN = re.compile(r"\w+")
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”‘’]\s*|\n\s*)$")
+_GAP_TOKEN = re.compile(r"(\W*)(\w+)")
+_DIGIT = re.compile(r"\d")
+_BOUNDARY = re.compile(r"[.!?:;\"“”‘’\n]")
 _MASK = "#"
-
-
-def _is_fact(tok: str, sentence_start: bool) -> bool:
-    if any(c.isdigit() for c in tok):
-        return True
-    return tok[:1].isupper() and not sentence_start
 
 
 def _h(s: str) -> int:
@@ -38,13 +33,19 @@ def _h(s: str) -> int:
 def slots(text: str) -> Tuple[np.ndarray, np.ndarray]:
     """(slot hashes, value hashes) of the text's facts, sorted by slot, one value per slot
     (a slot filled twice in one text keeps all its values, in order, as one value)."""
-    toks: List[str] = []
+    pairs = _GAP_TOKEN.findall(text)
+    toks = [tok for _, tok in pairs]
     fact: List[bool] = []
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        start = _SENTENCE_START.search(text, max(0, m.start() - 3), m.start()) is not None
-        toks.append(tok)
-        fact.append(_is_fact(tok, start))
+    for i, (gap, tok) in enumerate(pairs):
+        if tok.islower() and tok.isalpha():  # the common case, decided by two C calls
+            fact.append(False)
+        elif tok[0].isupper() and tok.isalpha():
+            fact.append(i > 0 and not _BOUNDARY.search(gap))
+        else:
+            fact.append(_DIGIT.search(tok) is not None or (tok[0].isupper() and i > 0
+                                                          and not _BOUNDARY.search(gap)))
+    if not any(fact):
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint64)
     masked = [_MASK if f else t.casefold() for t, f in zip(toks, fact)]
     values = {}
     for i, (tok, f) in enumerate(zip(toks, fact)):

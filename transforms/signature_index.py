@@ -9,6 +9,7 @@ the graph is built, so files this run writes are never read back by it.
 """
 from __future__ import annotations
 
+import logging
 from typing import Dict, List
 
 import apache_beam as beam
@@ -31,7 +32,10 @@ def index_files(output: str) -> List[str]:
     pattern = FileSystems.join(index_dir(output), "*.parquet")
     try:
         return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    except Exception:  # no folder yet: nothing indexed
+    except Exception as e:  # a new output folder has none; anything else is worth a word
+        if FileSystems.exists(index_dir(output)):
+            logging.warning("cannot list the dedup index %s (%s): copies of articles of "
+                            "earlier runs will not be folded", pattern, e)
         return []
 
 
