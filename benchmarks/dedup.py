@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, List, Tuple
 
 from benchmarks.dedup_corpus import build_corpus
 
@@ -92,22 +92,6 @@ def error_kinds(truth: Dict[str, str], pred: Dict[str, str]) -> Tuple[collection
     return missed, false
 
 
-def components(nodes: Iterable[str], edges: Iterable[Tuple[str, str]]) -> Dict[str, str]:
-    parent = {n: n for n in nodes}
-
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in edges:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return {n: find(n) for n in parent}
-
-
 # ---- the two systems ------------------------------------------------------------------------
 
 def run_pipeline(corpus: str, output: str) -> Tuple[Dict[str, str], Dict[str, str], float]:
@@ -153,11 +137,10 @@ def corpus_texts(corpus: str, truth: Dict[str, str]) -> Dict[str, str]:
     return texts
 
 
-_WORD = re.compile(r"\w+")
-
-
 def word_shingles(text: str, k: int = 5) -> set:
-    toks = _WORD.findall(text.lower())
+    """The baseline's shingles, over the same words as ours (``minhash.tokens``)."""
+    from transforms.minhash import tokens
+    toks = tokens(text)
     if len(toks) < k:
         return {" ".join(toks)} if toks else set()
     return {" ".join(toks[i:i + k]) for i in range(len(toks) - k + 1)}
@@ -175,8 +158,9 @@ def datasketch_groups(texts: Dict[str, str], threshold: float = 0.8,
             m.update(s.encode("utf-8"))
         sigs[r] = m
         lsh.insert(r, m)
-    edges = [(r, o) for r, m in sigs.items() for o in lsh.query(m) if o != r]
-    return components(texts, edges)
+    from transforms.dedup import union_find_roots
+    roots = union_find_roots((r, o) for r, m in sigs.items() for o in lsh.query(m) if o != r)
+    return {r: roots.get(r, r) for r in texts}
 
 
 def quality(args) -> None:

@@ -27,7 +27,8 @@ _MASK = "#"
 
 
 def _h(s: str) -> int:
-    return zlib.crc32(s.encode("utf-8")) | (zlib.adler32(s.encode("utf-8")) << 32)
+    b = s.encode("utf-8")
+    return zlib.crc32(b) | (zlib.adler32(b) << 32)
 
 
 def slots(text: str) -> Tuple[np.ndarray, np.ndarray]:
