@@ -8,6 +8,7 @@ boundaries into pieces below spaCy's ``max_length`` with offsets mapped back exa
 from __future__ import annotations
 
 import glob
+import importlib.metadata
 import os
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -27,13 +28,22 @@ DEFAULT_BATCH = 64
 DEFAULT_CHUNK_CHARS = 100_000
 
 
+def _is_package(name: str) -> bool:
+    """spaCy's own test (``spacy.util.is_package``: an installed distribution of that name),
+    without importing spaCy: the driver checks the model before the run and never loads it."""
+    try:
+        importlib.metadata.distribution(name)
+        return True
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+
+
 def resolve_model(name: str) -> str:
     """The installed spaCy pipeline to load for ``name`` (a package name or a path)."""
-    import spacy
-    if os.path.isdir(name) or spacy.util.is_package(name):
+    if os.path.isdir(name) or _is_package(name):
         return name
     alt = FALLBACK_MODELS.get(name)
-    if alt and spacy.util.is_package(alt):
+    if alt and _is_package(alt):
         return alt
     raise ValueError(f"spaCy pipeline {name!r} is not installed"
                      + (f" (nor {alt!r})" if alt else "")

@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-import trafilatura
-
 from transforms import strip
 from transforms.minhash import tokens
 
@@ -113,6 +111,7 @@ def _longer_reading(html: str, found: str, upper_bound: int) -> str:
     words = len(found.split())
     if words < LONGER_READING_MIN_WORDS or upper_bound < LONGER_READING_RATIO * words:
         return found
+    import trafilatura  # here, not at the top: the driver builds the graph without it
     try:
         _, base, _ = trafilatura.baseline(html)
     except Exception:
@@ -139,6 +138,7 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
         if not tree.xpath(_CONTENT_TEXT):
             return strip.html_to_text(html)
         upper_bound = _reading_upper_bound(tree)
+        import trafilatura
         try:
             # The extractor takes the tree (no second parse) and alters it: it is used last.
             found = trafilatura.extract(tree, include_comments=False, favor_recall=True,

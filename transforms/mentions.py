@@ -16,6 +16,9 @@ NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT"
                          "WORK_OF_ART", "LAW", "LANGUAGE"})
 _LEADING = re.compile(r"^(?:the|The|THE)\s+")
 _POSSESSIVE = re.compile(r"(?:['’]s|s['’]|['’])$")
+_FIRST_WORD = re.compile(r"\S+")
+_LAST_WORD = re.compile(r"(\S+)\s+$")
+_NAME_WORD = re.compile(r"[\w.'’-]+")
 _EDGE_PUNCT = "\"'“”‘’«»()[]{}<>,.;:!?-–—*/\\|#@&_ \t\n\r"
 # A final "." is kept: on a name it is an abbreviation's ("U.S.", "Corp."), since spaCy
 # leaves sentence-final periods out of entities.
@@ -68,18 +71,18 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
 
 
 def _first_word(text: str, s: int, e: int) -> str:
-    m = re.match(r"\S+", text[s:e])
+    m = _FIRST_WORD.match(text, s, e)
     return m.group(0) if m else ""
 
 
 def person_by_honorific(text: str, start: int) -> bool:
     """True when the words just before ``start`` are an honorific ("Ms Pugh")."""
-    m = re.search(r"(\S+)\s+$", text[max(0, start - 8):start])
+    m = _LAST_WORD.search(text[max(0, start - 8):start])
     return bool(m) and m.group(1).lower() in HONORIFICS
 
 
 def _words(name: str) -> List[str]:
-    return re.findall(r"[\w.'’-]+", name)
+    return _NAME_WORD.findall(name)
 
 
 def core_name(name: str) -> str:
