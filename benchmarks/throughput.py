@@ -1,6 +1,6 @@
 """Whole-pipeline throughput against the NER-only ceiling, in one run.
 
-    .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--batch 64]
+    .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--batch 64] [--breakdown]
 
 Generates N distinct ~500-word HTML news pages, then
 
@@ -12,6 +12,10 @@ Generates N distinct ~500-word HTML news pages, then
 
 and prints pages per second of both, their ratio, and the peak resident memory of each
 process of the pipeline run (driver and SDK workers), sampled from /proc.
+
+``--breakdown`` also runs the pipeline with ``--skip_entities`` on the same pages (start-up,
+read+extract, dedup and Parquet output: everything but NER) and times the ceiling's model load
+on its own, to show where the gap between the two lies.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 FIRST = "James Maria Ahmed Olga Chen Priya Lucas Amara Kenji Sofia Diego Fatima Ivan Grace Omar Lena".split()
 LAST = "Walker Novak Haddad Petrova Wei Sharma Moreau Okafor Tanaka Rossi Alvarez Rahman Sokolov Kim Nasser Berg".split()
@@ -103,10 +107,10 @@ class PeakRss(threading.Thread):
             time.sleep(self.every)
 
 
-def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int):
+def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *extra: str):
     cmd = [sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir, "--overwrite",
            "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
-           f"--ner_batch_size={batch}"]
+           f"--ner_batch_size={batch}", *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = PeakRss(proc.pid)
@@ -120,13 +124,15 @@ def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int):
     return elapsed, sampler, out
 
 
-def ner_ceiling(bodies: List[str], workers: int, batch: int) -> float:
+def ner_ceiling(bodies: List[str], workers: int, batch: int) -> Tuple[float, float]:
+    """(seconds in all, seconds of them spent importing spaCy and loading the model)."""
     from transforms.entities import load_ner
     t0 = time.perf_counter()
     nlp = load_ner("en_core_web_sm")
+    loaded = time.perf_counter() - t0
     n = sum(len(d.ents) for d in nlp.pipe(bodies, n_process=workers, batch_size=batch))
     assert n > 0
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, loaded
 
 
 def main(argv=None) -> int:
@@ -134,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the pipeline without NER and the ceiling's model load")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "pages")
@@ -147,12 +155,20 @@ def main(argv=None) -> int:
         words = sum(len(b.split()) for b in bodies) / len(bodies)
         print(f"{args.n} pages, {words:.0f} words each on average; {args.workers} workers; NER batch {args.batch}")
         pipe_s, sampler, out = run_pipeline(inp, os.path.join(tmp, "out"), args.workers, args.batch)
-        ceil_s = ner_ceiling(bodies, args.workers, args.batch)
+        ceil_s, load_s = ner_ceiling(bodies, args.workers, args.batch)
+        bare_s = None
+        if args.breakdown:
+            bare_s, _, _ = run_pipeline(inp, os.path.join(tmp, "bare"), args.workers, args.batch,
+                                        "--skip_entities")
     summary = [l for l in out.splitlines() if l.strip().startswith(("articles:", "duplicates:", "rejects:"))]
     print("pipeline output: " + "; ".join(s.strip() for s in summary))
     print(f"whole pipeline : {pipe_s:7.1f} s  {args.n / pipe_s:7.1f} pages/s")
     print(f"NER-only ceiling: {ceil_s:6.1f} s  {args.n / ceil_s:7.1f} pages/s  (spaCy nlp.pipe, n_process={args.workers}, model load included)")
     print(f"ratio pipeline/ceiling: {ceil_s / pipe_s:.2f}")
+    if bare_s is not None:
+        print(f"breakdown: pipeline without NER (--skip_entities) {bare_s:.1f} s, so NER in the "
+              f"pipeline ~{pipe_s - bare_s:.1f} s; ceiling: spaCy import + model load {load_s:.1f} s, "
+              f"nlp.pipe {ceil_s - load_s:.1f} s")
     print("peak RSS per process of the pipeline run:")
     for pid, rss in sorted(sampler.peaks.items(), key=lambda kv: -kv[1])[:6]:
         role = "sdk worker" if "sdk_worker" in sampler.names[pid] or "worker_pool" in sampler.names[pid] else "driver" if "-m pipeline" in sampler.names[pid] else sampler.names[pid][:40]
