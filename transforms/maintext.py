@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from transforms import strip
+import numpy as np
+
+from transforms import minhash, strip
 from transforms.minhash import tokens
 
 # Pages above this size go to tag stripping: the extractor's cost is not linear in size.
@@ -92,11 +94,6 @@ LONGER_READING_MIN_WORDS = 300
 LONGER_READING_CONTAINMENT = 0.9
 
 
-def _shingles(text: str, n: int = 4) -> set:
-    toks = tokens(text)
-    return {tuple(toks[i:i + n]) for i in range(max(len(toks) - n + 1, 0))}
-
-
 def _reading_upper_bound(tree) -> int:
     """Words in the page's <p> elements and JSON-LD article bodies: an upper bound of what the
     baseline reading can find, cheap enough to decide whether to compute it."""
@@ -118,8 +115,9 @@ def _longer_reading(html: str, found: str, upper_bound: int) -> str:
         return found
     if len(base.split()) < LONGER_READING_RATIO * words:
         return found
-    mine = _shingles(found)
-    if mine and len(mine & _shingles(base)) / len(mine) >= LONGER_READING_CONTAINMENT:
+    mine = minhash.shingle_hashes(found, 4)
+    inside = np.intersect1d(mine, minhash.shingle_hashes(base, 4), assume_unique=True).size
+    if mine.size and inside / mine.size >= LONGER_READING_CONTAINMENT:
         return base
     return found
 

@@ -16,7 +16,7 @@ NAME_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "FAC", "PRODUCT"
                          "WORK_OF_ART", "LAW", "LANGUAGE"})
 _LEADING = re.compile(r"^(?:the|The|THE)\s+")
 _POSSESSIVE = re.compile(r"(?:['’]s|s['’]|['’])$")
-_FIRST_WORD = re.compile(r"\S+")
+_NONSPACE = re.compile(r"\S+")
 _LAST_WORD = re.compile(r"(\S+)\s+$")
 _NAME_WORD = re.compile(r"[\w.'’-]+")
 _EDGE_PUNCT = "\"'“”‘’«»()[]{}<>,.;:!?-–—*/\\|#@&_ \t\n\r"
@@ -44,10 +44,10 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
         s += m.end()
     if label == "PERSON" or _first_word(text, s, e).lower() in HONORIFICS:
         # "President Joe Biden" -> "Joe Biden": the office is not the name
-        words = list(re.finditer(r"\S+", text[s:e]))
+        words = list(_NONSPACE.finditer(text, s, e))
         while len(words) > 1 and words[0].group(0).lower() in TITLES:
-            s += words[1].start() - words[0].start()
-            words = list(re.finditer(r"\S+", text[s:e]))
+            words.pop(0)
+            s = words[0].start()
     # Each trim can expose another ("Kyiv's," -> "Kyiv's" -> "Kyiv"): repeat until stable.
     previous = None
     while previous != (s, e):
@@ -59,10 +59,10 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
             e -= 1
         if label in NAME_LABELS:
             # "Xi Jinping that" -> "Xi Jinping": names do not end in a lower-case word
-            words = list(re.finditer(r"\S+", text[s:e]))
+            words = list(_NONSPACE.finditer(text, s, e))
             while len(words) > 1 and words[-1].group(0)[:1].islower():
                 words.pop()
-                e = s + words[-1].end()
+                e = words[-1].end()
     if e <= s or not any(ch.isalnum() for ch in text[s:e]):
         return None
     if label in NAME_LABELS and not any(ch.isupper() or ch.isdigit() for ch in text[s:e]):
@@ -71,7 +71,7 @@ def clean_span(text: str, start: int, end: int, label: str) -> Optional[Tuple[in
 
 
 def _first_word(text: str, s: int, e: int) -> str:
-    m = _FIRST_WORD.match(text, s, e)
+    m = _NONSPACE.match(text, s, e)
     return m.group(0) if m else ""
 
 
