@@ -139,7 +139,7 @@ def corpus_texts(corpus: str, truth: Dict[str, str]) -> Dict[str, str]:
 
 def word_shingles(text: str, k: int = 5) -> set:
     """The baseline's shingles, over the same words as ours (``minhash.tokens``)."""
-    from transforms.minhash import tokens
+    from transforms.dedup.minhash import tokens
     toks = tokens(text)
     if len(toks) < k:
         return {" ".join(toks)} if toks else set()
@@ -158,7 +158,7 @@ def datasketch_groups(texts: Dict[str, str], threshold: float = 0.8,
             m.update(s.encode("utf-8"))
         sigs[r] = m
         lsh.insert(r, m)
-    from transforms.dedup import union_find_roots
+    from transforms.dedup.dedup import union_find_roots
     roots = union_find_roots((r, o) for r, m in sigs.items() for o in lsh.query(m) if o != r)
     return {r: roots.get(r, r) for r in texts}
 
@@ -238,7 +238,7 @@ def _peak_rss_mib() -> float:
 def _scale_ours(n: int, workers: int) -> None:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
-    from transforms.dedup import Dedup
+    from transforms.dedup.dedup import Dedup
     arts = synthetic_articles(n)
     opts = ["--runner=FnApiRunner"]
     if workers > 1:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -23,43 +24,92 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
 
-from pipeline.build import build, new_run_id  # noqa: E402
+from pipeline.build import new_run_id  # noqa: E402
+from pipeline.lock import Busy  # noqa: E402
 from pipeline.options import IngestOptions  # noqa: E402
-from transforms.discover import file_patterns  # noqa: E402
+from schemas.catalog import CatalogError  # noqa: E402
 from transforms.entities import resolve_model  # noqa: E402
-from transforms.sink import clear_tables  # noqa: E402
+from transforms.read.discover import file_patterns  # noqa: E402
 
 # Beam's DirectRunner first tries to download the Prism runner binary and falls back to the
 # FnApiRunner when it cannot; we go to the FnApiRunner directly, the same runner the
 # DirectRunner uses for batch jobs (--direct_running_mode / --direct_num_workers apply).
 DEFAULT_RUNNER = "FnApiRunner"
+COMMANDS = ("runs", "compact")
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _commands(argv) -> int:
+    """``runs OUTPUT``: the run history; ``compact OUTPUT [--expire_older_than INTERVAL]``."""
+    ap = argparse.ArgumentParser(prog=f"python -m pipeline {argv[0]}")
+    ap.add_argument("output")
+    if argv[0] == "compact":
+        ap.add_argument("--expire_older_than", default=None,
+                        help="also expire snapshots older than this DuckDB interval "
+                             "(e.g. '30 days') and delete the files only they used")
+    args = ap.parse_args(argv[1:])
+    from pipeline.lock import WriterLock
+    from pipeline.run import list_runs
+    from schemas.catalog import catalog_path, exists, open_lake
+    from transforms.sink.commit import compact
+    if not exists(args.output):
+        return fail(f"{args.output} holds no ingest output (no {catalog_path(args.output)})")
+    if argv[0] == "runs":
+        print(f"{'run_id':<26} {'started (UTC)':<19} {'secs':>6} {'batches':>7} {'files':>6} "
+              f"{'articles':>8} {'dups':>6} {'rejects':>7} {'replaced':>8}  code")
+        for run_id, start, end, batches, files, art, dup, rej, repl, code in list_runs(args.output):
+            print(f"{run_id:<26} {start:%Y-%m-%d %H:%M:%S} {(end - start).total_seconds():6.1f} "
+                  f"{batches:7d} {files:6d} {art:8d} {dup:6d} {rej:7d} {repl:8d}  {code}")
+        return 0
+    with WriterLock(catalog_path(args.output) + ".lock", "compact", wait=True, on_wait=print):
+        con = open_lake(args.output, read_only=False)
+        after = compact(con, args.expire_older_than)
+    print("data files per table: " + ", ".join(f"{t} {n}" for t, n in sorted(after.items())))
+    return 0
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return _commands(argv)
     if "-h" in argv or "--help" in argv:
         parser = argparse.ArgumentParser(
             prog="python -m pipeline",
-            description="Ingest news article files into Parquet tables (articles, duplicates, "
-                        "rejects). Beam's own options are accepted as well: --runner, "
-                        "--direct_running_mode, --direct_num_workers, --project, ...")
+            description="Ingest news article files into a DuckLake of Parquet tables (articles, "
+                        "duplicates, rejects), taking only files no earlier run took. Beam's own "
+                        "options are accepted as well: --runner, --direct_running_mode, "
+                        "--direct_num_workers, --project, ... Other commands: "
+                        "`python -m pipeline runs OUTPUT` (run history), "
+                        "`python -m pipeline compact OUTPUT` (merge small files).")
         IngestOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
     options = PipelineOptions(argv)
     opts = options.view_as(IngestOptions)
     if not opts.input:
-        print("error: --input PATH is required (a folder, a glob or a file)", file=sys.stderr)
-        return 2
+        return fail("--input PATH is required (a folder, a glob or a file)")
+    if "://" in opts.output:
+        return fail(f"--output must be a local folder for now ({opts.output} is not): the "
+                    "commit reads the staged files through DuckDB, whose gs:// and s3:// support "
+                    "is not installed; inputs may be remote")
+    if os.path.exists(opts.output) and not os.path.isdir(opts.output):
+        return fail(f"--output {opts.output} is a file: name a folder")
+    if os.path.isdir(os.path.join(opts.output, "articles")) and not opts.overwrite:
+        return fail(f"{opts.output} holds output of the earlier folder layout (articles/ ...): "
+                    "pass --overwrite to replace it, or choose another --output")
+    if opts.batch_files < 0 or opts.batch_bytes <= 0:
+        return fail("--batch_files must be >= 0 (0: one batch) and --batch_bytes > 0")
     for pattern in file_patterns(opts.input):
         try:
             found = FileSystems.match([pattern], limits=[1])[0].metadata_list
         except Exception as e:  # e.g. a missing bucket or no credentials for gs:// / s3://
-            print(f"error: cannot list {pattern}: {type(e).__name__}: {e}", file=sys.stderr)
-            return 2
+            return fail(f"cannot list {pattern}: {type(e).__name__}: {e}")
         if not found:
-            print(f"error: no input files match {pattern}", file=sys.stderr)
-            return 2
+            return fail(f"no input files match {pattern}")
     std = options.view_as(StandardOptions)
     if not std.runner:
         std.runner = DEFAULT_RUNNER
@@ -67,24 +117,19 @@ def main(argv=None) -> int:
         try:
             resolve_model(opts.spacy_model)
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-    ingested_at = datetime.now(timezone.utc)
-    run_id = opts.run_id or new_run_id(ingested_at)
-    if opts.overwrite:
-        clear_tables(opts.output)
+            return fail(str(e))
+    run_id = opts.run_id or new_run_id(datetime.now(timezone.utc))
 
-    p = beam.Pipeline(options=options)
-    build(p, opts, run_id=run_id, ingested_at=ingested_at)
-    result = p.run()
-    result.wait_until_finish()
-    elapsed = (datetime.now(timezone.utc) - ingested_at).total_seconds()
-    print(f"done in {elapsed:.1f}s")
-    if FileSystems.get_scheme(opts.output) in (None, "file"):
-        from pipeline.summary import summarize
-        print(summarize(opts.output, run_id))
-    else:
-        print(f"run {run_id} written to {opts.output}")
+    from pipeline.run import run
+    try:
+        result = run(options, opts, run_id)
+    except Busy as e:
+        return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
+    except CatalogError as e:
+        return fail(str(e))
+    print(f"done in {result.seconds:.1f}s")
+    from pipeline.summary import summarize
+    print(summarize(opts.output, result))
     return 0
 
 

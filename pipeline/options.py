@@ -1,8 +1,9 @@
 """Command-line options of the ingest pipeline (Beam's own options are accepted too)."""
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from transforms.decode import DEFAULT_MAX_BYTES
-from transforms.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD
+from pipeline.plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
+from transforms.read.decode import DEFAULT_MAX_BYTES
+from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
 
 
@@ -13,11 +14,21 @@ class IngestOptions(PipelineOptions):
                             help="Folder (searched recursively), glob or file; local or any Beam "
                                  "filesystem (gs://, s3://). Repeat for several.")
         parser.add_argument("--output", default="output",
-                            help="Output folder: articles/, duplicates/, rejects/ (Parquet).")
+                            help="Output folder (local): a DuckLake, catalog.sqlite + data/.")
         parser.add_argument("--overwrite", action="store_true", default=False,
-                            help="Delete the three tables (and the dedup index) under --output "
-                                 "before writing. "
-                                 "Without it, a run adds its own files (a new run_id).")
+                            help="Delete everything under --output (tables, ledger, history) "
+                                 "first. Without it, a run adds only files no earlier run took.")
+        parser.add_argument("--reprocess", action="store_true", default=False,
+                            help="Take every matched file again, even those earlier runs took "
+                                 "unchanged; each replaces its earlier rows.")
+        parser.add_argument("--batch_files", type=int, default=DEFAULT_BATCH_FILES,
+                            help="Files per micro-batch (each batch is one Beam job and one "
+                                 "commit); 0: one batch of everything (distributed runners).")
+        parser.add_argument("--batch_bytes", type=int, default=DEFAULT_BATCH_BYTES,
+                            help="Bytes of input per micro-batch at most.")
+        parser.add_argument("--wait", action="store_true", default=False,
+                            help="When another run is writing to --output, wait for it to "
+                                 "finish (default: exit with status 2 at once).")
         parser.add_argument("--run_id", default=None,
                             help="Run identifier stored in every row (default: UTC time + random).")
         parser.add_argument("--spacy_model", default=DEFAULT_MODEL,
@@ -29,8 +40,8 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--dedup_threshold", type=float, default=DEFAULT_THRESHOLD,
                             help="Word-shingle Jaccard at which two texts count as one article.")
         parser.add_argument("--no_earlier_runs", action="store_true", default=False,
-                            help="Do not fold copies of articles that earlier runs wrote to "
-                                 "--output (by default they become duplicates pointing there).")
+                            help="Do not fold copies of articles that earlier batches and runs "
+                                 "committed (by default they become duplicates pointing there).")
         parser.add_argument("--minhash_perm", type=int, default=DEFAULT_NUM_PERM,
                             help="MinHash permutations.")
         parser.add_argument("--shingle_words", type=int, default=DEFAULT_SHINGLE,

@@ -86,6 +86,7 @@ class DedupItem(typing.NamedTuple):
     signature: bytes      # uint32[num_perm] MinHash
     shingles: bytes       # sorted unique uint64 word-shingle hashes
     facts: bytes          # facts.slots(): slot and value hashes
+    source_uri: str = ""  # a new version of a record never folds into its own old version
 
 
 class Reject(typing.NamedTuple):
@@ -96,5 +97,43 @@ class Reject(typing.NamedTuple):
     size_bytes: typing.Optional[int]
 
 
-for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, DedupItem, Reject):
+class PriorRecord(typing.NamedTuple):
+    """A record an earlier commit took from a file, with the hash of its content then."""
+    source_uri: str
+    record_hash: str
+
+
+class FileEntry(typing.NamedTuple):
+    """A file the run plans to take (listed by the driver, compared with the ledger).
+    ``prior_hash``/``prior_records``: what the ledger holds of an earlier version of the same
+    file (None/empty for a new file, and under ``--reprocess``, so that nothing is kept)."""
+    path: str
+    size_bytes: int
+    modified_at_us: typing.Optional[int]
+    prior_hash: typing.Optional[str]
+    prior_records: typing.List[PriorRecord]
+
+
+class FileTaken(typing.NamedTuple):
+    """Ledger row of a file a batch took: ``state`` new, changed, or unchanged (the size or
+    time moved, the bytes did not: nothing of it is taken again)."""
+    file_uri: str
+    size_bytes: int
+    modified_at_us: typing.Optional[int]
+    content_hash: typing.Optional[str]
+    records: int
+    state: str
+
+
+class RecordTaken(typing.NamedTuple):
+    """Ledger row of one input record: ``state`` new, changed, or kept (a record of a changed
+    file whose content did not change: its rows stay as they are)."""
+    source_uri: str
+    file_uri: str
+    record_hash: str
+    state: str
+
+
+for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, DedupItem, Reject, PriorRecord,
+             FileEntry, FileTaken, RecordTaken):
     beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)

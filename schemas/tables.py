@@ -1,8 +1,10 @@
-"""Arrow schemas of the three output tables: the contract DuckDB users query.
+"""Arrow schemas of every table of the output: the contract DuckDB users query.
 
-Every table is written under ``OUTPUT/<table>/dt=YYYY-MM-DD/`` (Hive partitioning on the
-UTC ingest date), zstd-compressed Parquet. ``dt`` is not stored inside the files: readers
-get it from the path (``hive_partitioning = true``).
+The output is a DuckLake (``schemas.catalog``): these schemas are the tables' columns there
+(the catalog's tables are created from them) and the columns of the Parquet files that Beam
+writes and each commit registers. ``TABLES`` are what users query; ``INTERNAL`` are the
+pipeline's own memory (dedup sketches, the ledger of taken files and records, run history),
+queryable too.
 """
 import pyarrow as pa
 
@@ -65,11 +67,12 @@ REJECTS = pa.schema([
 
 TABLES = {"articles": ARTICLES, "duplicates": DUPLICATES, "rejects": REJECTS}
 
-# Not a table for queries: the sketches of every article the output folder holds, so that a
-# later run folds copies of them (``OUTPUT/_dedup_index/<run_id>-*.parquet``).
-INDEX_DIR = "_dedup_index"
+# The sketches of every article the output holds, so that a later batch folds copies of them
+# (``transforms.dedup.index``). Looked up by key, never read whole: by ``text_hash`` for
+# exact copies, through ``dedup_bands`` (one row per LSH band key) for near ones.
 DEDUP_INDEX = pa.schema([
     pa.field("article_id", pa.string(), nullable=False),
+    pa.field("source_uri", pa.string(), nullable=False),
     pa.field("text_hash", pa.string(), nullable=False),
     pa.field("word_count", pa.int32(), nullable=False),
     ("published_at_us", pa.int64()),
@@ -80,3 +83,61 @@ DEDUP_INDEX = pa.schema([
     pa.field("shingle_words", pa.int32(), nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])
+
+DEDUP_BANDS = pa.schema([
+    pa.field("band_key", pa.string(), nullable=False),
+    pa.field("article_id", pa.string(), nullable=False),
+])
+
+# The ledger: which files each commit took, and what they held. A file is looked at again
+# only when its size or modification time differs from its row here; it is taken again only
+# when its bytes' hash differs too (``content_hash``).
+INGEST_FILES = pa.schema([
+    pa.field("file_uri", pa.string(), nullable=False),
+    pa.field("size_bytes", pa.int64(), nullable=False),
+    pa.field("modified_at", UTC_MICROS),
+    pa.field("content_hash", pa.string()),   # null: unreadable (the reject says why)
+    pa.field("records", pa.int32(), nullable=False),
+    pa.field("state", pa.string(), nullable=False),  # new, changed, unchanged (touched only)
+    pa.field("ingested_at", UTC_MICROS, nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+])
+
+# One row per input record (a file, or a JSON/JSONL record ``path#N``) that some table holds;
+# ``record_hash`` lets a changed JSON Lines file re-take only its new or changed lines.
+INGEST_RECORDS = pa.schema([
+    pa.field("source_uri", pa.string(), nullable=False),
+    pa.field("file_uri", pa.string(), nullable=False),
+    pa.field("record_hash", pa.string(), nullable=False),
+    pa.field("state", pa.string(), nullable=False),  # new or changed (staged rows: also kept)
+    pa.field("ingested_at", UTC_MICROS, nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+])
+
+# One row per commit (a run commits one micro-batch at a time).
+RUNS = pa.schema([
+    pa.field("run_id", pa.string(), nullable=False),
+    pa.field("batch", pa.int32(), nullable=False),        # 1-based, within the run
+    pa.field("batches", pa.int32(), nullable=False),      # planned when the run started
+    pa.field("commit_id", pa.string(), nullable=False),   # names the batch's file folder
+    pa.field("started_at", UTC_MICROS, nullable=False),
+    pa.field("finished_at", UTC_MICROS, nullable=False),
+    pa.field("files_found", pa.int64(), nullable=False),  # matched by the inputs (whole run)
+    pa.field("files_skipped", pa.int64(), nullable=False),  # already taken (whole run)
+    pa.field("files_new", pa.int32(), nullable=False),
+    pa.field("files_changed", pa.int32(), nullable=False),
+    pa.field("files_unchanged", pa.int32(), nullable=False),  # touched, same bytes
+    pa.field("articles", pa.int64(), nullable=False),
+    pa.field("duplicates", pa.int64(), nullable=False),
+    pa.field("rejects", pa.int64(), nullable=False),
+    pa.field("replaced", pa.int64(), nullable=False),     # records of an earlier version removed
+    pa.field("options", pa.string(), nullable=False),     # JSON
+    pa.field("code_version", pa.string(), nullable=False),
+])
+
+# Tables whose rows a batch writes through Beam (staged Parquet, registered at commit).
+STAGED = {**TABLES, "dedup_index": DEDUP_INDEX, "dedup_bands": DEDUP_BANDS,
+          "ingest_files": INGEST_FILES, "ingest_records": INGEST_RECORDS}
+INTERNAL = {"dedup_index": DEDUP_INDEX, "dedup_bands": DEDUP_BANDS,
+            "ingest_files": INGEST_FILES, "ingest_records": INGEST_RECORDS, "runs": RUNS}
+ALL = {**TABLES, **INTERNAL}

@@ -7,9 +7,9 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import Reject
-from transforms.decode import (DecodeError, ReadAndDecode, decode_bytes, gunzip,
+from transforms.read.decode import (DecodeError, ReadAndDecode, decode_bytes, gunzip,
                                records_from_bytes, split_extension)
-from transforms.discover import Discover
+from transforms.read.discover import Discover
 
 PAGE = "<html><head><title>Café</title></head><body><p>Crème brûlée — “quoted” naïve café</p></body></html>"
 

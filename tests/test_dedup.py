@@ -7,9 +7,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import seed_text
 from schemas.records import Article
-from transforms import minhash
-from transforms import facts
-from transforms.dedup import (ConnectedComponents, Dedup, id_of, pick_exact, rank_key, to_item,
+from transforms.dedup import minhash
+from transforms.dedup import facts
+from transforms.dedup.dedup import (ConnectedComponents, Dedup, id_of, pick_exact, rank_key, to_item,
                               union_find_roots, verify)
 from transforms.extract import article_id, text_hash, word_count
 from transforms.strip import plain_text

@@ -3,7 +3,7 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.discover import Discover, file_pattern
+from transforms.read.discover import Discover, file_pattern
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from schemas.records import Article, Duplicate, Entity, EntityCount, Reject
 from schemas.tables import ARTICLES, DUPLICATES, REJECTS
 from schemas.views import connect
-from transforms.sink import WriteTables
+from transforms.sink.parquet import WriteTables
 
 WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 

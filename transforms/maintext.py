@@ -14,8 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from transforms import minhash, strip
-from transforms.minhash import tokens
+from transforms import strip
+from transforms.dedup import minhash
+from transforms.dedup.minhash import tokens
 
 # Pages above this size go to tag stripping: the extractor's cost is not linear in size.
 MAX_EXTRACTOR_CHARS = 5_000_000

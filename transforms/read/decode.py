@@ -14,17 +14,18 @@ detection (charset-normalizer); content that is not text is rejected, never gues
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 import re
 import zlib
 from typing import Iterator, Optional, Tuple, Union
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes, FileMetadata
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas.records import RawRecord, Reject
+from schemas.records import FileEntry, FileTaken, RawRecord, RecordTaken, Reject
 from transforms.rejects import REJECTS, reject
 
 STAGE = "decode"
@@ -274,53 +275,101 @@ def read_file(path: str, max_bytes: int) -> bytes:
     return data
 
 
+def content_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def record_hash(item: Union[RawRecord, Reject]) -> str:
+    """What a record is, as a hash: equal for a JSON Lines record that an export writes again
+    unchanged, different as soon as anything the pipeline reads of it changes."""
+    if isinstance(item, Reject):
+        parts = ("reject", item.reason, item.detail)
+    else:
+        parts = (item.fmt, item.body, item.url or "", item.title or "", item.published or "")
+    h = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+LEDGER_FILES = "ledger_files"
+LEDGER_RECORDS = "ledger_records"
+
+
 class ReadRecordsFn(beam.DoFn):
-    """FileMetadata -> RawRecord (main) and Reject (tagged ``rejects``)."""
+    """FileEntry -> RawRecord (main), Reject (``rejects``) and the ledger: one FileTaken per
+    file (``ledger_files``) and one RecordTaken per record (``ledger_records``).
+
+    A file whose bytes hash as the ledger's earlier version (``prior_hash``) yields its ledger
+    row only: a touched file is not taken again. In a changed file, a record whose hash is
+    the one an earlier commit took (a JSON Lines export that grew) is ``kept``, not re-emitted.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
         self.max_bytes = max_bytes
         self.records = Metrics.counter(STAGE, "records")
         self.bytes_read = Metrics.counter(STAGE, "bytes")
+        self.unchanged = Metrics.counter(STAGE, "files_unchanged")
+        self.kept = Metrics.counter(STAGE, "records_kept")
 
-    def process(self, metadata: FileMetadata):
-        path = metadata.path
+    def process(self, entry: FileEntry):
+        path, digest = entry.path, None
         ext, _ = split_extension(path)
         if ext not in SUPPORTED_EXTS:
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, reject(STAGE, path, "unsupported", f"extension {ext!r}", metadata.size_in_bytes))
-            return
-        try:
-            data = read_file(path, self.max_bytes)
-        except DecodeError as e:
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, reject(STAGE, path, e.reason, str(e), metadata.size_in_bytes))
-            return
-        except Exception as e:  # I/O errors: permissions, vanished files, remote hiccups
-            yield beam.pvalue.TaggedOutput(
-                REJECTS, reject(STAGE, path, "read_error", f"{type(e).__name__}: {e}",
-                                metadata.size_in_bytes))
-            return
-        self.bytes_read.inc(len(data))
-        for item in records_from_bytes(path, data):
-            if isinstance(item, Reject):
+            items = [reject(STAGE, path, "unsupported", f"extension {ext!r}", entry.size_bytes)]
+        else:
+            try:
+                data = read_file(path, self.max_bytes)
+            except DecodeError as e:
+                items = [reject(STAGE, path, e.reason, str(e), entry.size_bytes)]
+            except Exception as e:  # I/O errors: permissions, vanished files, remote hiccups
+                items = [reject(STAGE, path, "read_error", f"{type(e).__name__}: {e}",
+                                entry.size_bytes)]
+            else:
+                self.bytes_read.inc(len(data))
+                digest = content_hash(data)
+                if entry.prior_hash is not None and digest == entry.prior_hash:
+                    self.unchanged.inc()
+                    yield beam.pvalue.TaggedOutput(LEDGER_FILES, FileTaken(
+                        path, entry.size_bytes, entry.modified_at_us, digest,
+                        len(entry.prior_records), "unchanged"))
+                    return
+                items = records_from_bytes(path, data)
+        prior = dict(entry.prior_records)
+        n = 0
+        for item in items:
+            n += 1
+            h = record_hash(item)
+            old = prior.get(item.source_uri)
+            state = "new" if old is None else "kept" if old == h else "changed"
+            yield beam.pvalue.TaggedOutput(LEDGER_RECORDS, RecordTaken(item.source_uri, path, h, state))
+            if state == "kept":
+                self.kept.inc()
+            elif isinstance(item, Reject):
                 yield beam.pvalue.TaggedOutput(REJECTS, item)
             else:
                 self.records.inc()
                 yield item
+        yield beam.pvalue.TaggedOutput(LEDGER_FILES, FileTaken(
+            path, entry.size_bytes, entry.modified_at_us, digest, n,
+            "new" if entry.prior_hash is None and not entry.prior_records else "changed"))
 
 
 class ReadAndDecode(beam.PTransform):
-    """PCollection[FileMetadata] -> DoOutputsTuple: ``records`` (RawRecord), ``rejects``."""
+    """PCollection[FileEntry] -> DoOutputsTuple: ``records`` (RawRecord), ``rejects``,
+    ``ledger_files`` (FileTaken), ``ledger_records`` (RecordTaken)."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
         super().__init__()
         self.max_bytes = max_bytes
 
     def expand(self, files):
-        # Reshuffle so that reading fans out over workers even when a single match
-        # produced all the file names.
+        # Reshuffle so that reading fans out over workers even when one Create produced all
+        # the file names.
         return (
             files
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes)).with_outputs(REJECTS, main="records")
+            | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes)).with_outputs(
+                REJECTS, LEDGER_FILES, LEDGER_RECORDS, main="records")
         )

@@ -33,7 +33,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, DedupItem, Duplicate
-from transforms import facts, minhash
+from transforms.dedup import facts, minhash
 
 STAGE = "dedup"
 DEFAULT_THRESHOLD = 0.8
@@ -101,7 +101,7 @@ def to_item(a: Article, num_perm: int, shingle: int) -> DedupItem:
     sh = minhash.shingle_hashes(a.text, shingle)
     return DedupItem(a.article_id, a.text_hash, a.word_count, a.published_at_us, False,
                      minhash.signature(sh, num_perm).tobytes(), sh.tobytes(),
-                     facts.to_bytes(facts.slots(a.text)))
+                     facts.to_bytes(facts.slots(a.text)), a.source_uri)
 
 
 def bucket_pairs(keys: Iterable[str]) -> Iterable[Tuple[str, str]]:
@@ -305,6 +305,8 @@ class _VerifyFn(beam.DoFn):
             return
         a_item = items[0]
         for b_key, b_item in grouped["with_b"]:
+            if a_item.prior != b_item.prior and a_item.source_uri == b_item.source_uri:
+                continue  # a record's new version and its old one: a replacement, not a copy
             self.candidates.inc()
             stats: Dict[str, int] = {}
             m = verify(a_item, b_item, self.threshold, stats=stats)
@@ -316,55 +318,64 @@ class _VerifyFn(beam.DoFn):
 
 
 class _Exact(beam.DoFn):
-    """(text hash, {new: [Article], prior: [DedupItem]}) -> (rep, copies, prior id or None)."""
+    """(text hash, {new: [(rep, copies, item)], prior: [DedupItem]}) ->
+    (rep, copies, prior id or None, item). An earlier article at the rep's own source_uri is
+    its previous version, which the commit replaces: never a copy of itself."""
 
     def process(self, element):
         _, grouped = element
-        new = list(grouped["new"])
-        if not new:
-            return
         priors = sorted(grouped["prior"], key=item_rank)
-        rep, copies = pick_exact(new)
-        yield rep, copies, (priors[0].article_id if priors else None)
+        for rep, copies, item in grouped["new"]:
+            others = [p for p in priors if p.source_uri != rep.source_uri]
+            yield rep, copies, (others[0].article_id if others else None), item
 
 
 class Dedup(beam.PTransform):
     """PCollection[Article] -> DoOutputsTuple: ``articles`` (kept), ``duplicates``
     (Duplicate), ``index`` (DedupItem of each kept article, for later runs).
 
-    ``prior``: an optional PCollection[DedupItem] of articles that earlier runs wrote (see
-    ``transforms.signature_index``); copies of them become duplicates pointing to them, and
-    they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
+    ``lookup``: an optional PTransform, PCollection[DedupItem] of this batch's articles ->
+    PCollection[DedupItem] of the earlier articles that may be their copies
+    (``transforms.dedup.index.LookupPrior``); copies of them become duplicates pointing to
+    them, and they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
     are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle).
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
-                 shingle: int = DEFAULT_SHINGLE, prior=None):
+                 shingle: int = DEFAULT_SHINGLE, lookup: Optional[beam.PTransform] = None):
         super().__init__()
         if not 0 < threshold <= 1:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
         self.bands, self.rows = minhash.lsh_params(min(CANDIDATE_LEVEL, threshold), num_perm)
-        self.prior = prior
+        self.lookup = lookup
 
     def expand(self, articles):
         num_perm, shingle, bands, rows = self.num_perm, self.shingle, self.bands, self.rows
-        p = articles.pipeline
-        prior = self.prior
-        if prior is None:
-            prior = p | "NoPrior" >> beam.Create([], reshuffle=False).with_output_types(DedupItem)
-
-        groups = (
-            {"new": articles | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a)),
-             "prior": prior | "PriorByHash" >> beam.Map(lambda it: (it.text_hash, it))}
-            | "GroupExact" >> beam.CoGroupByKey()
-            | "PickExact" >> beam.ParDo(_Exact())
+        exact = (
+            articles
+            | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a))
+            | "GroupExact" >> beam.GroupByKey()
+            | "PickExact" >> beam.MapTuple(lambda _h, group: pick_exact(group))
+            | "Sketch" >> beam.MapTuple(lambda rep, copies: (rep, copies, to_item(rep, num_perm, shingle)))
         )
-        keyed_groups = groups | "ByRep" >> beam.Map(lambda g: (g[0].article_id, g))
+        if self.lookup is not None:
+            prior = exact | "Reps" >> beam.Map(lambda g: g[2]) | "EarlierArticles" >> self.lookup
+            groups = (
+                {"new": exact | "NewByHash" >> beam.Map(lambda g: (g[0].text_hash, g)),
+                 "prior": prior | "PriorByHash" >> beam.Map(lambda it: (it.text_hash, it))}
+                | "GroupWithPrior" >> beam.CoGroupByKey()
+                | "PickPrior" >> beam.ParDo(_Exact())
+            )
+        else:  # nothing earlier to consult (a new output): no shuffle for it
+            prior = (articles.pipeline
+                     | "NoPrior" >> beam.Create([], reshuffle=False).with_output_types(DedupItem))
+            groups = exact | "NoEarlier" >> beam.MapTuple(lambda rep, copies, it: (rep, copies, None, it))
+        keyed_groups = groups | "ByRep" >> beam.Map(lambda g: (g[0].article_id, (g[0], g[1], g[2])))
         new_items = (
             groups
             | "NotEarlier" >> beam.Filter(lambda g: g[2] is None)
-            | "Sketch" >> beam.Map(lambda g: to_item(g[0], num_perm, shingle))
+            | "Items" >> beam.Map(lambda g: g[3])
         )
         items = (new_items, prior) | "WithPrior" >> beam.Flatten()
         items_by_key = items | "ItemByKey" >> beam.Map(lambda it: (item_rank(it), it))

@@ -1,0 +1,145 @@
+"""One run over the output: a transaction per micro-batch, one writer at a time.
+
+1. Take the writer lock (``pipeline.lock``); a second run exits, or waits with ``--wait``.
+2. Remove what killed runs left (unregistered files), under the lock.
+3. List the inputs and plan: only files the ledger has not taken (``pipeline.plan``).
+4. Per batch: run the Beam job, which stages every table's Parquet files, then commit them
+   in one catalog transaction (``transforms.sink.commit``). The next batch's dedup looks up
+   the lake as that commit left it.
+
+A batch's Beam job holds only that batch, so memory stays flat however large the folder is.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import subprocess
+import time
+import typing
+from datetime import datetime, timezone
+from typing import Callable, Dict, List, Optional
+
+import apache_beam as beam
+
+from pipeline import faults
+from pipeline.build import build
+from pipeline.lock import WriterLock
+from pipeline.plan import outside, plan_run
+from schemas.catalog import LAKE, catalog_path, data_path, open_lake
+from transforms.read.discover import list_files
+from transforms.sink.commit import (commit_batch, compact, needs_compaction, remove_orphans,
+                                    staging_dir)
+
+log = logging.getLogger(__name__)
+
+
+class RunResult(typing.NamedTuple):
+    run_id: str
+    found: int
+    skipped: int
+    new: int
+    known: int
+    batches: int
+    counts: Dict[str, int]   # articles, duplicates, rejects, replaced, files_* summed
+    seconds: float
+
+
+def code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        v = version("news-ingest")
+    except PackageNotFoundError:
+        v = "unknown"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        sha = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], text=True,
+                             capture_output=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{v}+{sha}" if sha else v
+
+
+def clear_output(output: str, catalog: Optional[str] = None) -> None:
+    """``--overwrite``: removes the catalog and every data file (call under the lock)."""
+    from apache_beam.io.filesystems import FileSystems
+    cat = catalog_path(output, catalog)
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        if os.path.exists(cat + suffix):
+            os.remove(cat + suffix)
+    data = data_path(output).rstrip("/")
+    if FileSystems.exists(data):
+        FileSystems.delete([data])
+
+
+def _snapshot(con) -> int:
+    return con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
+
+
+def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
+        say: Callable[[str], None] = print) -> RunResult:
+    """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``."""
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    output = os.path.abspath(opts.output)
+    lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
+    with lock:
+        if opts.overwrite:
+            clear_output(output)
+        con = open_lake(output, read_only=False)
+        removed = remove_orphans(con, output)
+        if removed:
+            say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
+        files = outside(list_files(opts.input), output)
+        plan = plan_run(con, files, reprocess=opts.reprocess, max_files=opts.batch_files,
+                        max_bytes=opts.batch_bytes)
+        say(f"files: {plan.found} found, {plan.new} new, {plan.known} changed or reprocessed, "
+            f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
+        faults.point("planned")
+        totals: Dict[str, int] = {}
+        settings = {k: v for k, v in vars(opts).items() if k not in ("overwrite",)}
+        version = code_version()
+        for i, batch in enumerate(plan.batches, start=1):
+            commit_id = f"{run_id}-{i:05d}-{secrets.token_hex(3)}"
+            staging = staging_dir(output, commit_id)
+            has_index = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.dedup_index").fetchone()[0]
+            earlier = None
+            if has_index and not opts.no_earlier_runs:
+                earlier = (output, None, _snapshot(con))
+            batch_started = datetime.now(timezone.utc)
+            p = beam.Pipeline(options=options)
+            build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
+                  earlier=earlier)
+            p.run().wait_until_finish()
+            faults.point("staged", i)
+            row = {"run_id": run_id, "batch": i, "batches": len(plan.batches),
+                   "commit_id": commit_id, "started_at": batch_started,
+                   "finished_at": datetime.now(timezone.utc),
+                   "files_found": plan.found, "files_skipped": plan.skipped,
+                   "options": json.dumps(settings, default=str, sort_keys=True),
+                   "code_version": version}
+            counts = commit_batch(con, staging, row, f"run {run_id} batch {i}/{len(plan.batches)}",
+                                  fault=lambda name, i=i: faults.point(name, i))
+            faults.point("committed", i)
+            for k, v in counts.items():
+                totals[k] = totals.get(k, 0) + v
+            say(f"batch {i}/{len(plan.batches)} committed: {len(batch)} files, "
+                f"{counts['articles']} articles, {counts['duplicates']} duplicates, "
+                f"{counts['rejects']} rejects" + (f", {counts['replaced']} earlier versions replaced"
+                                                  if counts["replaced"] else ""))
+        if plan.batches and needs_compaction(con):
+            compact(con)
+            say("compacted small files")
+        con.close()
+    return RunResult(run_id, plan.found, plan.skipped, plan.new, plan.known, len(plan.batches),
+                     totals, time.monotonic() - t0)
+
+
+def list_runs(output: str) -> List[tuple]:
+    con = open_lake(output)
+    return con.execute("""
+        SELECT run_id, min(started_at) AS started, max(finished_at) AS finished,
+               count(*) AS batches, sum(files_new + files_changed + files_unchanged) AS files,
+               sum(articles), sum(duplicates), sum(rejects), sum(replaced), any_value(code_version)
+        FROM runs GROUP BY run_id ORDER BY started""").fetchall()

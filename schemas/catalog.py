@@ -1,0 +1,141 @@
+"""The output as a DuckLake: a SQLite catalog beside Parquet data files.
+
+Layout of an output folder ``OUTPUT``::
+
+    OUTPUT/catalog.sqlite            the DuckLake catalog (tables, snapshots, file lists)
+    OUTPUT/catalog.sqlite.lock       held by the one run that writes (``pipeline.lock``)
+    OUTPUT/data/batches/<commit_id>/<table>/*.parquet   files Beam wrote for one commit
+    OUTPUT/data/main/<table>/*.parquet                  files DuckLake wrote (compaction)
+
+A commit registers a batch's files and changes the ledger in one catalog transaction, so a
+reader sees a batch entirely or not at all. SQLite is the catalog because it lets other
+processes read while a run holds a write transaction (a DuckDB-file catalog is locked by the
+process that opens it). Both extensions load from their PyPI packages: nothing is downloaded.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import Optional
+
+import duckdb
+import pyarrow as pa
+
+from schemas.tables import ALL
+
+LAKE = "lake"
+CATALOG_FILE = "catalog.sqlite"
+DATA_DIR = "data"
+
+
+class CatalogError(RuntimeError):
+    """The output has no usable catalog; the message says what to do."""
+
+
+def catalog_path(output: str, catalog: Optional[str] = None) -> str:
+    return catalog or os.path.join(output, CATALOG_FILE)
+
+
+def data_path(output: str) -> str:
+    return output.rstrip("/") + "/" + DATA_DIR + "/"
+
+
+def _extension_file(package: str, name: str) -> str:
+    found = [p for d in sys.path
+             for p in glob.glob(os.path.join(d, package, "extensions", "v*", name))]
+    if not found:
+        raise CatalogError(f"the DuckDB extension package {package} is not installed: "
+                           f"pip install {package.replace('_', '-')}=={duckdb.__version__}")
+    return found[0]
+
+
+def _sqlite_extension() -> str:
+    """The SQLite extension under the name DuckDB expects: its package ships it as
+    ``sqlite.duckdb_extension``, whose entry point is ``sqlite_scanner_init``."""
+    src = _extension_file("duckdb_extension_sqlite", "sqlite.duckdb_extension")
+    dst_dir = os.path.join(tempfile.gettempdir(), f"news-ingest-duckdb-{duckdb.__version__}")
+    dst = os.path.join(dst_dir, "sqlite_scanner.duckdb_extension")
+    if not os.path.exists(dst) or os.path.getsize(dst) != os.path.getsize(src):
+        os.makedirs(dst_dir, exist_ok=True)
+        tmp = f"{dst}.{os.getpid()}"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)  # atomic: concurrent workers never load half a file
+    return dst
+
+
+def load_extensions(con: "duckdb.DuckDBPyConnection") -> None:
+    con.execute(f"LOAD '{_extension_file('duckdb_extension_ducklake', 'ducklake.duckdb_extension')}'")
+    con.execute(f"LOAD '{_sqlite_extension()}'")
+
+
+def attach_sql(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
+               snapshot: Optional[int] = None, alias: str = LAKE) -> str:
+    """The ATTACH statement for the output's lake (what a user pastes into DuckDB)."""
+    opts = []
+    if read_only:
+        opts.append("READ_ONLY")
+    else:
+        opts.append(f"DATA_PATH '{data_path(output)}'")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    return f"ATTACH 'ducklake:sqlite:{catalog_path(output, catalog)}' AS {alias} ({', '.join(opts)})"
+
+
+def exists(output: str, catalog: Optional[str] = None) -> bool:
+    return os.path.exists(catalog_path(output, catalog))
+
+
+def open_lake(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
+              snapshot: Optional[int] = None) -> "duckdb.DuckDBPyConnection":
+    """A DuckDB connection with the lake attached as ``lake`` and selected (``USE lake``).
+
+    Read-only connections see the last committed state (or ``snapshot``); a read-write one
+    creates the lake, its tables and views when the output has none yet.
+    """
+    if read_only and not exists(output, catalog):
+        raise CatalogError(f"{output} holds no ingest output ({catalog_path(output, catalog)} "
+                           "is missing): run the pipeline with --output pointing there first")
+    con = duckdb.connect()
+    load_extensions(con)
+    if not read_only:
+        os.makedirs(os.path.dirname(os.path.abspath(catalog_path(output, catalog))), exist_ok=True)
+    con.execute(attach_sql(output, catalog, read_only=read_only, snapshot=snapshot))
+    con.execute(f"USE {LAKE}")
+    if not read_only:
+        create_tables(con)
+    return con
+
+
+def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
+    """Every table of ``schemas.tables`` (columns from the Arrow schemas) and the views."""
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
+    missing = [name for name in ALL if name not in existing]
+    if not missing:
+        return
+    con.execute("BEGIN")
+    for name in missing:
+        empty = pa.Table.from_batches([], schema=ALL[name])  # noqa: F841 (read by DuckDB)
+        con.execute(f"CREATE TABLE {LAKE}.{name} AS SELECT * FROM empty")
+    con.execute(views_sql())
+    con.execute("COMMIT")
+
+
+def views_sql() -> str:
+    from importlib import resources
+    return resources.files("schemas").joinpath("views.sql").read_text(encoding="utf-8")
+
+
+def snapshot_of_run(con: "duckdb.DuckDBPyConnection", run_id: str) -> int:
+    """The snapshot of the last commit of ``run_id`` (each commit names its run)."""
+    rows = con.execute(f"SELECT snapshot_id, commit_extra_info FROM {LAKE}.snapshots() "
+                       "WHERE commit_extra_info IS NOT NULL ORDER BY snapshot_id").fetchall()
+    found = [sid for sid, info in rows if json.loads(info).get("run_id") == run_id]
+    if not found:
+        raise CatalogError(f"no committed run {run_id!r} in this output: "
+                           "`python -m pipeline runs OUTPUT` lists them")
+    return found[-1]

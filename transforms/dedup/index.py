@@ -1,0 +1,114 @@
+"""The signature index: sketches of the articles the output already holds, looked up by key.
+
+Every commit adds the ``DedupItem`` of each article it keeps to the lake table
+``dedup_index`` and one ``dedup_bands`` row per LSH band key. A later batch does not read
+the index whole: ``LookupPrior`` sends the batch's text hashes and band keys to the lake
+(in groups of a few hundred items, from the workers, at the snapshot the run planned
+against) and gets back only the earlier articles that share one of them: the exact copies
+and the near-copy candidates. They join the batch's own articles in Dedup's shuffles, so the
+cost of a batch follows the batch, not the size of the output.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from schemas.records import DedupItem
+from transforms.dedup import minhash
+
+STAGE = "dedup"
+LOOKUP_BATCH = 256
+
+
+def index_row(it: DedupItem, num_perm: int, shingle: int) -> Dict:
+    return {"article_id": it.article_id, "source_uri": it.source_uri, "text_hash": it.text_hash,
+            "word_count": it.word_count, "published_at_us": it.published_at_us,
+            "signature": it.signature, "shingles": it.shingles, "facts": it.facts,
+            "num_perm": num_perm, "shingle_words": shingle}
+
+
+def band_rows(it: DedupItem, bands: int, rows: int) -> List[Dict]:
+    sig = np.frombuffer(it.signature, dtype=np.uint32)
+    return [{"band_key": k, "article_id": it.article_id}
+            for k in minhash.band_keys(sig, bands, rows)]
+
+
+def from_row(row: Dict, num_perm: int, shingle: int) -> DedupItem:
+    """An index row as a prior item. Rows sketched with other settings keep their text hash
+    (exact copies still fold into them) but not their sketches, which cannot be compared."""
+    same = row["num_perm"] == num_perm and row["shingle_words"] == shingle
+    return DedupItem(row["article_id"], row["text_hash"], row["word_count"],
+                     row["published_at_us"], True,
+                     row["signature"] if same else b"", row["shingles"] if same else b"",
+                     row["facts"] if same else b"", row["source_uri"])
+
+
+_LOOKUP_SQL = """
+SELECT i.* FROM dedup_index i
+WHERE i.text_hash IN (SELECT unnest(?::VARCHAR[]))
+   OR i.article_id IN (SELECT article_id FROM dedup_bands WHERE band_key IN (SELECT unnest(?::VARCHAR[])))
+"""
+
+
+class _LookupFn(beam.DoFn):
+    """List[DedupItem] of new articles -> DedupItem of earlier articles sharing a text hash or
+    a band key with one of them. The lake is opened read-only once per worker, at the
+    snapshot the run planned against (never a later commit's state)."""
+
+    def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
+                 shingle: int, bands: int, rows: int):
+        self.output, self.catalog, self.snapshot = output, catalog, snapshot
+        self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
+        self.found = Metrics.counter(STAGE, "index_articles_read")
+        self.other = Metrics.counter(STAGE, "index_articles_other_settings")
+        self.con = None
+
+    def setup(self):
+        from schemas.catalog import open_lake
+        self.con = open_lake(self.output, self.catalog, snapshot=self.snapshot)
+
+    def process(self, items: List[DedupItem]):
+        hashes = sorted({it.text_hash for it in items})
+        keys = sorted({k for it in items if len(it.signature) == 4 * self.num_perm
+                       for k in minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32),
+                                                  self.bands, self.rows)})
+        cur = self.con.execute(_LOOKUP_SQL, [hashes, keys])
+        names = [d[0] for d in cur.description]
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            self.found.inc()
+            if row["num_perm"] != self.num_perm or row["shingle_words"] != self.shingle:
+                self.other.inc()
+            yield from_row(row, self.num_perm, self.shingle)
+
+    def teardown(self):
+        if self.con is not None:
+            self.con.close()
+
+
+class LookupPrior(beam.PTransform):
+    """PCollection[DedupItem] (new articles) -> PCollection[DedupItem] (``prior=True``):
+    each earlier article of the lake that shares a text hash or a band key with a new one,
+    once. ``snapshot``: the lake snapshot to read (the one the run planned against)."""
+
+    def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
+                 shingle: int, bands: int, rows: int):
+        super().__init__()
+        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows)
+
+    def expand(self, items):
+        return (
+            items
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=LOOKUP_BATCH)
+            | "Lookup" >> beam.ParDo(_LookupFn(*self.args))
+            | "ById" >> beam.Map(lambda it: (it.article_id, it))
+            | "Once" >> beam.CombinePerKey(_first)
+            | "Items" >> beam.Values().with_output_types(DedupItem)
+        )
+
+
+def _first(items: Iterable[DedupItem]) -> Optional[DedupItem]:
+    return next(iter(items), None)

@@ -1,0 +1,164 @@
+"""Sink, second half: one batch's staged files -> the lake, in one catalog transaction.
+
+Runs in the driver after the batch's Beam job succeeded, under the writer lock. In a single
+DuckLake transaction it removes the earlier versions of the records this batch took again
+(a changed file replaces its old rows in every table; time travel still reaches them),
+registers the staged Parquet files of every table (``ducklake_add_data_files``: the files
+stay where Beam wrote them), updates the ledger, repoints duplicates whose canonical
+article was replaced, and records the run. Readers see all of it or none of it; a process
+killed at any point before ``COMMIT`` leaves only unregistered files, which
+``remove_orphans`` deletes at the start of the next run.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Dict, List, Optional
+
+from apache_beam.io.filesystems import FileSystems
+
+from schemas.catalog import LAKE, data_path
+from schemas.tables import STAGED, TABLES
+from transforms.sink.parquet import table_dir
+
+BATCHES_DIR = "batches"
+# Tables whose rows a replaced record loses (by source_uri).
+_BY_SOURCE = ("articles", "duplicates", "rejects", "dedup_index")
+# Merge small files once a table has more than this many.
+COMPACT_AT_FILES = 64
+
+
+def batches_root(output: str) -> str:
+    return FileSystems.join(data_path(output).rstrip("/"), BATCHES_DIR)
+
+
+def staging_dir(output: str, commit_id: str) -> str:
+    return FileSystems.join(batches_root(output), commit_id)
+
+
+def staged_files(staging: str) -> Dict[str, List[str]]:
+    """table -> the Parquet files its Beam write left (sorted), for every staged table."""
+    out = {}
+    for table in STAGED:
+        pattern = FileSystems.join(table_dir(staging, table), "*.parquet")
+        out[table] = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return out
+
+
+def _files_with_rows(con, files: List[str]) -> Dict[str, int]:
+    if not files:
+        return {}
+    return dict(con.execute("SELECT file_name, num_rows FROM parquet_file_metadata(?::VARCHAR[])",
+                            [files]).fetchall())
+
+
+def _stage(con, name: str, files: List[str], table: str) -> None:
+    """A temp table ``s_<name>`` with the staged rows (or none, with the table's columns)."""
+    src = (f"read_parquet({files!r})" if files
+           else f"(SELECT * FROM {LAKE}.{table} LIMIT 0)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE s_{name} AS SELECT * FROM {src}")
+
+
+def commit_batch(con, staging: str, run: Dict, message: str,
+                 fault: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+    """Commits the staged batch under ``staging``; ``run`` is its ``runs`` row less the
+    counts, which are filled in here and returned."""
+    files = staged_files(staging)
+    rows = {t: _files_with_rows(con, fs) for t, fs in files.items()}
+    for t in ("articles", "duplicates", "ingest_files", "ingest_records"):
+        _stage(con, t, [f for f in files[t] if rows[t][f]], t)
+    # What this batch replaces: earlier records of the files it took, unless kept as they were.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE gone AS
+        SELECT r.source_uri FROM {LAKE}.ingest_records r
+        WHERE r.file_uri IN (SELECT file_uri FROM s_ingest_files WHERE state = 'changed')
+          AND r.source_uri NOT IN (SELECT source_uri FROM s_ingest_records WHERE state = 'kept')""")
+    replaced = con.execute("SELECT count(*) FROM gone").fetchone()[0]
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE replaced_ids AS
+        SELECT o.article_id AS old_id, coalesce(n.article_id, d.canonical_id) AS new_id
+        FROM {LAKE}.articles o
+        LEFT JOIN s_articles n USING (source_uri) LEFT JOIN s_duplicates d USING (source_uri)
+        WHERE o.source_uri IN (SELECT source_uri FROM gone)""" if replaced else
+                """CREATE OR REPLACE TEMP TABLE replaced_ids AS
+                   SELECT NULL::VARCHAR AS old_id, NULL::VARCHAR AS new_id LIMIT 0""")
+    counts = {t: sum(rows[t].values()) for t in TABLES}
+    counts["replaced"] = replaced
+    files_by_state = dict(con.execute(
+        "SELECT state, count(*) FROM s_ingest_files GROUP BY 1").fetchall())
+
+    con.execute("BEGIN")
+    con.execute(f"CALL {LAKE}.set_commit_message('news-ingest', ?, extra_info => ?)",
+                [message, json.dumps({"run_id": run["run_id"], "batch": run["batch"],
+                                      "commit_id": run["commit_id"]})])
+    if replaced:
+        for t in _BY_SOURCE:
+            con.execute(f"DELETE FROM {LAKE}.{t} WHERE source_uri IN (SELECT source_uri FROM gone)")
+        con.execute(f"DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (SELECT old_id FROM replaced_ids)")
+        con.execute(f"DELETE FROM {LAKE}.ingest_records WHERE source_uri IN (SELECT source_uri FROM gone)")
+    if files_by_state:
+        con.execute(f"DELETE FROM {LAKE}.ingest_files WHERE file_uri IN "
+                    "(SELECT file_uri FROM s_ingest_files WHERE state <> 'new')")
+    for table, fs in files.items():
+        if table == "ingest_records":
+            continue
+        for f in fs:
+            if rows[table][f]:
+                con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
+        if fault:
+            fault("commit")
+    con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
+                "WHERE state <> 'kept'")
+    if replaced:
+        # copies of a replaced article now point to its new version (or to what it folded into)
+        con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
+                        WHERE duplicates.canonical_id = m.old_id AND m.new_id IS NOT NULL
+                          AND m.new_id <> m.old_id""")
+    run = {**run, **{t: counts[t] for t in TABLES}, "replaced": replaced,
+           "files_new": files_by_state.get("new", 0),
+           "files_changed": files_by_state.get("changed", 0),
+           "files_unchanged": files_by_state.get("unchanged", 0)}
+    cols = ", ".join(run)
+    con.execute(f"INSERT INTO {LAKE}.runs ({cols}) VALUES ({', '.join('?' * len(run))})",
+                list(run.values()))
+    con.execute("COMMIT")
+    return {**counts, **{k: run[k] for k in ("files_new", "files_changed", "files_unchanged")}}
+
+
+def remove_orphans(con, output: str) -> List[str]:
+    """Deletes what killed runs left: batch folders no commit registered, and data files the
+    catalog does not know (e.g. from a compaction killed half-way). Call under the lock."""
+    committed = {r[0] for r in con.execute(f"SELECT commit_id FROM {LAKE}.runs").fetchall()}
+    root = batches_root(output)
+    found = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
+    stale = sorted({m.path[len(root):].lstrip("/").split("/", 1)[0] for m in found} - committed)
+    dirs = [FileSystems.join(root, c) for c in stale if c]
+    if dirs:
+        FileSystems.delete(dirs)
+    con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', cleanup_all => true)")
+    return dirs
+
+
+def file_counts(con) -> Dict[str, int]:
+    return dict(con.execute(f"""
+        SELECT table_name, count(*) FROM (
+            SELECT t.table_name, f.data_file_id FROM __ducklake_metadata_{LAKE}.ducklake_data_file f
+            JOIN __ducklake_metadata_{LAKE}.ducklake_table t USING (table_id)
+            WHERE f.end_snapshot IS NULL AND t.end_snapshot IS NULL) GROUP BY 1""").fetchall())
+
+
+def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
+    """Merges small data files (and rows the catalog holds inline) into larger ones; what
+    queries return does not change. The files they replace stay for time travel until their
+    snapshots expire: ``expire_older_than`` (a DuckDB interval such as ``'30 days'``) expires
+    older snapshots and deletes the files only they used. Returns files per table after."""
+    con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+    if expire_older_than:
+        con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => now() - ?::INTERVAL)",
+                    [expire_older_than])
+        con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+    return file_counts(con)
+
+
+def needs_compaction(con, at_files: int = COMPACT_AT_FILES) -> bool:
+    return any(n > at_files for n in file_counts(con).values())
