@@ -6,10 +6,10 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas.records import Reject
-from transforms.read.decode import (DecodeError, ReadAndDecode, decode_bytes, gunzip,
-                               records_from_bytes, split_extension)
-from transforms.read.discover import Discover
+from schemas.records import FileEntry, PriorRecord, Reject
+from transforms.read.decode import (DecodeError, ReadAndDecode, content_hash, decode_bytes, gunzip,
+                                    record_hash, records_from_bytes, split_extension)
+from transforms.read.discover import list_files
 
 PAGE = "<html><head><title>Café</title></head><body><p>Crème brûlée — “quoted” naïve café</p></body></html>"
 
@@ -90,11 +90,57 @@ def test_read_and_decode_on_a_runner(tmp_path):
     (tmp_path / "e.html").write_bytes(b"")
     big = tmp_path / "f.html"
     big.write_bytes(b"<p>" + b"x" * 5000 + b"</p>")
+    entries = [FileEntry(m.path, m.size_in_bytes, None, None, []) for m in list_files(str(tmp_path))]
     with TestPipeline() as p:
-        out = p | Discover(str(tmp_path)) | ReadAndDecode(max_bytes=4096)
+        out = p | beam.Create(entries) | ReadAndDecode(max_bytes=4096)
         assert_that(out.records | beam.Map(lambda r: (r.source_uri.rsplit("/", 1)[-1], r.fmt, r.body)),
                     equal_to([("a.html", "html", PAGE), ("b.txt.gz", "text", "plain <b>U</b>nited"),
                               ("c.jsonl#1", "text", "x"), ("c.jsonl#2", "text", "y")]), label="records")
         assert_that(out.rejects | beam.Map(lambda r: (r.source_uri.rsplit("/", 1)[-1], r.reason)),
                     equal_to([("d.docx", "unsupported"), ("e.html", "empty_file"), ("f.html", "too_large")]),
                     label="rejects")
+
+
+def _name(uri):
+    return uri.rsplit("/", 1)[1]
+
+
+def test_ledger_rows_for_every_record_and_file(tmp_path):
+    (tmp_path / "a.html").write_bytes(PAGE.encode("utf-8"))
+    (tmp_path / "c.jsonl").write_text('{"text": "x"}\n{"nope": 1}\n', encoding="utf-8")
+    (tmp_path / "d.pdf").write_bytes(b"%PDF")
+    page_hash = content_hash(PAGE.encode("utf-8"))
+    with TestPipeline() as p:
+        out = (p | beam.Create([FileEntry(str(tmp_path / n), 10, 5, None, [])
+                                for n in ("a.html", "c.jsonl", "d.pdf")]) | ReadAndDecode())
+        assert_that(out.ledger_records | beam.Map(lambda r: (_name(r.source_uri), _name(r.file_uri), r.state)),
+                    equal_to([("a.html", "a.html", "new"), ("c.jsonl#1", "c.jsonl", "new"),
+                              ("c.jsonl#2", "c.jsonl", "new"), ("d.pdf", "d.pdf", "new")]), label="records")
+        # d.pdf is never read (unsupported): no content hash
+        assert_that(out.ledger_files | beam.Map(lambda f: (_name(f.file_uri), f.records, f.state, f.content_hash)),
+                    equal_to([("a.html", 1, "new", page_hash), ("c.jsonl", 2, "new", content_hash(
+                        b'{"text": "x"}\n{"nope": 1}\n')), ("d.pdf", 1, "new", None)]), label="files")
+
+
+def test_touched_file_is_not_taken_again_and_grown_jsonl_keeps_its_old_lines(tmp_path):
+    page, lines = tmp_path / "a.html", tmp_path / "c.jsonl"
+    page.write_bytes(PAGE.encode("utf-8"))
+    old = [next(records_from_bytes(f"{lines}", b'{"text": "one"}')), next(records_from_bytes(f"{lines}", b'{"text": "two"}'))]
+    prior = [PriorRecord(f"{lines}#{i}", record_hash(r)) for i, r in enumerate(old, start=1)]
+    lines.write_text('{"text": "one"}\n{"text": "TWO, corrected"}\n{"text": "three"}\n', encoding="utf-8")
+    with TestPipeline() as p:
+        out = (p | beam.Create([FileEntry(str(page), 1, 2, content_hash(PAGE.encode("utf-8")), []),
+                                FileEntry(str(lines), 1, 2, "old", prior)]) | ReadAndDecode())
+        assert_that(out.records | beam.Map(lambda r: (_name(r.source_uri), r.body)),
+                    equal_to([("c.jsonl#2", "TWO, corrected"), ("c.jsonl#3", "three")]), label="records")
+        assert_that(out.ledger_records | beam.Map(lambda r: (_name(r.source_uri), r.state)),
+                    equal_to([("c.jsonl#1", "kept"), ("c.jsonl#2", "changed"), ("c.jsonl#3", "new")]),
+                    label="ledger")
+        assert_that(out.ledger_files | beam.Map(lambda f: (_name(f.file_uri), f.state)),
+                    equal_to([("a.html", "unchanged"), ("c.jsonl", "changed")]), label="files")
+
+
+def test_record_hash_sees_every_field_the_pipeline_reads():
+    base = next(records_from_bytes("/x.jsonl", b'{"text": "t", "title": "a", "url": "u"}'))
+    other = next(records_from_bytes("/x.jsonl", b'{"text": "t", "title": "b", "url": "u"}'))
+    assert record_hash(base) == record_hash(base._replace(size_bytes=99)) != record_hash(other)

@@ -1,9 +1,6 @@
-import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
-from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.read.discover import Discover, file_pattern
+from transforms.read.discover import file_pattern, list_files
 
 
 @pytest.fixture
@@ -21,14 +18,13 @@ def test_patterns(tree):
     assert file_pattern(str(tree / "a" / "*.txt")) == str(tree / "a" / "*.txt")
 
 
-def test_folder_is_recursive_and_overlaps_read_once(tree):
-    with TestPipeline() as p:
-        files = p | Discover([str(tree), str(tree / "a" / "b" / "*.html"), str(tree / "top.html")])
-        assert_that(files | beam.Map(lambda m: m.path[len(str(tree)) + 1:]),
-                    equal_to(["top.html", "a/mid.txt", "a/b/deep.json", "a/b/other.html"]))
+def test_folder_is_recursive_overlaps_listed_once_sorted(tree):
+    found = list_files([str(tree), str(tree / "a" / "b" / "*.html"), str(tree / "top.html")])
+    assert [m.path[len(str(tree)) + 1:] for m in found] == [
+        "a/b/deep.json", "a/b/other.html", "a/mid.txt", "top.html"]
+    assert all(m.size_in_bytes == 1 and m.last_updated_in_seconds > 0 for m in found)
 
 
-def test_missing_input_fails_the_run(tmp_path):
-    with pytest.raises(Exception):
-        with TestPipeline() as p:
-            p | Discover(str(tmp_path / "nothing-here" / "*.html"))
+def test_missing_input_is_an_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        list_files(str(tmp_path / "nothing-here" / "*.html"))

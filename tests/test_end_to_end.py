@@ -165,18 +165,21 @@ def test_a_second_run_folds_copies_of_the_first_runs_articles(tmp_path):
         ("teaser-003.txt", by_name["003"], by_name["003"], "near", "containment")]
     assert [os.path.basename(u) for (u,) in con.execute(
         "SELECT source_uri FROM articles WHERE run_id = 'run2'").fetchall()] == ["spacenews-lunar-landers.html"]
-    # each run indexes what it kept; a third run over the same files finds only copies
+    # a third run over the same files takes nothing: they are in the ledger
     con = run(second, out, "--skip_entities", "--run_id", "run3")
-    assert con.execute("SELECT count(*) FROM articles WHERE run_id = 'run3'").fetchone()[0] == 0
-    assert con.execute("SELECT count(*) FROM duplicates WHERE run_id = 'run3'").fetchone()[0] == 3
+    for table in ("articles", "duplicates", "rejects", "runs"):
+        assert con.execute(f"SELECT count(*) FROM {table} WHERE run_id = 'run3'").fetchone()[0] == 0
 
 
-def test_overwrite_replaces_and_no_earlier_runs_appends(tmp_path):
+def test_reprocess_replaces_and_overwrite_starts_afresh(tmp_path):
     from conftest import SEEDS
     out = tmp_path / "out"
     run(SEEDS, out, "--skip_entities")
-    con = run(SEEDS, out, "--skip_entities", "--run_id", "again", "--no_earlier_runs")
-    assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 10
-    con = run(SEEDS, out, "--skip_entities", "--overwrite")
-    assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
+    con = run(SEEDS, out, "--skip_entities", "--run_id", "again", "--reprocess")
+    # every file taken again: its new rows replace the old ones, nothing doubles
+    assert con.execute("SELECT count(*), count(DISTINCT run_id), min(run_id) FROM articles").fetchone() == (5, 1, "again")
     assert con.execute("SELECT count(*) FROM duplicates").fetchone()[0] == 0
+    assert con.execute("SELECT sum(replaced) FROM runs WHERE run_id = 'again'").fetchone()[0] == 5
+    con = run(SEEDS, out, "--skip_entities", "--overwrite", "--run_id", "fresh")
+    assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
+    assert con.execute("SELECT DISTINCT run_id FROM runs").fetchall() == [("fresh",)]

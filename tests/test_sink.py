@@ -5,9 +5,11 @@ import duckdb
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from schemas.records import Article, Duplicate, Entity, EntityCount, Reject
-from schemas.tables import ARTICLES, DUPLICATES, REJECTS
+from schemas.catalog import open_lake
+from schemas.records import Article, Duplicate, Entity, EntityCount, FileTaken, RecordTaken, Reject
+from schemas.tables import ARTICLES, DUPLICATES, REJECTS, STAGED
 from schemas.views import connect
+from transforms.sink.commit import commit_batch, staged_files, staging_dir
 from transforms.sink.parquet import WriteTables
 
 WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -21,24 +23,47 @@ def articles(n):
             for i in range(n)]
 
 
-def test_every_row_written_is_read_back_in_hive_partitions(tmp_path):
-    out = str(tmp_path / "out")
+def empty(p, label, cls):
+    return p | label >> beam.Create([], reshuffle=False).with_output_types(cls)
+
+
+def stage_and_commit(out, tables, run_id="run1"):
+    """Stages ``tables`` (name -> callable(p) -> PCollection) through Beam, then commits them."""
+    staging = staging_dir(out, f"{run_id}-00001-abc")
     with TestPipeline() as p:
-        {
-            "articles": p | "a" >> beam.Create(articles(2500)),
-            "duplicates": p | "d" >> beam.Create([Duplicate("/in/x", "idx", "id0001", 0.9, "near", "jaccard", "id0001")]),
-            "rejects": p | "r" >> beam.Create([], reshuffle=False).with_output_types(Reject),
-        } | WriteTables(out, "run1", WHEN)
-    part = tmp_path / "out" / "articles" / "dt=2026-11-23"
-    assert part.is_dir() and any(f.suffix == ".parquet" for f in part.iterdir())
-    # the files carry exactly the declared schema, zstd-compressed
-    f = next(part.glob("*.parquet"))
+        {name: make(p) for name, make in tables.items()} | WriteTables(staging, run_id, WHEN)
+    con = open_lake(out, read_only=False)
+    counts = commit_batch(con, staging, {
+        "run_id": run_id, "batch": 1, "batches": 1, "commit_id": f"{run_id}-00001-abc",
+        "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
+        "options": "{}", "code_version": "test"}, "test commit")
+    con.close()
+    return staging, counts
+
+
+def test_every_row_written_is_read_back_through_the_lake(tmp_path):
+    out = str(tmp_path / "out")
+    staging, counts = stage_and_commit(out, {
+        "articles": lambda p: p | "a" >> beam.Create(articles(2500)),
+        "duplicates": lambda p: p | "d" >> beam.Create([Duplicate("/in/x", "idx", "id0001", 0.9, "near", "jaccard", "id0001")]),
+        "rejects": lambda p: empty(p, "r", Reject),
+        "ingest_files": lambda p: p | "f" >> beam.Create([FileTaken("/in/0.html", 100, 1, "h", 1, "new")]),
+        "ingest_records": lambda p: p | "rec" >> beam.Create([RecordTaken("/in/0.html", "/in/0.html", "r", "new")]),
+        "dedup_index": lambda p: p | "i" >> beam.Create([], reshuffle=False),
+        "dedup_bands": lambda p: p | "b" >> beam.Create([], reshuffle=False),
+    })
+    assert counts["articles"] == 2500 and counts["duplicates"] == 1 and counts["rejects"] == 0
+    # the staged files carry exactly the declared schema, zstd-compressed
+    files = staged_files(staging)
+    f = files["articles"][0]
     assert pq.read_schema(f).equals(ARTICLES, check_metadata=False)
     assert pq.ParquetFile(f).metadata.row_group(0).column(0).compression == "ZSTD"
+    for name, schema in (("duplicates", DUPLICATES), ("rejects", REJECTS)):
+        assert pq.read_schema(files[name][0]).equals(schema, check_metadata=False)
 
     con = connect(out)
     assert con.execute("SELECT count(*), count(DISTINCT article_id) FROM articles").fetchone() == (2500, 2500)
-    assert con.execute("SELECT min(dt)::VARCHAR, max(run_id) FROM articles").fetchone() == ("2026-11-23", "run1")
+    assert con.execute("SELECT min(ingested_at) = ?, max(run_id) FROM articles", [WHEN]).fetchone() == (True, "run1")
     assert con.execute("SELECT count(*) FROM articles WHERE published_at = TIMESTAMPTZ '2022-03-18 00:00:00+00'").fetchone()[0] == 1250
     assert con.execute("SELECT count(*) FROM entities").fetchone()[0] == 5000
     row = con.execute("SELECT a.text, e.text, e.start_char, e.end_char FROM articles a JOIN entities e USING (article_id) "
@@ -49,23 +74,25 @@ def test_every_row_written_is_read_back_in_hive_partitions(tmp_path):
     assert con.execute("SELECT count(*) FROM rejects").fetchone()[0] == 0
     cols = [r[0] for r in con.execute("DESCRIBE rejects").fetchall()]
     assert cols[:4] == ["source_uri", "reason", "detail", "size_bytes"]
-    for name, schema in (("duplicates", DUPLICATES), ("rejects", REJECTS)):
-        f = next((tmp_path / "out" / name / "dt=2026-11-23").glob("*.parquet"))
-        assert pq.read_schema(f).equals(schema, check_metadata=False)
+    assert con.execute("SELECT run_id, batch, articles, duplicates, rejects FROM runs").fetchall() == [
+        ("run1", 1, 2500, 1, 0)]
+    assert con.execute("SELECT file_uri, state FROM ingest_files").fetchall() == [("/in/0.html", "new")]
 
 
-def test_views_sql_works_in_plain_duckdb(tmp_path):
+def test_the_attach_line_works_in_plain_duckdb_under_any_name(tmp_path):
     out = str(tmp_path / "out")
-    with TestPipeline() as p:
-        {
-            "articles": p | "a" >> beam.Create(articles(3)),
-            "duplicates": p | "d" >> beam.Create([], reshuffle=False).with_output_types(Duplicate),
-            "rejects": p | "r" >> beam.Create([Reject("/in/bad.pdf", "unsupported", "extension 'pdf'", 10)]),
-        } | WriteTables(out, "r", WHEN)
-    from schemas.views import views_sql
+    stage_and_commit(out, {
+        "articles": lambda p: p | "a" >> beam.Create(articles(3)),
+        "duplicates": lambda p: empty(p, "d", Duplicate),
+        "rejects": lambda p: p | "r" >> beam.Create([Reject("/in/bad.pdf", "unsupported", "extension 'pdf'", 10)]),
+        **{t: (lambda p, t=t: p | t >> beam.Create([], reshuffle=False))
+           for t in STAGED if t not in ("articles", "duplicates", "rejects")},
+    }, run_id="r")
+    from schemas.catalog import attach_sql, load_extensions
     con = duckdb.connect()
-    con.execute(f"SET VARIABLE ingest_output = '{out}'")
-    con.execute(views_sql())
+    load_extensions(con)
+    con.execute(attach_sql(out, alias="news"))
+    con.execute("USE news")
     assert con.execute("SELECT text, count(*) FROM entities GROUP BY 1 ORDER BY 1").fetchall() == [("Joe Biden", 3), ("Xi", 3)]
     assert con.execute("SELECT canonical, sum(mentions) FROM entity_counts GROUP BY 1 ORDER BY 1").fetchall() == [
         ("Joe Biden", 3), ("Xi", 3)]

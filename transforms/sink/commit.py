@@ -104,8 +104,8 @@ def commit_batch(con, staging: str, run: Dict, message: str,
         for f in fs:
             if rows[table][f]:
                 con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
-        if fault:
-            fault("commit")
+    if fault:
+        fault("commit")
     con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
                 "WHERE state <> 'kept'")
     if replaced:
