@@ -97,21 +97,19 @@ def error_kinds(truth: Dict[str, str], pred: Dict[str, str]) -> Tuple[collection
 def run_pipeline(corpus: str, output: str) -> Tuple[Dict[str, str], Dict[str, str], float]:
     """Runs the pipeline as a user does; returns ({record: cluster}, {record: deciding
     measure of its fold}, seconds)."""
-    import duckdb
+    from schemas.views import connect
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline", "--input", corpus, "--output", output,
-                    "--skip_entities", "--overwrite"], check=True, cwd=HERE,
+                    "--skip_entities", "--overwrite", "--batch_files=0"], check=True, cwd=HERE,
                    stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
-    con = duckdb.connect()
+    con = connect(output)
     pred, measure = {}, {}
-    for uri, aid in con.sql(f"SELECT source_uri, article_id FROM '{output}/articles/*/*.parquet'").fetchall():
+    for uri, aid in con.sql("SELECT source_uri, article_id FROM articles").fetchall():
         pred[uri] = aid
-    dups = con.sql(f"SELECT * FROM '{output}/duplicates/*/*.parquet'")
-    how = "measure" if "measure" in dups.columns else "method"
-    for uri, canon, m in dups.select(f"source_uri, canonical_id, {how}").fetchall():
+    for uri, canon, m in con.sql("SELECT source_uri, canonical_id, measure FROM duplicates").fetchall():
         pred[uri], measure[uri] = canon, m
-    for (uri,) in con.sql(f"SELECT source_uri FROM '{output}/rejects/*/*.parquet'").fetchall():
+    for (uri,) in con.sql("SELECT source_uri FROM rejects").fetchall():
         pred[uri] = "reject:" + uri
     return pred, measure, seconds
 

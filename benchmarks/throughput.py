@@ -5,7 +5,8 @@
 Generates N distinct ~500-word HTML news pages, then
 
 1. runs the whole pipeline on them (``python -m pipeline``, multi_processing with
-   ``--workers`` worker processes), timing it from start to exit;
+   ``--workers`` worker processes, all pages in one batch: ``--batch_files=0``), timing it
+   from start to exit;
 2. times spaCy alone on the same article bodies: NER-only pipeline load plus
    ``nlp.pipe(bodies, n_process=workers)`` -- the ceiling for a pipeline whose slowest
    stage is NER;
@@ -110,7 +111,7 @@ class PeakRss(threading.Thread):
 def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *extra: str):
     cmd = [sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir, "--overwrite",
            "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
-           f"--ner_batch_size={batch}", *extra]
+           f"--ner_batch_size={batch}", "--batch_files=0", *extra]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = PeakRss(proc.pid)

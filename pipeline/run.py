@@ -108,10 +108,15 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             if has_index and not opts.no_earlier_runs:
                 earlier = (output, None, _snapshot(con))
             batch_started = datetime.now(timezone.utc)
+            t_batch = time.monotonic()
             p = beam.Pipeline(options=options)
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
                   earlier=earlier)
-            p.run().wait_until_finish()
+            t_built = time.monotonic()
+            result = p.run()
+            result.wait_until_finish()
+            looked_up = _counter(result, "index_articles_read")
+            t_job = time.monotonic()
             faults.point("staged", i)
             row = {"run_id": run_id, "batch": i, "batches": len(plan.batches),
                    "commit_id": commit_id, "started_at": batch_started,
@@ -124,16 +129,30 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             faults.point("committed", i)
             for k, v in counts.items():
                 totals[k] = totals.get(k, 0) + v
+            done = time.monotonic()
             say(f"batch {i}/{len(plan.batches)} committed: {len(batch)} files, "
                 f"{counts['articles']} articles, {counts['duplicates']} duplicates, "
                 f"{counts['rejects']} rejects" + (f", {counts['replaced']} earlier versions replaced"
-                                                  if counts["replaced"] else ""))
+                                                  if counts["replaced"] else "")
+                + (f"; {looked_up} earlier articles looked up" if earlier else "")
+                + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
+                  f"commit {done - t_job:.1f})")
         if plan.batches and needs_compaction(con):
             compact(con)
             say("compacted small files")
         con.close()
     return RunResult(run_id, plan.found, plan.skipped, plan.new, plan.known, len(plan.batches),
                      totals, time.monotonic() - t0)
+
+
+def _counter(result, name: str) -> int:
+    """A Beam counter's value summed over steps (0 where the runner reports none)."""
+    from apache_beam.metrics.metric import MetricsFilter
+    try:
+        found = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+    except Exception:  # a runner without metrics support must not fail the run
+        return 0
+    return sum((c.committed if c.committed is not None else c.attempted) or 0 for c in found)
 
 
 def list_runs(output: str) -> List[tuple]:

@@ -10,7 +10,8 @@ Layout of an output folder ``OUTPUT``::
 A commit registers a batch's files and changes the ledger in one catalog transaction, so a
 reader sees a batch entirely or not at all. SQLite is the catalog because it lets other
 processes read while a run holds a write transaction (a DuckDB-file catalog is locked by the
-process that opens it). Both extensions load from their PyPI packages: nothing is downloaded.
+process that opens it). The catalog runs in SQLite's WAL mode, so that an open reader never blocks a commit. Both
+extensions load from their PyPI packages: nothing is downloaded.
 """
 from __future__ import annotations
 
@@ -99,15 +100,27 @@ def open_lake(output: str, catalog: Optional[str] = None, *, read_only: bool = T
     if read_only and not exists(output, catalog):
         raise CatalogError(f"{output} holds no ingest output ({catalog_path(output, catalog)} "
                            "is missing): run the pipeline with --output pointing there first")
+    if not read_only:
+        use_wal(catalog_path(output, catalog))
     con = duckdb.connect()
     load_extensions(con)
-    if not read_only:
-        os.makedirs(os.path.dirname(os.path.abspath(catalog_path(output, catalog))), exist_ok=True)
     con.execute(attach_sql(output, catalog, read_only=read_only, snapshot=snapshot))
     con.execute(f"USE {LAKE}")
     if not read_only:
         create_tables(con)
     return con
+
+
+def use_wal(path: str) -> None:
+    """Puts the SQLite catalog in write-ahead-log mode (it stays so in the file). In SQLite's
+    default mode a reader's open connection holds a lock that makes a writer's commit wait,
+    then fail with "database is locked"; with the log, readers never block the writer and
+    each keeps a consistent snapshot."""
+    import sqlite3
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.close()
 
 
 def create_tables(con: "duckdb.DuckDBPyConnection") -> None:

@@ -1,5 +1,7 @@
 from datetime import datetime, timezone
 
+import os
+
 import apache_beam as beam
 import duckdb
 import pyarrow.parquet as pq
@@ -32,18 +34,20 @@ def stage_and_commit(out, tables, run_id="run1"):
     staging = staging_dir(out, f"{run_id}-00001-abc")
     with TestPipeline() as p:
         {name: make(p) for name, make in tables.items()} | WriteTables(staging, run_id, WHEN)
+    schemas = {t: pq.read_schema(fs[0]) for t, fs in staged_files(staging).items()}
+    codec = pq.ParquetFile(staged_files(staging)["articles"][0]).metadata.row_group(0).column(0).compression
     con = open_lake(out, read_only=False)
     counts = commit_batch(con, staging, {
         "run_id": run_id, "batch": 1, "batches": 1, "commit_id": f"{run_id}-00001-abc",
         "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
         "options": "{}", "code_version": "test"}, "test commit")
     con.close()
-    return staging, counts
+    return schemas, codec, counts
 
 
 def test_every_row_written_is_read_back_through_the_lake(tmp_path):
     out = str(tmp_path / "out")
-    staging, counts = stage_and_commit(out, {
+    schemas, codec, counts = stage_and_commit(out, {
         "articles": lambda p: p | "a" >> beam.Create(articles(2500)),
         "duplicates": lambda p: p | "d" >> beam.Create([Duplicate("/in/x", "idx", "id0001", 0.9, "near", "jaccard", "id0001")]),
         "rejects": lambda p: empty(p, "r", Reject),
@@ -53,13 +57,10 @@ def test_every_row_written_is_read_back_through_the_lake(tmp_path):
         "dedup_bands": lambda p: p | "b" >> beam.Create([], reshuffle=False),
     })
     assert counts["articles"] == 2500 and counts["duplicates"] == 1 and counts["rejects"] == 0
-    # the staged files carry exactly the declared schema, zstd-compressed
-    files = staged_files(staging)
-    f = files["articles"][0]
-    assert pq.read_schema(f).equals(ARTICLES, check_metadata=False)
-    assert pq.ParquetFile(f).metadata.row_group(0).column(0).compression == "ZSTD"
-    for name, schema in (("duplicates", DUPLICATES), ("rejects", REJECTS)):
-        assert pq.read_schema(files[name][0]).equals(schema, check_metadata=False)
+    # the staged files (the empty table's too) carry exactly the declared schema, zstd-compressed
+    for name, schema in (("articles", ARTICLES), ("duplicates", DUPLICATES), ("rejects", REJECTS)):
+        assert schemas[name].equals(schema, check_metadata=False)
+    assert codec == "ZSTD"
 
     con = connect(out)
     assert con.execute("SELECT count(*), count(DISTINCT article_id) FROM articles").fetchone() == (2500, 2500)
@@ -97,3 +98,16 @@ def test_the_attach_line_works_in_plain_duckdb_under_any_name(tmp_path):
     assert con.execute("SELECT canonical, sum(mentions) FROM entity_counts GROUP BY 1 ORDER BY 1").fetchall() == [
         ("Joe Biden", 3), ("Xi", 3)]
     assert con.execute("SELECT reason FROM rejects").fetchall() == [("unsupported",)]
+
+
+def test_cleanup_removes_uncommitted_batch_folders_even_empty_ones(tmp_path):
+    from transforms.sink.commit import remove_orphans
+    out = str(tmp_path / "out")
+    stage_and_commit(out, {t: (lambda p, t=t: p | t >> beam.Create([], reshuffle=False)) for t in STAGED})
+    killed = tmp_path / "out" / "data" / "batches" / "killed-00001-xyz"
+    (killed / "articles" / "beam-temp-articles-1").mkdir(parents=True)  # dirs only, no file yet
+    (killed / "rejects").mkdir()
+    (killed / "rejects" / "rejects-00000-of-00001.parquet").write_bytes(b"PAR1")
+    con = open_lake(out, read_only=False)
+    assert remove_orphans(con, out) == [str(killed)]
+    assert sorted(os.listdir(tmp_path / "out" / "data" / "batches")) == ["run1-00001-abc"]

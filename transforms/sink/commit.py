@@ -12,6 +12,7 @@ killed at any point before ``COMMIT`` leaves only unregistered files, which
 from __future__ import annotations
 
 import json
+import os
 from typing import Callable, Dict, List, Optional
 
 from apache_beam.io.filesystems import FileSystems
@@ -121,6 +122,11 @@ def commit_batch(con, staging: str, run: Dict, message: str,
     con.execute(f"INSERT INTO {LAKE}.runs ({cols}) VALUES ({', '.join('?' * len(run))})",
                 list(run.values()))
     con.execute("COMMIT")
+    # files not registered: those with no rows (they would only add files to open), and the
+    # record ledger, whose rows were copied (kept records filtered out)
+    done = [f for t, fs in files.items() for f in fs if not rows[t][f] or t == "ingest_records"]
+    if done:
+        FileSystems.delete(done)
     return {**counts, **{k: run[k] for k in ("files_new", "files_changed", "files_unchanged")}}
 
 
@@ -129,13 +135,21 @@ def remove_orphans(con, output: str) -> List[str]:
     catalog does not know (e.g. from a compaction killed half-way). Call under the lock."""
     committed = {r[0] for r in con.execute(f"SELECT commit_id FROM {LAKE}.runs").fetchall()}
     root = batches_root(output)
-    found = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
-    stale = sorted({m.path[len(root):].lstrip("/").split("/", 1)[0] for m in found} - committed)
-    dirs = [FileSystems.join(root, c) for c in stale if c]
+    dirs = [FileSystems.join(root, c) for c in sorted(set(_batch_folders(root)) - committed)]
     if dirs:
         FileSystems.delete(dirs)
     con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', cleanup_all => true)")
     return dirs
+
+
+def _batch_folders(root: str) -> List[str]:
+    """Names of the batch folders under ``root``. A local folder killed early may hold only
+    empty directories, which ``FileSystems.match`` (files only) does not see; object stores
+    have no empty folders, so their file names tell them all."""
+    if FileSystems.get_scheme(root) in (None, "file"):
+        return os.listdir(root) if os.path.isdir(root) else []
+    found = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
+    return [m.path[len(root):].lstrip("/").split("/", 1)[0] for m in found]
 
 
 def file_counts(con) -> Dict[str, int]:
