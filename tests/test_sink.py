@@ -103,7 +103,8 @@ def test_the_attach_line_works_in_plain_duckdb_under_any_name(tmp_path):
 def test_cleanup_removes_uncommitted_batch_folders_even_empty_ones(tmp_path):
     from transforms.sink.commit import remove_orphans
     out = str(tmp_path / "out")
-    stage_and_commit(out, {t: (lambda p, t=t: p | t >> beam.Create([], reshuffle=False)) for t in STAGED})
+    stage_and_commit(out, {t: (lambda p, t=t: p | t >> beam.Create([], reshuffle=False)) for t in STAGED}
+                     | {"articles": lambda p: p | "a" >> beam.Create(articles(1))})
     killed = tmp_path / "out" / "data" / "batches" / "killed-00001-xyz"
     (killed / "articles" / "beam-temp-articles-1").mkdir(parents=True)  # dirs only, no file yet
     (killed / "rejects").mkdir()
