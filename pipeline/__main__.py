@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from pipeline.build import new_run_id  # noqa: E402
 from pipeline.lock import Busy  # noqa: E402
-from pipeline.options import IngestOptions  # noqa: E402
+from pipeline.options import IngestOptions, unknown_option  # noqa: E402
 from schemas.catalog import CatalogError  # noqa: E402
 from transforms.entities import resolve_model  # noqa: E402
 from transforms.read.discover import file_patterns  # noqa: E402
@@ -88,6 +88,9 @@ def main(argv=None) -> int:
         IngestOptions._add_argparse_args(parser)
         parser.print_help()
         return 0
+    typo = unknown_option(argv)
+    if typo:
+        return fail(typo)
     options = PipelineOptions(argv)
     opts = options.view_as(IngestOptions)
     if not opts.input:

@@ -1,5 +1,8 @@
 """Command-line options of the ingest pipeline (Beam's own options are accepted too)."""
-from apache_beam.options.pipeline_options import PipelineOptions
+import difflib
+from typing import Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from pipeline.plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
 from transforms.read.decode import DEFAULT_MAX_BYTES
@@ -48,3 +51,28 @@ class IngestOptions(PipelineOptions):
                             help="Words per shingle.")
         parser.add_argument("--max_file_bytes", type=int, default=DEFAULT_MAX_BYTES,
                             help="Files (or decompressed .gz content) over this become rejects.")
+
+
+def _option_classes(cls=PipelineOptions):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _option_classes(sub)
+
+
+def unknown_option(argv) -> Optional[str]:
+    """An error line for the first option in ``argv`` that neither this pipeline nor Beam
+    knows, naming the closest valid one; None when all are known. (Beam itself only logs a
+    warning and drops such an option, so a typo would silently run with a default.)"""
+    parser = _BeamArgumentParser(allow_abbrev=False, conflict_handler="resolve", add_help=False)
+    for cls in set(_option_classes()):
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(argv)
+    for arg in unknown:
+        if not arg.startswith("--"):
+            continue
+        name = arg.split("=", 1)[0]
+        valid = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+        close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+        hint = f": did you mean {close[0]}?" if close else ": `python -m pipeline --help` lists the options"
+        return f"unknown option {name}{hint}"
+    return None
