@@ -76,3 +76,15 @@ def unknown_option(argv) -> Optional[str]:
         hint = f": did you mean {close[0]}?" if close else ": `python -m pipeline --help` lists the options"
         return f"unknown option {name}{hint}"
     return None
+
+
+def settings(options: PipelineOptions) -> dict:
+    """What a run was asked to do, for its history: every ingest option (defaults included:
+    they may change between versions) and the Beam options the user set."""
+    parser = _BeamArgumentParser(add_help=False)
+    IngestOptions._add_argparse_args(parser)
+    ours = {a.dest for a in parser._actions}
+    everything = options.get_all_options(drop_default=False)
+    given = options.get_all_options(drop_default=True)
+    return {**{k: everything[k] for k in sorted(ours)},
+            "beam": {k: v for k, v in sorted(given.items()) if k not in ours}}

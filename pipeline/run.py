@@ -26,6 +26,7 @@ import apache_beam as beam
 from pipeline import faults
 from pipeline.build import build
 from pipeline.lock import WriterLock
+from pipeline.options import settings
 from pipeline.plan import outside, plan_run
 from schemas.catalog import LAKE, catalog_path, data_path, open_lake
 from transforms.read.discover import list_files
@@ -98,7 +99,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
         faults.point("planned")
         totals: Dict[str, int] = {}
-        settings = {k: v for k, v in vars(opts).items() if k not in ("overwrite",)}
+        asked = json.dumps(settings(options), default=str, sort_keys=True)
         version = code_version()
         for i, batch in enumerate(plan.batches, start=1):
             commit_id = f"{run_id}-{i:05d}-{secrets.token_hex(3)}"
@@ -122,7 +123,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                    "commit_id": commit_id, "started_at": batch_started,
                    "finished_at": datetime.now(timezone.utc),
                    "files_found": plan.found, "files_skipped": plan.skipped,
-                   "options": json.dumps(settings, default=str, sort_keys=True),
+                   "options": asked,
                    "code_version": version}
             counts = commit_batch(con, staging, row, f"run {run_id} batch {i}/{len(plan.batches)}",
                                   fault=lambda name, i=i: faults.point(name, i))
