@@ -4,6 +4,7 @@ import os
 
 import apache_beam as beam
 import duckdb
+import pytest
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 
@@ -112,3 +113,27 @@ def test_cleanup_removes_uncommitted_batch_folders_even_empty_ones(tmp_path):
     con = open_lake(out, read_only=False)
     assert remove_orphans(con, out) == [str(killed)]
     assert sorted(os.listdir(tmp_path / "out" / "data" / "batches")) == ["run1-00001-abc"]
+
+
+def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):
+    import pyarrow as pa
+    out = str(tmp_path / "out")
+    staging = staging_dir(out, "bad-00001-abc")
+    with TestPipeline() as p:
+        ({t: p | t >> beam.Create([], reshuffle=False) for t in STAGED}
+         | {"articles": p | "a" >> beam.Create(articles(3)),
+            "ingest_records": p | "r" >> beam.Create([RecordTaken("/in/0.html", "/in/0.html", "h", "new")])}
+         | WriteTables(staging, "bad", WHEN))
+    # a file whose columns are not the table's: registering it fails inside the transaction,
+    # after the articles' files were registered
+    pq.write_table(pa.table({"nope": [1]}), os.path.join(staging, "rejects", "zz.parquet"))
+    con = open_lake(out, read_only=False)
+    with pytest.raises(duckdb.Error):
+        commit_batch(con, staging, {
+            "run_id": "bad", "batch": 1, "batches": 1, "commit_id": "bad-00001-abc",
+            "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
+            "options": "{}", "code_version": "test"}, "test commit")
+    con.close()
+    con = connect(out)
+    for table in ("articles", "rejects", "ingest_records", "runs"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

@@ -15,6 +15,7 @@ import json
 import os
 from typing import Callable, Dict, List, Optional
 
+import duckdb
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.catalog import LAKE, data_path
@@ -88,40 +89,49 @@ def commit_batch(con, staging: str, run: Dict, message: str,
         "SELECT state, count(*) FROM s_ingest_files GROUP BY 1").fetchall())
 
     con.execute("BEGIN")
-    con.execute(f"CALL {LAKE}.set_commit_message('news-ingest', ?, extra_info => ?)",
-                [message, json.dumps({"run_id": run["run_id"], "batch": run["batch"],
-                                      "commit_id": run["commit_id"]})])
-    if replaced:
-        for t in _BY_SOURCE:
-            con.execute(f"DELETE FROM {LAKE}.{t} WHERE source_uri IN (SELECT source_uri FROM gone)")
-        con.execute(f"DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (SELECT old_id FROM replaced_ids)")
-        con.execute(f"DELETE FROM {LAKE}.ingest_records WHERE source_uri IN (SELECT source_uri FROM gone)")
-    if files_by_state:
-        con.execute(f"DELETE FROM {LAKE}.ingest_files WHERE file_uri IN "
-                    "(SELECT file_uri FROM s_ingest_files WHERE state <> 'new')")
-    for table, fs in files.items():
-        if table == "ingest_records":
-            continue
-        for f in fs:
-            if rows[table][f]:
-                con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
-    if fault:
-        fault("commit")
-    con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
-                "WHERE state <> 'kept'")
-    if replaced:
-        # copies of a replaced article now point to its new version (or to what it folded into)
-        con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
-                        WHERE duplicates.canonical_id = m.old_id AND m.new_id IS NOT NULL
-                          AND m.new_id <> m.old_id""")
-    run = {**run, **{t: counts[t] for t in TABLES}, "replaced": replaced,
-           "files_new": files_by_state.get("new", 0),
-           "files_changed": files_by_state.get("changed", 0),
-           "files_unchanged": files_by_state.get("unchanged", 0)}
-    cols = ", ".join(run)
-    con.execute(f"INSERT INTO {LAKE}.runs ({cols}) VALUES ({', '.join('?' * len(run))})",
-                list(run.values()))
-    con.execute("COMMIT")
+    try:
+        con.execute(f"CALL {LAKE}.set_commit_message('news-ingest', ?, extra_info => ?)",
+                    [message, json.dumps({"run_id": run["run_id"], "batch": run["batch"],
+                                          "commit_id": run["commit_id"]})])
+        if replaced:
+            for t in _BY_SOURCE:
+                con.execute(f"DELETE FROM {LAKE}.{t} WHERE source_uri IN (SELECT source_uri FROM gone)")
+            con.execute(f"DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (SELECT old_id FROM replaced_ids)")
+            con.execute(f"DELETE FROM {LAKE}.ingest_records WHERE source_uri IN (SELECT source_uri FROM gone)")
+        if files_by_state:
+            con.execute(f"DELETE FROM {LAKE}.ingest_files WHERE file_uri IN "
+                        "(SELECT file_uri FROM s_ingest_files WHERE state <> 'new')")
+        for table, fs in files.items():
+            if table == "ingest_records":
+                continue
+            for f in fs:
+                if rows[table][f]:
+                    con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
+        if fault:
+            fault("commit")
+        con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
+                    "WHERE state <> 'kept'")
+        if replaced:
+            # copies of a replaced article now point to its new version (or to what it folded into)
+            con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
+                            WHERE duplicates.canonical_id = m.old_id AND m.new_id IS NOT NULL
+                              AND m.new_id <> m.old_id""")
+        run = {**run, **{t: counts[t] for t in TABLES}, "replaced": replaced,
+               "files_new": files_by_state.get("new", 0),
+               "files_changed": files_by_state.get("changed", 0),
+               "files_unchanged": files_by_state.get("unchanged", 0)}
+        cols = ", ".join(run)
+        con.execute(f"INSERT INTO {LAKE}.runs ({cols}) VALUES ({', '.join('?' * len(run))})",
+                    list(run.values()))
+        con.execute("COMMIT")
+    except BaseException:
+        # nothing of the batch becomes visible; its files are orphans for the next run. A
+        # COMMIT that failed has already ended the transaction: then there is nothing to undo.
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass
+        raise
     # files not registered: those with no rows (they would only add files to open), and the
     # record ledger, whose rows were copied (kept records filtered out)
     done = [f for t, fs in files.items() for f in fs if not rows[t][f] or t == "ingest_records"]
