@@ -102,7 +102,8 @@ class LookupPrior(beam.PTransform):
     def expand(self, items):
         return (
             items
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=LOOKUP_BATCH)
+            # fixed-size groups (each bundle flushes its rest): one query per group of keys
+            | "Batch" >> beam.BatchElements(min_batch_size=LOOKUP_BATCH, max_batch_size=LOOKUP_BATCH)
             | "Lookup" >> beam.ParDo(_LookupFn(*self.args))
             | "ById" >> beam.Map(lambda it: (it.article_id, it))
             | "Once" >> beam.CombinePerKey(_first)
