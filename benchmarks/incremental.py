@@ -22,12 +22,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 
-from benchmarks.throughput import PeakRss, make_page
+from benchmarks.throughput import make_page, timed
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,16 +49,7 @@ def run(args, label: str):
         cmd.append("--skip_entities")
     if args.workers:
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = PeakRss(proc.pid)
-    sampler.start()
-    out, _ = proc.communicate()
-    seconds = time.perf_counter() - t0
-    sampler.stop.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{label} failed:\n{out[-3000:]}")
+    seconds, sampler, out = timed(cmd, cwd=HERE)
     peaks = sorted(sampler.peaks.values(), reverse=True)
     looked = sum(int(n) for n in re.findall(r"(\d+) earlier articles looked up", out))
     batches = len(re.findall(r"^batch \d+/\d+ committed", out, re.M))

@@ -108,12 +108,10 @@ class PeakRss(threading.Thread):
             time.sleep(self.every)
 
 
-def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *extra: str):
-    cmd = [sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir, "--overwrite",
-           "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
-           f"--ner_batch_size={batch}", "--batch_files=0", *extra]
+def timed(cmd: List[str], cwd: str = None) -> Tuple[float, "PeakRss", str]:
+    """Runs ``cmd`` to its end: (seconds, its processes' peak RSS, its output)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = PeakRss(proc.pid)
     sampler.start()
     out, _ = proc.communicate()
@@ -121,8 +119,15 @@ def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *ext
     sampler.stop.set()
     sampler.join()
     if proc.returncode != 0:
-        raise SystemExit(f"pipeline failed:\n{out[-3000:]}")
+        raise SystemExit(f"{' '.join(cmd[:3])} failed:\n{out[-3000:]}")
     return elapsed, sampler, out
+
+
+def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *extra: str):
+    return timed([sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir,
+                  "--overwrite", "--direct_running_mode=multi_processing",
+                  f"--direct_num_workers={workers}", f"--ner_batch_size={batch}", "--batch_files=0",
+                  *extra])
 
 
 def ner_ceiling(bodies: List[str], workers: int, batch: int) -> Tuple[float, float]:
