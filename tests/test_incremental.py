@@ -256,3 +256,45 @@ def test_small_runs_are_compacted_without_changing_what_queries_return(tmp_path)
     assert tables(out) == before
     con = connect(str(out))
     assert con.execute("SELECT count(*) FROM ducklake_list_files('lake', 'articles')").fetchone()[0] == 1
+
+
+def test_a_changed_file_replaces_its_article_and_a_touched_one_changes_nothing(tmp_path):
+    land, out = tmp_path / "land", tmp_path / "out"
+    for sub in ("seeds", "pages", "exports"):
+        shutil.copytree(os.path.join(SAMPLES, sub), land / sub)
+    run_ok("--input", str(land), "--output", str(out), "--skip_entities", "--run_id", "r1")
+    con = connect(str(out))
+    (old_id, old_text) = con.execute("SELECT article_id, text FROM articles "
+                                     "WHERE source_uri LIKE '%aljazeera-afghanistan-helicopter.html'").fetchone()
+    assert con.execute("SELECT canonical_id FROM duplicates WHERE source_uri LIKE '%copy.htm'").fetchone()[0] == old_id
+    con.close()
+    page = land / "pages" / "aljazeera-afghanistan-helicopter.html"
+    html = page.read_text(encoding="utf-8")
+    tail = old_text.split("\n\n")[1][-25:]  # the end of a paragraph of the article body
+    cut = html.index(tail) + len(tail)
+    page.write_text(html[:cut] + " The ministry released new figures on Thursday." + html[cut:], encoding="utf-8")
+    seed = next((land / "seeds").iterdir())
+    os.utime(seed, (time.time() + 60, time.time() + 60))  # touched: same bytes, new time
+    with open(land / "exports" / "export.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"text": "A council in Bergen approved the harbour plan on Monday after a long debate '
+                'about costs, ferries and the fishing fleet that uses the old quay."}\n')
+    out_text = run_ok("--input", str(land), "--output", str(out), "--skip_entities", "--run_id", "r2")
+    assert "0 new, 3 changed or reprocessed" in out_text
+    con = connect(str(out))
+    rows = con.execute("SELECT source_uri, article_id, text FROM articles WHERE run_id = 'r2'").fetchall()
+    assert sorted(os.path.basename(u) for u, _, _ in rows) == ["aljazeera-afghanistan-helicopter.html",
+                                                              "export.jsonl#5"]
+    new_id, new_text = next((a, t) for u, a, t in rows if u.endswith(".html"))
+    assert new_id != old_id and "new figures on Thursday" in new_text and "new figures" not in old_text
+    # not a duplicate of its own old version, which is gone from the current state ...
+    assert con.execute("SELECT count(*) FROM duplicates WHERE run_id = 'r2'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM articles WHERE article_id = ?", [old_id]).fetchone()[0] == 0
+    # ... its copy now points to the new version, and the old one is reachable as of run r1
+    assert con.execute("SELECT canonical_id FROM duplicates WHERE source_uri LIKE '%copy.htm'").fetchone()[0] == new_id
+    assert connect(str(out), run_id="r1").execute(
+        "SELECT text FROM articles WHERE article_id = ?", [old_id]).fetchone()[0] == old_text
+    assert con.execute("SELECT files_new, files_changed, files_unchanged, replaced FROM runs "
+                       "WHERE run_id = 'r2'").fetchall() == [(0, 2, 1, 1)]
+    uris = con.execute("""SELECT source_uri FROM articles UNION ALL SELECT source_uri FROM duplicates
+                          UNION ALL SELECT source_uri FROM rejects""").fetchall()
+    assert len(uris) == len(set(uris)) == con.execute("SELECT count(*) FROM ingest_records").fetchone()[0] == 16
