@@ -27,8 +27,8 @@ class Ingest(beam.PTransform):
     (``schemas.tables.STAGED``), nothing written. Every input record ends in exactly one of
     articles, duplicates and rejects, and has its ledger row in ``ingest_records``.
 
-    ``earlier``: ``(output, catalog, snapshot)`` of a lake whose articles this batch's copies
-    fold into (looked up by key, ``transforms.dedup.index``), or None.
+    ``earlier``: ``(output, catalog, snapshot, retaken files)`` of a lake whose articles this
+    batch's copies fold into (looked up by key, ``transforms.dedup.index``), or None.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
@@ -47,7 +47,9 @@ class Ingest(beam.PTransform):
         num_perm, shingle = self.num_perm, self.shingle
         dedup = Dedup(self.threshold, num_perm, shingle)
         if self.earlier is not None:
-            dedup.lookup = LookupPrior(*self.earlier, num_perm, shingle, dedup.bands, dedup.rows)
+            output, catalog, snapshot, retaken = self.earlier
+            dedup.lookup = LookupPrior(output, catalog, snapshot, num_perm, shingle, dedup.bands,
+                                       dedup.rows, retaken)
         deduped = extracted.articles | "Dedup" >> dedup
         rejects = [read[REJECTS], extracted[REJECTS]]
         articles = deduped.articles
@@ -70,7 +72,10 @@ class Ingest(beam.PTransform):
 def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, run_id: str,
           ingested_at: datetime, earlier: Optional[tuple] = None) -> Dict[str, beam.PCollection]:
     """Adds one batch's job to ``p`` from IngestOptions ``opts``: ``files`` in, every staged
-    table written under ``staging``. Returns the tables' PCollections."""
+    table written under ``staging``; ``earlier``: ``(output, catalog, snapshot)`` of the lake
+    to look copies up in, or None. Returns the tables' PCollections."""
+    if earlier is not None:
+        earlier = (*earlier, [f.path for f in files if f.prior_hash is not None])
     tables = (
         p
         | "Files" >> beam.Create(list(files))

@@ -47,20 +47,23 @@ def outside(files: Sequence[FileMetadata], output: str) -> List[FileMetadata]:
     return [m for m in files if not os.path.abspath(m.path).startswith(root)]
 
 
-def select(files: Sequence[FileMetadata], ledger: Dict[str, Tuple[int, Optional[int], Optional[str]]],
+Ledger = Dict[str, Tuple[int, Optional[int], Optional[str], str]]
+
+
+def select(files: Sequence[FileMetadata], ledger: Ledger,
            reprocess: bool = False) -> Tuple[List[FileEntry], int]:
-    """(files to take, number skipped). ``ledger``: file -> (size, mtime us, content hash)."""
+    """(files to take, number skipped). ``ledger``: file -> (size, mtime us, content hash,
+    state). A file that could not be read last time is tried again whatever its times say."""
     take, skipped = [], 0
     for m in files:
         mtime = modified_us(m)
         old = ledger.get(m.path)
         if old is None:
             take.append(FileEntry(m.path, m.size_in_bytes, mtime, None, []))
-        elif reprocess:
-            # "" matches no hash: the file is read and all of it taken again
-            take.append(FileEntry(m.path, m.size_in_bytes, mtime, "", []))
-        elif (old[0], old[1]) != (m.size_in_bytes, mtime):
-            take.append(FileEntry(m.path, m.size_in_bytes, mtime, old[2] or "", []))
+        elif reprocess or old[3] == "unreadable" or (old[0], old[1]) != (m.size_in_bytes, mtime):
+            # "" matches no hash: the file is read and taken again unless its bytes are the same
+            take.append(FileEntry(m.path, m.size_in_bytes, mtime,
+                                  "" if reprocess else old[2] or "", []))
         else:
             skipped += 1
     return take, skipped
@@ -84,17 +87,17 @@ def cut(entries: Sequence[FileEntry], max_files: int, max_bytes: int) -> List[Li
     return batches
 
 
-def read_ledger(con) -> Dict[str, Tuple[int, Optional[int], Optional[str]]]:
-    """file -> (size, mtime us, content hash) of every file the lake has taken."""
-    rows = con.execute("SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash "
+def read_ledger(con) -> Ledger:
+    """file -> (size, mtime us, content hash, state) of every file the lake has taken."""
+    rows = con.execute("SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
                        "FROM ingest_files").fetchall()
-    return {uri: (size, mtime, digest) for uri, size, mtime, digest in rows}
+    return {uri: (size, mtime, digest, state) for uri, size, mtime, digest, state in rows}
 
 
 def attach_prior_records(con, entries: List[FileEntry]) -> List[FileEntry]:
-    """Adds to each changed file the records an earlier commit took from it (so that its
+    """Adds to each file taken again the records an earlier commit took from it (so that its
     unchanged JSON Lines records are kept, not taken again)."""
-    changed = [e.path for e in entries if e.prior_hash]
+    changed = [e.path for e in entries if e.prior_hash is not None]
     if not changed:
         return entries
     prior: Dict[str, List[PriorRecord]] = {}
@@ -102,12 +105,13 @@ def attach_prior_records(con, entries: List[FileEntry]) -> List[FileEntry]:
             "SELECT source_uri, file_uri, record_hash FROM ingest_records "
             "WHERE file_uri IN (SELECT unnest(?::VARCHAR[])) ORDER BY source_uri", [changed]).fetchall():
         prior.setdefault(file_uri, []).append(PriorRecord(uri, digest))
-    return [e._replace(prior_records=prior.get(e.path, [])) if e.prior_hash else e for e in entries]
+    return [e._replace(prior_records=prior.get(e.path, [])) for e in entries]
 
 
 def plan_run(con, files: Sequence[FileMetadata], *, reprocess: bool = False,
              max_files: int = DEFAULT_BATCH_FILES, max_bytes: int = DEFAULT_BATCH_BYTES) -> Plan:
     take, skipped = select(files, read_ledger(con), reprocess)
-    take = attach_prior_records(con, take)
+    if not reprocess:  # --reprocess keeps nothing: every record is taken again
+        take = attach_prior_records(con, take)
     new = sum(1 for e in take if e.prior_hash is None)
     return Plan(cut(take, max_files, max_bytes), len(files), skipped, new, len(take) - new)

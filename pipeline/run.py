@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Callable, Dict, List, Optional
 
 import apache_beam as beam
+from apache_beam.runners.runner import PipelineState
 
 from pipeline import faults
 from pipeline.build import build
@@ -62,16 +63,22 @@ def code_version() -> str:
     return f"{v}+{sha}" if sha else v
 
 
+# The folders of the layout before the lake (Parquet per table, the signature index).
+EARLIER_LAYOUT = ("articles", "duplicates", "rejects", "_dedup_index")
+
+
 def clear_output(output: str, catalog: Optional[str] = None) -> None:
-    """``--overwrite``: removes the catalog and every data file (call under the lock)."""
+    """``--overwrite``: removes the catalog, every data file, and the folders of the earlier
+    layout (call under the lock)."""
     from apache_beam.io.filesystems import FileSystems
     cat = catalog_path(output, catalog)
     for suffix in ("", "-journal", "-wal", "-shm"):
         if os.path.exists(cat + suffix):
             os.remove(cat + suffix)
-    data = data_path(output).rstrip("/")
-    if FileSystems.exists(data):
-        FileSystems.delete([data])
+    found = [p for p in [data_path(output).rstrip("/")] + [FileSystems.join(output, d) for d in EARLIER_LAYOUT]
+             if FileSystems.exists(p)]
+    if found:
+        FileSystems.delete(found)
 
 
 def _snapshot(con) -> int:
@@ -115,7 +122,9 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                   earlier=earlier)
             t_built = time.monotonic()
             result = p.run()
-            result.wait_until_finish()
+            state = result.wait_until_finish()
+            if state != PipelineState.DONE:  # a runner that reports failure instead of raising
+                raise RuntimeError(f"batch {i}'s Beam job ended {state}: nothing of it was committed")
             looked_up = _counter(result, "index_articles_read")
             t_job = time.monotonic()
             faults.point("staged", i)
@@ -126,6 +135,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                    "options": asked,
                    "code_version": version}
             counts = commit_batch(con, staging, row, f"run {run_id} batch {i}/{len(plan.batches)}",
+                                  threshold=opts.dedup_threshold,
                                   fault=lambda name, i=i: faults.point(name, i))
             faults.point("committed", i)
             for k, v in counts.items():

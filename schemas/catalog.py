@@ -76,14 +76,17 @@ def load_extensions(con: "duckdb.DuckDBPyConnection") -> None:
 def attach_sql(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
                snapshot: Optional[int] = None, alias: str = LAKE) -> str:
     """The ATTACH statement for the output's lake (what a user pastes into DuckDB)."""
+    def quoted(s: str) -> str:
+        return "'" + s.replace("'", "''") + "'"
+
     opts = []
     if read_only:
         opts.append("READ_ONLY")
     else:
-        opts.append(f"DATA_PATH '{data_path(output)}'")
+        opts.append(f"DATA_PATH {quoted(data_path(output))}")
     if snapshot is not None:
         opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-    return f"ATTACH 'ducklake:sqlite:{catalog_path(output, catalog)}' AS {alias} ({', '.join(opts)})"
+    return f"ATTACH {quoted('ducklake:sqlite:' + catalog_path(output, catalog))} AS {alias} ({', '.join(opts)})"
 
 
 def exists(output: str, catalog: Optional[str] = None) -> bool:

@@ -115,8 +115,9 @@ class FileEntry(typing.NamedTuple):
 
 
 class FileTaken(typing.NamedTuple):
-    """Ledger row of a file a batch took: ``state`` new, changed, or unchanged (the size or
-    time moved, the bytes did not: nothing of it is taken again)."""
+    """Ledger row of a file a batch took: ``state`` new, changed, unchanged (the size or
+    time moved, the bytes did not: nothing of it is taken again), or unreadable (tried
+    again by every run)."""
     file_uri: str
     size_bytes: int
     modified_at_us: typing.Optional[int]

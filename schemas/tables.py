@@ -98,7 +98,7 @@ INGEST_FILES = pa.schema([
     pa.field("modified_at", UTC_MICROS),
     pa.field("content_hash", pa.string()),   # null: unreadable (the reject says why)
     pa.field("records", pa.int32(), nullable=False),
-    pa.field("state", pa.string(), nullable=False),  # new, changed, unchanged (touched only)
+    pa.field("state", pa.string(), nullable=False),  # new, changed, unchanged, unreadable
     pa.field("ingested_at", UTC_MICROS, nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
 ])

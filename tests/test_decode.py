@@ -144,3 +144,18 @@ def test_record_hash_sees_every_field_the_pipeline_reads():
     base = next(records_from_bytes("/x.jsonl", b'{"text": "t", "title": "a", "url": "u"}'))
     other = next(records_from_bytes("/x.jsonl", b'{"text": "t", "title": "b", "url": "u"}'))
     assert record_hash(base) == record_hash(base._replace(size_bytes=99)) != record_hash(other)
+
+
+def test_a_file_that_cannot_be_read_keeps_what_was_taken_and_is_tried_again(tmp_path):
+    gone = str(tmp_path / "vanished.jsonl")  # listed, then removed before it was read
+    prior = [PriorRecord(gone + "#1", "h1"), PriorRecord(gone + "#2", "h2")]
+    with TestPipeline() as p:
+        out = (p | beam.Create([FileEntry(gone, 10, 1, "old", prior),
+                                FileEntry(str(tmp_path / "new.html"), 10, 1, None, [])]) | ReadAndDecode())
+        assert_that(out.ledger_files | beam.Map(lambda f: (_name(f.file_uri), f.state, f.records)),
+                    equal_to([("vanished.jsonl", "unreadable", 2), ("new.html", "unreadable", 1)]), label="files")
+        assert_that(out.ledger_records | beam.Map(lambda r: (_name(r.source_uri), r.state)),
+                    equal_to([("vanished.jsonl#1", "kept"), ("vanished.jsonl#2", "kept"), ("new.html", "new")]),
+                    label="records")
+        assert_that(out.rejects | beam.Map(lambda r: (_name(r.source_uri), r.reason)),
+                    equal_to([("new.html", "read_error")]), label="rejects")

@@ -133,7 +133,9 @@ def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):
             "run_id": "bad", "batch": 1, "batches": 1, "commit_id": "bad-00001-abc",
             "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
             "options": "{}", "code_version": "test"}, "test commit")
-    con.close()
-    con = connect(out)
-    for table in ("articles", "rejects", "ingest_records", "runs"):
-        assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    # rolled back: the same connection has no transaction open and sees nothing of the batch
+    con.execute("BEGIN")
+    con.execute("ROLLBACK")
+    for c in (con, connect(out)):
+        for table in ("articles", "rejects", "ingest_records", "runs"):
+            assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

@@ -10,7 +10,7 @@ cost of a batch follows the batch, not the size of the output.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -46,10 +46,13 @@ def from_row(row: Dict, num_perm: int, shingle: int) -> DedupItem:
                      row["facts"] if same else b"", row["source_uri"])
 
 
+# Earlier records of the files this batch takes again are left out: the commit replaces
+# them, so nothing may fold into them (not even a record of another file).
 _LOOKUP_SQL = """
 SELECT i.* FROM dedup_index i
-WHERE i.text_hash IN (SELECT unnest(?::VARCHAR[]))
-   OR i.article_id IN (SELECT article_id FROM dedup_bands WHERE band_key IN (SELECT unnest(?::VARCHAR[])))
+WHERE (i.text_hash IN (SELECT unnest(?::VARCHAR[]))
+       OR i.article_id IN (SELECT article_id FROM dedup_bands WHERE band_key IN (SELECT unnest(?::VARCHAR[]))))
+  AND i.source_uri NOT IN (SELECT source_uri FROM ingest_records WHERE file_uri IN (SELECT unnest(?::VARCHAR[])))
 """
 
 
@@ -59,8 +62,8 @@ class _LookupFn(beam.DoFn):
     snapshot the run planned against (never a later commit's state)."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
-                 shingle: int, bands: int, rows: int):
-        self.output, self.catalog, self.snapshot = output, catalog, snapshot
+                 shingle: int, bands: int, rows: int, retaken: List[str]):
+        self.output, self.catalog, self.snapshot, self.retaken = output, catalog, snapshot, retaken
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
         self.other = Metrics.counter(STAGE, "index_articles_other_settings")
@@ -75,7 +78,7 @@ class _LookupFn(beam.DoFn):
         keys = sorted({k for it in items if len(it.signature) == 4 * self.num_perm
                        for k in minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32),
                                                   self.bands, self.rows)})
-        cur = self.con.execute(_LOOKUP_SQL, [hashes, keys])
+        cur = self.con.execute(_LOOKUP_SQL, [hashes, keys, self.retaken])
         names = [d[0] for d in cur.description]
         for values in cur.fetchall():
             row = dict(zip(names, values))
@@ -92,12 +95,13 @@ class _LookupFn(beam.DoFn):
 class LookupPrior(beam.PTransform):
     """PCollection[DedupItem] (new articles) -> PCollection[DedupItem] (``prior=True``):
     each earlier article of the lake that shares a text hash or a band key with a new one,
-    once. ``snapshot``: the lake snapshot to read (the one the run planned against)."""
+    once. ``snapshot``: the lake snapshot to read (the one the run planned against);
+    ``retaken``: files this batch takes again, whose earlier records are not candidates."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
-                 shingle: int, bands: int, rows: int):
+                 shingle: int, bands: int, rows: int, retaken: Sequence[str] = ()):
         super().__init__()
-        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows)
+        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows, sorted(retaken))
 
     def expand(self, items):
         return (

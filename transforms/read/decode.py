@@ -302,7 +302,9 @@ class ReadRecordsFn(beam.DoFn):
     file (``ledger_files``) and one RecordTaken per record (``ledger_records``).
 
     A file whose bytes hash as the ledger's earlier version (``prior_hash``) yields its ledger
-    row only: a touched file is not taken again. In a changed file, a record whose hash is
+    row only: a touched file is not taken again. A file that cannot be read (an I/O error,
+    maybe passing) is ``unreadable``: the next run tries it again, and until then what an
+    earlier commit took of it stays (or, for a new file, a ``read_error`` reject stands in). In a changed file, a record whose hash is
     the one an earlier commit took (a JSON Lines export that grew) is ``kept``, not re-emitted.
     """
 
@@ -314,7 +316,7 @@ class ReadRecordsFn(beam.DoFn):
         self.kept = Metrics.counter(STAGE, "records_kept")
 
     def process(self, entry: FileEntry):
-        path, digest = entry.path, None
+        path, digest, unreadable = entry.path, None, False
         ext, _ = split_extension(path)
         if ext not in SUPPORTED_EXTS:
             items = [reject(STAGE, path, "unsupported", f"extension {ext!r}", entry.size_bytes)]
@@ -324,6 +326,16 @@ class ReadRecordsFn(beam.DoFn):
             except DecodeError as e:
                 items = [reject(STAGE, path, e.reason, str(e), entry.size_bytes)]
             except Exception as e:  # I/O errors: permissions, vanished files, remote hiccups
+                unreadable = True
+                if entry.prior_records:
+                    # keep what an earlier commit took of it; every run tries it again
+                    for r in entry.prior_records:
+                        yield beam.pvalue.TaggedOutput(
+                            LEDGER_RECORDS, RecordTaken(r.source_uri, path, r.record_hash, "kept"))
+                    yield beam.pvalue.TaggedOutput(LEDGER_FILES, FileTaken(
+                        path, entry.size_bytes, entry.modified_at_us, None,
+                        len(entry.prior_records), "unreadable"))
+                    return
                 items = [reject(STAGE, path, "read_error", f"{type(e).__name__}: {e}",
                                 entry.size_bytes)]
             else:
@@ -351,9 +363,10 @@ class ReadRecordsFn(beam.DoFn):
             else:
                 self.records.inc()
                 yield item
+        state = ("unreadable" if unreadable
+                 else "new" if entry.prior_hash is None and not entry.prior_records else "changed")
         yield beam.pvalue.TaggedOutput(LEDGER_FILES, FileTaken(
-            path, entry.size_bytes, entry.modified_at_us, digest, n,
-            "new" if entry.prior_hash is None and not entry.prior_records else "changed"))
+            path, entry.size_bytes, entry.modified_at_us, digest, n, state))
 
 
 class ReadAndDecode(beam.PTransform):

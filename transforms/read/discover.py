@@ -5,6 +5,7 @@ decided against the ledger before any file is read, so the graph gets the planne
 """
 from __future__ import annotations
 
+import os
 import re
 from typing import List, Sequence
 
@@ -43,6 +44,7 @@ def list_files(paths: Sequence[str]) -> List[FileMetadata]:
     it), sorted by path so that a run's micro-batches are the same on every try.
 
     Metadata only (``FileSystems.match``: path, size, modification time), no file is read;
+    local paths are made absolute;
     raises ``FileNotFoundError`` naming an input that matches nothing.
     """
     found = {}
@@ -51,5 +53,9 @@ def list_files(paths: Sequence[str]) -> List[FileMetadata]:
         if not matched:
             raise FileNotFoundError(f"no input files match {pattern}")
         for m in matched:
+            if FileSystems.get_scheme(m.path) in (None, "file"):
+                # one name per local file, however the input spelled it (relative, ./, ..):
+                # the ledger knows files by this name
+                m = FileMetadata(os.path.abspath(m.path), m.size_in_bytes, m.last_updated_in_seconds)
             found.setdefault(m.path, m)
     return [found[p] for p in sorted(found)]

@@ -53,36 +53,74 @@ def _files_with_rows(con, files: List[str]) -> Dict[str, int]:
                             [files]).fetchall())
 
 
-def _stage(con, name: str, files: List[str], table: str) -> None:
-    """A temp table ``s_<name>`` with the staged rows (or none, with the table's columns)."""
-    src = (f"read_parquet({files!r})" if files
-           else f"(SELECT * FROM {LAKE}.{table} LIMIT 0)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE s_{name} AS SELECT * FROM {src}")
+def _stage(con, table: str, files: List[str], columns: str = "*") -> None:
+    """A temp table ``s_<table>`` with ``columns`` of the staged rows (none: no rows)."""
+    src = "read_parquet(?::VARCHAR[])" if files else f"(SELECT * FROM {LAKE}.{table} LIMIT 0)"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE s_{table} AS SELECT {columns} FROM {src}",
+                [files] if files else [])
 
 
-def commit_batch(con, staging: str, run: Dict, message: str,
+def _redirects(con, threshold: float) -> List[tuple]:
+    """(old article id, id its copies now point to or None) for every earlier article this
+    batch replaces. A copy follows the record's new version (or what that folded into) only
+    when it is still the same article by Dedup's own test; otherwise the copy keeps naming
+    the old version, which time travel reaches (the page now holds another story)."""
+    from transforms.dedup.dedup import verify
+    from transforms.dedup.index import from_row
+    cur = con.execute(f"""
+        SELECT o.*, coalesce(n.article_id, d.canonical_id) AS target_id
+        FROM old_index o LEFT JOIN s_articles n USING (source_uri)
+        LEFT JOIN s_duplicates d USING (source_uri)""")
+    names = [x[0] for x in cur.description]
+    old = [dict(zip(names, r)) for r in cur.fetchall()]
+    wanted = sorted({o["target_id"] for o in old if o["target_id"]})
+    cur = con.execute(f"""
+        SELECT * FROM s_dedup_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))
+        UNION ALL BY NAME
+        SELECT * EXCLUDE (run_id) FROM {LAKE}.dedup_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))""",
+                      [wanted, wanted])
+    names = [x[0] for x in cur.description]
+    targets = {r["article_id"]: r for r in (dict(zip(names, v)) for v in cur.fetchall())}
+    out = []
+    for o in old:
+        t = targets.get(o["target_id"])
+        same = t is not None and t["num_perm"] == o["num_perm"] and verify(
+            from_row(o, o["num_perm"], o["shingle_words"]),
+            from_row(t, o["num_perm"], o["shingle_words"]), threshold) is not None
+        out.append((o["article_id"], o["target_id"] if same else None))
+    return out
+
+
+def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 0.8,
                  fault: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
     """Commits the staged batch under ``staging``; ``run`` is its ``runs`` row less the
-    counts, which are filled in here and returned."""
+    counts, which are filled in here and returned. ``threshold``: the run's dedup threshold
+    (whether copies of a replaced article follow its new version)."""
     files = staged_files(staging)
     rows = {t: _files_with_rows(con, fs) for t, fs in files.items()}
-    for t in ("articles", "duplicates", "ingest_files", "ingest_records"):
-        _stage(con, t, [f for f in files[t] if rows[t][f]], t)
-    # What this batch replaces: earlier records of the files it took, unless kept as they were.
+    live = {t: [f for f in fs if rows[t][f]] for t, fs in files.items()}
+    _stage(con, "articles", live["articles"], "source_uri, article_id")
+    _stage(con, "duplicates", live["duplicates"], "source_uri, canonical_id")
+    _stage(con, "rejects", live["rejects"], "source_uri, reason")
+    _stage(con, "dedup_index", live["dedup_index"])
+    _stage(con, "ingest_files", live["ingest_files"])
+    _stage(con, "ingest_records", live["ingest_records"])
+    # What this batch replaces: earlier records of the files it took again, unless kept.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE gone AS
         SELECT r.source_uri FROM {LAKE}.ingest_records r
-        WHERE r.file_uri IN (SELECT file_uri FROM s_ingest_files WHERE state = 'changed')
+        WHERE r.file_uri IN (SELECT file_uri FROM s_ingest_files WHERE state IN ('changed', 'unreadable'))
           AND r.source_uri NOT IN (SELECT source_uri FROM s_ingest_records WHERE state = 'kept')""")
     replaced = con.execute("SELECT count(*) FROM gone").fetchone()[0]
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE replaced_ids AS
-        SELECT o.article_id AS old_id, coalesce(n.article_id, d.canonical_id) AS new_id
-        FROM {LAKE}.articles o
-        LEFT JOIN s_articles n USING (source_uri) LEFT JOIN s_duplicates d USING (source_uri)
-        WHERE o.source_uri IN (SELECT source_uri FROM gone)""" if replaced else
-                """CREATE OR REPLACE TEMP TABLE replaced_ids AS
-                   SELECT NULL::VARCHAR AS old_id, NULL::VARCHAR AS new_id LIMIT 0""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE old_index AS SELECT * EXCLUDE (run_id)
+                    FROM {LAKE}.dedup_index WHERE source_uri IN (SELECT source_uri FROM gone)""")
+    con.execute("CREATE OR REPLACE TEMP TABLE replaced_ids (old_id VARCHAR, new_id VARCHAR)")
+    if replaced:
+        pairs = _redirects(con, threshold)
+        if pairs:
+            con.executemany("INSERT INTO replaced_ids VALUES (?, ?)", pairs)
+    # articles the model rejected after Dedup indexed them: not fold targets for later batches
+    ner_failed = con.execute("SELECT count(*) FROM s_rejects WHERE reason = 'ner_error'").fetchone()[0]
     counts = {t: sum(rows[t].values()) for t in TABLES}
     counts["replaced"] = replaced
     files_by_state = dict(con.execute(
@@ -96,7 +134,7 @@ def commit_batch(con, staging: str, run: Dict, message: str,
         if replaced:
             for t in _BY_SOURCE:
                 con.execute(f"DELETE FROM {LAKE}.{t} WHERE source_uri IN (SELECT source_uri FROM gone)")
-            con.execute(f"DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (SELECT old_id FROM replaced_ids)")
+            con.execute(f"DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (SELECT article_id FROM old_index)")
             con.execute(f"DELETE FROM {LAKE}.ingest_records WHERE source_uri IN (SELECT source_uri FROM gone)")
         if files_by_state:
             con.execute(f"DELETE FROM {LAKE}.ingest_files WHERE file_uri IN "
@@ -107,12 +145,18 @@ def commit_batch(con, staging: str, run: Dict, message: str,
             for f in fs:
                 if rows[table][f]:
                     con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
+        if ner_failed:
+            con.execute(f"""DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (
+                SELECT article_id FROM s_dedup_index WHERE source_uri IN
+                (SELECT source_uri FROM s_rejects WHERE reason = 'ner_error'))""")
+            con.execute(f"""DELETE FROM {LAKE}.dedup_index WHERE source_uri IN
+                (SELECT source_uri FROM s_rejects WHERE reason = 'ner_error')""")
         if fault:
             fault("commit")
         con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
                     "WHERE state <> 'kept'")
         if replaced:
-            # copies of a replaced article now point to its new version (or to what it folded into)
+            # copies of a replaced article follow its new version when it is the same article
             con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
                             WHERE duplicates.canonical_id = m.old_id AND m.new_id IS NOT NULL
                               AND m.new_id <> m.old_id""")
