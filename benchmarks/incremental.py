@@ -10,8 +10,9 @@ pipeline as cron would (``python -m pipeline --input DIR --output OUT``):
 1. first run over the N pages;
 2. the same command again over the unchanged folder (takes nothing);
 3. ADD more pages land (one in ten a copy-edited copy of an earlier page), and the same
-   command again: only they are read, and their dedup looks up only the earlier articles
-   that share a key with them (``looked up`` below), not the whole output.
+   command again: only they are read, and their dedup fetches only the sketches of earlier
+   articles that share a band key with them (``band hits``) and whose signatures estimate a
+   Jaccard of 0.2 (``fetched``), not the whole output.
 
 Peak RSS is sampled from /proc for the driver and any worker process. With the default
 in-process runner (``--workers 0``) everything runs in the driver; ``--workers 2`` runs
@@ -51,11 +52,12 @@ def run(args, label: str):
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     seconds, sampler, out = timed(cmd, cwd=HERE)
     peaks = sorted(sampler.peaks.values(), reverse=True)
-    looked = sum(int(n) for n in re.findall(r"(\d+) earlier articles looked up", out))
+    looked = sum(int(n) for n in re.findall(r"(\d+) earlier articles fetched", out))
+    hits = sum(int(n) for n in re.findall(r"\((\d+) band hits\)", out))
     batches = len(re.findall(r"^batch \d+/\d+ committed", out, re.M))
     arts = sum(int(n) for n in re.findall(r"committed: \d+ files, (\d+) articles", out))
     dups = sum(int(n) for n in re.findall(r"articles, (\d+) duplicates", out))
-    print(f"{label:<34} {seconds:8.1f} {batches:8d} {arts:9d} {dups:6d} {looked:10d} "
+    print(f"{label:<34} {seconds:8.1f} {batches:8d} {arts:9d} {dups:6d} {hits:10d} {looked:8d} "
           f"{peaks[0] / 2**20 if peaks else 0:10.0f} "
           f"{' '.join(f'{p / 2**20:.0f}' for p in peaks[1:4]) or '-':>12}")
     return out
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
               f"{'no NER' if args.skip_entities else 'NER on'}; "
               f"{args.workers or 'in-process'} worker(s)")
         print(f"{'run':<34} {'seconds':>8} {'batches':>8} {'articles':>9} {'dups':>6} "
-              f"{'looked up':>10} {'peak MiB':>10} {'others MiB':>12}")
+              f"{'band hits':>10} {'fetched':>8} {'peak MiB':>10} {'others MiB':>12}")
         run(args, f"first run ({args.n} new files)")
         run(args, "rerun, folder unchanged")
         write_pages(args.input, args.n, args.add, copies_of=args.n)

@@ -126,6 +126,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             if state != PipelineState.DONE:  # a runner that reports failure instead of raising
                 raise RuntimeError(f"batch {i}'s Beam job ended {state}: nothing of it was committed")
             looked_up = _counter(result, "index_articles_read")
+            band_hits = _counter(result, "index_band_hits")
             t_job = time.monotonic()
             faults.point("staged", i)
             row = {"run_id": run_id, "batch": i, "batches": len(plan.batches),
@@ -145,7 +146,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                 f"{counts['articles']} articles, {counts['duplicates']} duplicates, "
                 f"{counts['rejects']} rejects" + (f", {counts['replaced']} earlier versions replaced"
                                                   if counts["replaced"] else "")
-                + (f"; {looked_up} earlier articles looked up" if earlier else "")
+                + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)" if earlier else "")
                 + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
                   f"commit {done - t_job:.1f})")
         if plan.batches and needs_compaction(con):

@@ -162,3 +162,13 @@ def test_same_result_whatever_the_input_order():
         shuffled = arts[:]
         random.Random(seed).shuffle(shuffled)
         check_dedup(shuffled, [canon.source_uri, "solo"], dups)
+
+
+def test_the_index_prefilter_keeps_a_half_length_copy_and_drops_unrelated_texts():
+    from transforms.dedup.index import near_enough
+    words = seed_text("003").split()
+    sig = lambda text: minhash.signature(minhash.shingle_hashes(text, 5), 128)  # noqa: E731
+    full, half = sig(" ".join(words)), sig(" ".join(words[:len(words) // 2]))
+    other = sig(seed_text("001"))  # the same event told by another outlet
+    assert near_enough(full, [half]) and near_enough(half, [other, full])
+    assert not near_enough(full, [other])

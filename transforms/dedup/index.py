@@ -46,26 +46,49 @@ def from_row(row: Dict, num_perm: int, shingle: int) -> DedupItem:
                      row["facts"] if same else b"", row["source_uri"])
 
 
+# Candidates whose signatures estimate a Jaccard below this are not fetched. The lowest
+# Jaccard that can still verify is a containment fold (80% of a text half as long as the
+# other): 0.36; a 128-permutation estimate of it has a standard deviation of 0.04, so 0.2 is
+# four deviations below. Band collisions of unrelated texts (a corpus of templated stories
+# shares many shingles) then cost a signature each, not a sketch in every shuffle.
+MIN_ESTIMATE = 0.2
+
 # Earlier records of the files this batch takes again are left out: the commit replaces
 # them, so nothing may fold into them (not even a record of another file).
-_LOOKUP_SQL = """
-SELECT i.* FROM dedup_index i
-WHERE (i.text_hash IN (SELECT unnest(?::VARCHAR[]))
-       OR i.article_id IN (SELECT article_id FROM dedup_bands WHERE band_key IN (SELECT unnest(?::VARCHAR[]))))
-  AND i.source_uri NOT IN (SELECT source_uri FROM ingest_records WHERE file_uri IN (SELECT unnest(?::VARCHAR[])))
+_NOT_RETAKEN = ("source_uri NOT IN (SELECT source_uri FROM ingest_records "
+                "WHERE file_uri IN (SELECT unnest(?::VARCHAR[])))")
+_BAND_HITS_SQL = f"""
+SELECT i.article_id, i.signature, list(b.band_key) AS keys
+FROM dedup_bands b JOIN dedup_index i USING (article_id)
+WHERE b.band_key IN (SELECT unnest(?::VARCHAR[])) AND i.num_perm = ? AND i.{_NOT_RETAKEN}
+GROUP BY ALL
+"""
+_FETCH_SQL = f"""
+SELECT * FROM dedup_index
+WHERE (text_hash IN (SELECT unnest(?::VARCHAR[])) OR article_id IN (SELECT unnest(?::VARCHAR[])))
+  AND {_NOT_RETAKEN}
 """
 
 
+def near_enough(prior_sig: np.ndarray, new_sigs: Iterable[np.ndarray],
+                floor: float = MIN_ESTIMATE) -> bool:
+    """Whether an earlier article's MinHash estimates a Jaccard of at least ``floor`` with
+    one of the new articles it shares a band with."""
+    return any(float(np.mean(prior_sig == s)) >= floor for s in new_sigs)
+
+
 class _LookupFn(beam.DoFn):
-    """List[DedupItem] of new articles -> DedupItem of earlier articles sharing a text hash or
-    a band key with one of them. The lake is opened read-only once per worker, at the
-    snapshot the run planned against (never a later commit's state)."""
+    """List[DedupItem] of new articles -> DedupItem of earlier articles that share a text
+    hash with one of them, or a band key and an estimated Jaccard of ``MIN_ESTIMATE``. The
+    lake is opened read-only once per worker, at the snapshot the run planned against (never
+    a later commit's state)."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
                  shingle: int, bands: int, rows: int, retaken: List[str]):
         self.output, self.catalog, self.snapshot, self.retaken = output, catalog, snapshot, retaken
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
+        self.hits = Metrics.counter(STAGE, "index_band_hits")
         self.other = Metrics.counter(STAGE, "index_articles_other_settings")
         self.con = None
 
@@ -74,11 +97,22 @@ class _LookupFn(beam.DoFn):
         self.con = open_lake(self.output, self.catalog, snapshot=self.snapshot)
 
     def process(self, items: List[DedupItem]):
+        by_key: Dict[str, List[np.ndarray]] = {}
+        for it in items:
+            if len(it.signature) == 4 * self.num_perm:
+                sig = np.frombuffer(it.signature, dtype=np.uint32)
+                for k in minhash.band_keys(sig, self.bands, self.rows):
+                    by_key.setdefault(k, []).append(sig)
+        near = []
+        if by_key:
+            for article_id, signature, keys in self.con.execute(
+                    _BAND_HITS_SQL, [sorted(by_key), self.num_perm, self.retaken]).fetchall():
+                self.hits.inc()
+                prior = np.frombuffer(signature, dtype=np.uint32)
+                if near_enough(prior, (s for k in keys for s in by_key[k])):
+                    near.append(article_id)
         hashes = sorted({it.text_hash for it in items})
-        keys = sorted({k for it in items if len(it.signature) == 4 * self.num_perm
-                       for k in minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32),
-                                                  self.bands, self.rows)})
-        cur = self.con.execute(_LOOKUP_SQL, [hashes, keys, self.retaken])
+        cur = self.con.execute(_FETCH_SQL, [hashes, near, self.retaken])
         names = [d[0] for d in cur.description]
         for values in cur.fetchall():
             row = dict(zip(names, values))
@@ -94,8 +128,8 @@ class _LookupFn(beam.DoFn):
 
 class LookupPrior(beam.PTransform):
     """PCollection[DedupItem] (new articles) -> PCollection[DedupItem] (``prior=True``):
-    each earlier article of the lake that shares a text hash or a band key with a new one,
-    once. ``snapshot``: the lake snapshot to read (the one the run planned against);
+    each earlier article of the lake that may be a copy of a new one (a shared text hash,
+    or a shared band key and an estimated Jaccard of ``MIN_ESTIMATE``), once. ``snapshot``: the lake snapshot to read (the one the run planned against);
     ``retaken``: files this batch takes again, whose earlier records are not candidates."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
