@@ -1,1 +1,2 @@
-"""The output contract: in-flight record types and the Arrow schemas of the three tables."""
+"""The output contract: in-flight record types, the Arrow schemas of every table, and the
+DuckLake catalog that holds them."""
