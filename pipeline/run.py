@@ -88,7 +88,6 @@ def _snapshot(con) -> int:
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
         say: Callable[[str], None] = print) -> RunResult:
     """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``."""
-    started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     output = os.path.abspath(opts.output)
     lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)

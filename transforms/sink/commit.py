@@ -67,7 +67,7 @@ def _redirects(con, threshold: float) -> List[tuple]:
     the old version, which time travel reaches (the page now holds another story)."""
     from transforms.dedup.dedup import verify
     from transforms.dedup.index import from_row
-    cur = con.execute(f"""
+    cur = con.execute("""
         SELECT o.*, coalesce(n.article_id, d.canonical_id) AS target_id
         FROM old_index o LEFT JOIN s_articles n USING (source_uri)
         LEFT JOIN s_duplicates d USING (source_uri)""")

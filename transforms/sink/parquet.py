@@ -15,7 +15,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
-from schemas.records import Article, Duplicate, FileTaken, RecordTaken, Reject
+from schemas.records import Article, FileTaken
 from schemas.tables import STAGED
 
 
