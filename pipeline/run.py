@@ -145,7 +145,8 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                 f"{counts['articles']} articles, {counts['duplicates']} duplicates, "
                 f"{counts['rejects']} rejects" + (f", {counts['replaced']} earlier versions replaced"
                                                   if counts["replaced"] else "")
-                + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)" if earlier else "")
+                + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)"
+                   if earlier and looked_up is not None else "")
                 + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
                   f"commit {done - t_job:.1f})")
         if plan.batches and needs_compaction(con):
@@ -156,13 +157,14 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                      totals, time.monotonic() - t0)
 
 
-def _counter(result, name: str) -> int:
-    """A Beam counter's value summed over steps (0 where the runner reports none)."""
+def _counter(result, name: str) -> Optional[int]:
+    """A Beam counter's value summed over steps; None where the runner cannot say."""
     from apache_beam.metrics.metric import MetricsFilter
     try:
         found = result.metrics().query(MetricsFilter().with_name(name))["counters"]
-    except Exception:  # a runner without metrics support must not fail the run
-        return 0
+    except (NotImplementedError, AttributeError) as e:  # a runner without metrics querying
+        log.info("no Beam metrics from this runner (%s): lookup counts not shown", e)
+        return None
     return sum((c.committed if c.committed is not None else c.attempted) or 0 for c in found)
 
 

@@ -86,7 +86,7 @@ class DedupItem(typing.NamedTuple):
     signature: bytes      # uint32[num_perm] MinHash
     shingles: bytes       # sorted unique uint64 word-shingle hashes
     facts: bytes          # facts.slots(): slot and value hashes
-    source_uri: str = ""  # a new version of a record never folds into its own old version
+    source_uri: str = ""  # the index row's record (its replacement removes the row)
 
 
 class Reject(typing.NamedTuple):

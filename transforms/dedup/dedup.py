@@ -305,8 +305,6 @@ class _VerifyFn(beam.DoFn):
             return
         a_item = items[0]
         for b_key, b_item in grouped["with_b"]:
-            if a_item.prior != b_item.prior and a_item.source_uri == b_item.source_uri:
-                continue  # a record's new version and its old one: a replacement, not a copy
             self.candidates.inc()
             stats: Dict[str, int] = {}
             m = verify(a_item, b_item, self.threshold, stats=stats)
@@ -319,15 +317,13 @@ class _VerifyFn(beam.DoFn):
 
 class _Exact(beam.DoFn):
     """(text hash, {new: [(rep, copies, item)], prior: [DedupItem]}) ->
-    (rep, copies, prior id or None, item). An earlier article at the rep's own source_uri is
-    its previous version, which the commit replaces: never a copy of itself."""
+    (rep, copies, prior id or None, item)."""
 
     def process(self, element):
         _, grouped = element
         priors = sorted(grouped["prior"], key=item_rank)
         for rep, copies, item in grouped["new"]:
-            others = [p for p in priors if p.source_uri != rep.source_uri]
-            yield rep, copies, (others[0].article_id if others else None), item
+            yield rep, copies, (priors[0].article_id if priors else None), item
 
 
 class Dedup(beam.PTransform):
