@@ -21,20 +21,21 @@ for _handler in logging.getLogger().handlers:
     _handler.addFilter(_quiet)
 
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions  # noqa: E402
+from apache_beam.options.pipeline_options import (PipelineOptions, WorkerOptions,  # noqa: E402
+                                                  StandardOptions)
 
 from pipeline.build import new_run_id  # noqa: E402
+from pipeline.checks import input_problems, output_problem  # noqa: E402
 from pipeline.lock import Busy  # noqa: E402
 from pipeline.options import IngestOptions, unknown_option  # noqa: E402
 from schemas.catalog import CatalogError  # noqa: E402
 from transforms.entities import resolve_model  # noqa: E402
-from transforms.read.discover import file_patterns  # noqa: E402
 
 # Beam's DirectRunner first tries to download the Prism runner binary and falls back to the
 # FnApiRunner when it cannot; we go to the FnApiRunner directly, the same runner the
 # DirectRunner uses for batch jobs (--direct_running_mode / --direct_num_workers apply).
 DEFAULT_RUNNER = "FnApiRunner"
-COMMANDS = ("runs", "compact")
+COMMANDS = ("runs", "compact", "report")
 
 
 def fail(message: str) -> int:
@@ -43,13 +44,18 @@ def fail(message: str) -> int:
 
 
 def _commands(argv) -> int:
-    """``runs OUTPUT``: the run history; ``compact OUTPUT [--expire_older_than INTERVAL]``."""
+    """``runs OUTPUT``: the run history; ``compact OUTPUT [--expire_older_than INTERVAL]``;
+    ``report OUTPUT [--run RUN_ID] [--to PATH]``."""
     ap = argparse.ArgumentParser(prog=f"python -m pipeline {argv[0]}")
     ap.add_argument("output")
     if argv[0] == "compact":
         ap.add_argument("--expire_older_than", default=None,
                         help="also expire snapshots older than this DuckDB interval "
                              "(e.g. '30 days') and delete the files only they used")
+    if argv[0] == "report":
+        ap.add_argument("--run", default=None,
+                        help="one run's report (default: every run, OUTPUT/_reports/report.html)")
+        ap.add_argument("--to", default=None, help="write the page here instead")
     args = ap.parse_args(argv[1:])
     from pipeline.lock import WriterLock
     from pipeline.run import list_runs
@@ -57,6 +63,13 @@ def _commands(argv) -> int:
     from transforms.sink.commit import compact
     if not exists(args.output):
         return fail(f"{args.output} holds no ingest output (no {catalog_path(args.output)})")
+    if argv[0] == "report":
+        from pipeline.report import write_report
+        if args.run and args.run not in {r[0] for r in list_runs(args.output)}:
+            return fail(f"{args.output} has no run {args.run}: `python -m pipeline runs "
+                        f"{args.output}` lists them")
+        print(f"report: {write_report(args.output, args.run, args.to)}")
+        return 0
     if argv[0] == "runs":
         print(f"{'run_id':<26} {'started (UTC)':<19} {'secs':>6} {'batches':>7} {'files':>6} "
               f"{'articles':>8} {'dups':>6} {'rejects':>7} {'replaced':>8}  code")
@@ -83,6 +96,7 @@ def main(argv=None) -> int:
                         "options are accepted as well: --runner, --direct_running_mode, "
                         "--direct_num_workers, --project, ... Other commands: "
                         "`python -m pipeline runs OUTPUT` (run history), "
+                        "`python -m pipeline report OUTPUT [--run RUN_ID]` (HTML report), "
                         "`python -m pipeline compact OUTPUT` (merge small files).")
         IngestOptions._add_argparse_args(parser)
         parser.print_help()
@@ -94,27 +108,25 @@ def main(argv=None) -> int:
     opts = options.view_as(IngestOptions)
     if not opts.input:
         return fail("--input PATH is required (a folder, a glob or a file)")
-    if "://" in opts.output:
-        return fail(f"--output must be a local folder for now ({opts.output} is not): the "
-                    "commit reads the staged files through DuckDB, whose gs:// and s3:// support "
-                    "is not installed; inputs may be remote")
-    if os.path.exists(opts.output) and not os.path.isdir(opts.output):
-        return fail(f"--output {opts.output} is a file: name a folder")
+    problem = output_problem(opts.output)
+    if problem:
+        return fail(problem)
     if os.path.isdir(os.path.join(opts.output, "articles")) and not opts.overwrite:
         return fail(f"{opts.output} holds output of the earlier folder layout (articles/ ...): "
                     "pass --overwrite to replace it, or choose another --output")
     if opts.batch_files < 0 or opts.batch_bytes <= 0:
         return fail("--batch_files must be >= 0 (0: one batch) and --batch_bytes > 0")
-    for pattern in file_patterns(opts.input):
-        try:
-            found = FileSystems.match([pattern], limits=[1])[0].metadata_list
-        except Exception as e:  # e.g. a missing bucket or no credentials for gs:// / s3://
-            return fail(f"cannot list {pattern}: {type(e).__name__}: {e}")
-        if not found:
-            return fail(f"no input files match {pattern}")
+    if opts.progress_interval <= 0:
+        return fail("--progress_interval must be > 0 seconds")
+    FileSystems.set_options(options)  # s3:// and azfs:// read their settings from the options
+    for problem in input_problems(opts.input):
+        return fail(problem)
     std = options.view_as(StandardOptions)
     if not std.runner:
         std.runner = DEFAULT_RUNNER
+    harness = options.view_as(WorkerOptions)
+    if harness.default_sdk_harness_log_level is None:  # worker processes: warnings and worse
+        harness.default_sdk_harness_log_level = "WARNING"
     if not opts.skip_entities:
         try:
             resolve_model(opts.spacy_model)
@@ -122,17 +134,40 @@ def main(argv=None) -> int:
             return fail(str(e))
     run_id = opts.run_id or new_run_id(datetime.now(timezone.utc))
 
+    from pipeline.progress import Progress
     from pipeline.run import run
+    progress = Progress.for_stream(opts.quiet, sys.stdout, interval=opts.progress_interval,
+                                   skip_entities=opts.skip_entities)
     try:
-        result = run(options, opts, run_id)
+        result = run(options, opts, run_id, progress)
     except Busy as e:
         return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
     except CatalogError as e:
         return fail(str(e))
+    finally:
+        progress.close()
+    report = None
+    if result.batches and not opts.no_report:
+        report = _write_report(opts, run_id)
     print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
-    print(summarize(opts.output, result))
+    print(summarize(opts.output, result, report))
     return 0
+
+
+def _write_report(opts, run_id: str):
+    """The run's report; a failure here costs the page, never the committed run."""
+    from pipeline.report import REPORTS_DIR, prune, write_report
+    try:
+        path = write_report(opts.output, run_id)
+        from pipeline.run import LOGS_DIR
+        for folder, ext in ((REPORTS_DIR, "html"), (LOGS_DIR, "log")):
+            prune(os.path.join(opts.output, folder, f"*.{ext}"), opts.keep_reports)
+        return path
+    except Exception as e:  # noqa: BLE001 (the data is committed; say how to retry)
+        print(f"warning: the run's report was not written ({type(e).__name__}: {e}); "
+              f"`python -m pipeline report {opts.output} --run {run_id}` retries", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

@@ -29,23 +29,26 @@ class Ingest(beam.PTransform):
 
     ``earlier``: ``(output, catalog, snapshot, retaken files)`` of a lake whose articles this
     batch's copies fold into (looked up by key, ``transforms.dedup.index``), or None.
+    ``progress``: a local folder for the stages' tallies (``transforms.progress``), or None.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
                  skip_entities: bool = False, dedup_threshold: float = DEFAULT_THRESHOLD,
                  minhash_perm: int = DEFAULT_NUM_PERM, shingle_words: int = DEFAULT_SHINGLE,
-                 max_file_bytes: int = DEFAULT_MAX_BYTES, earlier: Optional[tuple] = None):
+                 max_file_bytes: int = DEFAULT_MAX_BYTES, earlier: Optional[tuple] = None,
+                 progress: Optional[str] = None):
         super().__init__()
+        self.progress = progress
         self.spacy_model, self.ner_batch_size, self.skip_entities = spacy_model, ner_batch_size, skip_entities
         self.threshold, self.num_perm, self.shingle = dedup_threshold, minhash_perm, shingle_words
         self.max_file_bytes = max_file_bytes
         self.earlier = earlier
 
     def expand(self, files):
-        read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes)
-        extracted = read.records | "Extract" >> Extract()
+        read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes, self.progress)
+        extracted = read.records | "Extract" >> Extract(self.progress)
         num_perm, shingle = self.num_perm, self.shingle
-        dedup = Dedup(self.threshold, num_perm, shingle)
+        dedup = Dedup(self.threshold, num_perm, shingle, progress=self.progress)
         if self.earlier is not None:
             output, catalog, snapshot, retaken = self.earlier
             dedup.lookup = LookupPrior(output, catalog, snapshot, num_perm, shingle, dedup.bands,
@@ -54,7 +57,7 @@ class Ingest(beam.PTransform):
         rejects = [read[REJECTS], extracted[REJECTS]]
         articles = deduped.articles
         if not self.skip_entities:
-            enriched = articles | "Enrich" >> Enrich(self.spacy_model, self.ner_batch_size)
+            enriched = articles | "Enrich" >> Enrich(self.spacy_model, self.ner_batch_size, progress=self.progress)
             articles = enriched.articles
             rejects.append(enriched[REJECTS])
         bands, rows = dedup.bands, dedup.rows
@@ -70,10 +73,12 @@ class Ingest(beam.PTransform):
 
 
 def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, run_id: str,
-          ingested_at: datetime, earlier: Optional[tuple] = None) -> Dict[str, beam.PCollection]:
+          ingested_at: datetime, earlier: Optional[tuple] = None,
+          progress: Optional[str] = None) -> Dict[str, beam.PCollection]:
     """Adds one batch's job to ``p`` from IngestOptions ``opts``: ``files`` in, every staged
     table written under ``staging``; ``earlier``: ``(output, catalog, snapshot)`` of the lake
-    to look copies up in, or None. Returns the tables' PCollections."""
+    to look copies up in, or None; ``progress``: the stages' tally folder, or None. Returns
+    the tables' PCollections."""
     if earlier is not None:
         earlier = (*earlier, [f.path for f in files if f.prior_hash is not None])
     tables = (
@@ -83,7 +88,7 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
             spacy_model=opts.spacy_model, ner_batch_size=opts.ner_batch_size,
             skip_entities=opts.skip_entities, dedup_threshold=opts.dedup_threshold,
             minhash_perm=opts.minhash_perm, shingle_words=opts.shingle_words,
-            max_file_bytes=opts.max_file_bytes, earlier=earlier)
+            max_file_bytes=opts.max_file_bytes, earlier=earlier, progress=progress)
     )
-    tables | "Sink" >> WriteTables(staging, run_id, ingested_at)
+    tables | "Sink" >> WriteTables(staging, run_id, ingested_at, progress)
     return tables

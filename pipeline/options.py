@@ -5,6 +5,7 @@ from typing import Optional
 from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
 from pipeline.plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
+from pipeline.report import DEFAULT_KEEP
 from transforms.read.decode import DEFAULT_MAX_BYTES
 from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
@@ -51,6 +52,16 @@ class IngestOptions(PipelineOptions):
                             help="Words per shingle.")
         parser.add_argument("--max_file_bytes", type=int, default=DEFAULT_MAX_BYTES,
                             help="Files (or decompressed .gz content) over this become rejects.")
+        parser.add_argument("--quiet", action="store_true", default=False,
+                            help="Print only the final summary (no progress, no per-batch lines).")
+        parser.add_argument("--progress_interval", type=float, default=10.0,
+                            help="Seconds between progress lines when stdout is not a terminal "
+                                 "(a terminal gets progress bars).")
+        parser.add_argument("--no_report", action="store_true", default=False,
+                            help="Do not write the run's HTML report (OUTPUT/_reports/RUN_ID.html).")
+        parser.add_argument("--keep_reports", type=int, default=DEFAULT_KEEP,
+                            help="Per-run reports kept in OUTPUT/_reports, newest first (0: all); "
+                                 "`python -m pipeline report OUTPUT --run RUN_ID` rewrites any.")
 
 
 def _option_classes(cls=PipelineOptions):

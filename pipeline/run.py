@@ -19,9 +19,10 @@ import subprocess
 import time
 import typing
 from datetime import datetime, timezone
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 from apache_beam.runners.runner import PipelineState
 
 from pipeline import faults
@@ -29,7 +30,9 @@ from pipeline.build import build
 from pipeline.lock import WriterLock
 from pipeline.options import settings
 from pipeline.plan import outside, plan_run
+from pipeline.progress import Progress, silence_workers
 from schemas.catalog import LAKE, catalog_path, data_path, open_lake
+from transforms.progress import from_metrics, read_folder
 from transforms.read.discover import list_files
 from transforms.sink.commit import (commit_batch, compact, needs_compaction, remove_orphans,
                                     staging_dir)
@@ -81,14 +84,32 @@ def clear_output(output: str, catalog: Optional[str] = None) -> None:
         FileSystems.delete(found)
 
 
+LOGS_DIR = "_logs"
+# Runners whose workers run on this machine (they can write the progress folder).
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "SwitchingDirectRunner", "BundleBasedDirectRunner",
+                 "PrismRunner")
+
+
+def logs_path(output: str, run_id: str) -> str:
+    """Where the log of a run's worker processes goes (``multi_processing`` mode)."""
+    return os.path.join(output, LOGS_DIR, f"{run_id}.log")
+
+
 def _snapshot(con) -> int:
     return con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
 
 
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
-        say: Callable[[str], None] = print) -> RunResult:
-    """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``."""
+        progress: Optional[Progress] = None) -> RunResult:
+    """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``;
+    ``progress`` shows what it does (default: lines on stdout)."""
     t0 = time.monotonic()
+    progress = progress or Progress("log", skip_entities=opts.skip_entities)
+    say = progress.say
+    runner = options.view_as(StandardOptions).runner or ""
+    runner = runner if isinstance(runner, str) else type(runner).__name__
+    local = runner.split(".")[-1] in LOCAL_RUNNERS
+    subprocesses = (local and options.view_as(DirectOptions).direct_running_mode == "multi_processing")
     output = os.path.abspath(opts.output)
     lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
     with lock:
@@ -103,6 +124,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                         max_bytes=opts.batch_bytes)
         say(f"files: {plan.found} found, {plan.new} new, {plan.known} changed or reprocessed, "
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
+        progress.planned(plan.new + plan.known, len(plan.batches))
         faults.point("planned")
         totals: Dict[str, int] = {}
         asked = json.dumps(settings(options), default=str, sort_keys=True)
@@ -116,14 +138,22 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                 earlier = (output, None, _snapshot(con))
             batch_started = datetime.now(timezone.utc)
             t_batch = time.monotonic()
-            p = beam.Pipeline(options=options)
-            build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
-                  earlier=earlier)
-            t_built = time.monotonic()
-            result = p.run()
-            state = result.wait_until_finish()
-            if state != PipelineState.DONE:  # a runner that reports failure instead of raising
-                raise RuntimeError(f"batch {i}'s Beam job ended {state}: nothing of it was committed")
+            with progress.batch(i, len(batch), local) as tallies:
+                p = beam.Pipeline(options=options)
+                build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
+                      earlier=earlier, progress=tallies)
+                t_built = time.monotonic()
+                restore = silence_workers(logs_path(output, run_id)) if subprocesses else None
+                try:
+                    result = p.run()
+                    progress.watch(result)
+                    state = result.wait_until_finish()
+                finally:
+                    if restore:
+                        restore()
+                if state != PipelineState.DONE:  # a runner that reports failure instead of raising
+                    raise RuntimeError(f"batch {i}'s Beam job ended {state}: nothing of it was committed")
+                stages = from_metrics(result) or (read_folder(tallies) if tallies else None)
             looked_up = _counter(result, "index_articles_read")
             band_hits = _counter(result, "index_band_hits")
             t_job = time.monotonic()
@@ -133,11 +163,15 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
                    "finished_at": datetime.now(timezone.utc),
                    "files_found": plan.found, "files_skipped": plan.skipped,
                    "options": asked,
-                   "code_version": version}
+                   "code_version": version,
+                   "timings": json.dumps({
+                       "graph": round(t_built - t_batch, 3), "job": round(t_job - t_built, 3),
+                       "stages": {s: round(v["seconds"], 3) for s, v in (stages or {}).items()}})}
             counts = commit_batch(con, staging, row, f"run {run_id} batch {i}/{len(plan.batches)}",
                                   threshold=opts.dedup_threshold,
                                   fault=lambda name, i=i: faults.point(name, i))
             faults.point("committed", i)
+            progress.committed(len(batch))
             for k, v in counts.items():
                 totals[k] = totals.get(k, 0) + v
             done = time.monotonic()
@@ -153,6 +187,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             compact(con)
             say("compacted small files")
         con.close()
+        progress.close()
     return RunResult(run_id, plan.found, plan.skipped, plan.new, plan.known, len(plan.batches),
                      totals, time.monotonic() - t0)
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from schemas.catalog import attach_sql
 from schemas.views import connect
 
 
-def summarize(output: str, result) -> str:
-    """``result``: the ``pipeline.run.RunResult`` of the run."""
+def summarize(output: str, result, report: Optional[str] = None) -> str:
+    """``result``: the ``pipeline.run.RunResult`` of the run; ``report``: its HTML report."""
     run_id = result.run_id
     lines = [f"run {run_id} -> {output}",
              f"  files:      {result.found} found, {result.new} new, "
@@ -33,6 +34,8 @@ def summarize(output: str, result) -> str:
             lines.append(f"  replaced:   {c['replaced']} records of earlier versions of changed files")
         if top:
             lines.append("  top entities: " + ", ".join(f"{t} ({l}) x{n}" for t, l, n in top))
+    if report:
+        lines.append(f"  report:     {os.path.abspath(report)}")
     abs_out = os.path.abspath(output)
     lines += [
         "",

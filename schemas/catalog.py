@@ -127,17 +127,29 @@ def use_wal(path: str) -> None:
 
 
 def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
-    """Every table of ``schemas.tables`` (columns from the Arrow schemas) and the views."""
+    """Every table of ``schemas.tables`` (columns from the Arrow schemas) and the views; in a
+    lake made by an earlier version, the nullable columns added since (older rows: null)."""
     existing = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
     missing = [name for name in ALL if name not in existing]
-    if not missing:
+    added = []
+    for name in sorted(existing & set(ALL)):
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+            [LAKE, name]).fetchall()}
+        added += [(name, f) for f in ALL[name] if f.name not in have and f.nullable]
+    if not missing and not added:
         return
     con.execute("BEGIN")
     for name in missing:
         empty = pa.Table.from_batches([], schema=ALL[name])  # noqa: F841 (read by DuckDB)
         con.execute(f"CREATE TABLE {LAKE}.{name} AS SELECT * FROM empty")
-    con.execute(views_sql())
+    for name, field in added:
+        column = pa.Table.from_batches([], schema=pa.schema([field]))  # noqa: F841
+        sql_type = con.execute("SELECT column_type FROM (DESCRIBE SELECT * FROM column)").fetchone()[0]
+        con.execute(f'ALTER TABLE {LAKE}.{name} ADD COLUMN "{field.name}" {sql_type}')
+    if missing:
+        con.execute(views_sql())
     con.execute("COMMIT")
 
 

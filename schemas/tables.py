@@ -133,6 +133,9 @@ RUNS = pa.schema([
     pa.field("replaced", pa.int64(), nullable=False),     # records of an earlier version removed
     pa.field("options", pa.string(), nullable=False),     # JSON
     pa.field("code_version", pa.string(), nullable=False),
+    # JSON: seconds of the batch's graph building and job, and the workers' own seconds per
+    # stage (read, extract, dedup, ner, write; summed over workers). Null in runs before it.
+    pa.field("timings", pa.string()),
 ])
 
 # Tables whose rows a batch writes through Beam (staged Parquet, registered at commit).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import importlib.metadata
 import os
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -18,6 +19,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from schemas.records import Article, Reject
 from transforms.mentions import refine
+from transforms.progress import Tally, TalliedFn
 from transforms.rejects import REJECTS, reject
 
 STAGE = "entities"
@@ -166,14 +168,24 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
     a Reject (``ner_error``) when the model fails on that one article."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
-                 max_chars: int = DEFAULT_CHUNK_CHARS):
+                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None):
         super().__init__()
         self.model, self.batch_size, self.max_chars = model, batch_size, max_chars
+        self.progress = progress
+        self._tally: Optional[Tally] = None
 
     def load_model(self):
         return load_ner(self.model)
 
     def run_inference(self, batch: Sequence[Article], model, inference_args: Optional[Dict[str, Any]] = None):
+        if self._tally is None:  # made on the worker: a handler has no setup of its own
+            self._tally = Tally(self.progress, "ner")
+        start = time.perf_counter()
+        out = self._annotate(batch, model)
+        self._tally.add(0, time.perf_counter() - start)  # the count comes after, per article
+        return out
+
+    def _annotate(self, batch: Sequence[Article], model):
         try:
             return annotate(model, batch, self.max_chars, self.batch_size)
         except Exception:
@@ -196,13 +208,15 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
         return "spacy_ner"
 
 
-class _SplitFn(beam.DoFn):
-    def __init__(self):
+class _SplitFn(TalliedFn, beam.DoFn):
+    def __init__(self, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "ner")
         self.docs = Metrics.counter(STAGE, "articles")
         self.mentions = Metrics.counter(STAGE, "mentions")
         self.skipped = Metrics.counter(STAGE, "skipped_other_language")
 
     def process(self, item):
+        self.tally.add(1, rejected=int(isinstance(item, Reject)))
         if isinstance(item, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, item)
         else:
@@ -215,16 +229,18 @@ class _SplitFn(beam.DoFn):
 
 
 class Enrich(beam.PTransform):
-    """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``."""
+    """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``.
+    ``progress``: the folder of ``transforms.progress`` tallies, or None."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
-                 max_chars: int = DEFAULT_CHUNK_CHARS):
+                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None):
         super().__init__()
-        self.handler = SpacyNerHandler(model, batch_size, max_chars)
+        self.handler = SpacyNerHandler(model, batch_size, max_chars, progress)
+        self.progress = progress
 
     def expand(self, articles):
         return (
             articles
             | "NER" >> RunInference(self.handler)
-            | "Split" >> beam.ParDo(_SplitFn()).with_outputs(REJECTS, main="articles")
+            | "Split" >> beam.ParDo(_SplitFn(self.progress)).with_outputs(REJECTS, main="articles")
         )

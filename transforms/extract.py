@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from typing import Optional, Tuple, Union
 from urllib.parse import urljoin
 
@@ -18,6 +19,7 @@ from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
 from transforms.metadata import PageMeta, page_metadata
+from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 
 STAGE = "extract"
@@ -123,17 +125,21 @@ def extract_record(rec: RawRecord, identify=None) -> Union[Article, Reject]:
         authors=page.authors, site_name=page.site_name)
 
 
-class ExtractFn(beam.DoFn):
-    def __init__(self):
+class ExtractFn(TalliedFn, beam.DoFn):
+    def __init__(self, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "extract")
         self.articles = Metrics.counter(STAGE, "articles")
         self.words = Metrics.distribution(STAGE, "words_per_article")
         self.identify = None
 
     def setup(self):
+        super().setup()
         self.identify = load_identifier()
 
     def process(self, rec: RawRecord):
+        start = time.perf_counter()
         out = extract_record(rec, self.identify)
+        self.tally.add(1, time.perf_counter() - start, rejected=int(isinstance(out, Reject)))
         if isinstance(out, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, out)
         else:
@@ -143,7 +149,12 @@ class ExtractFn(beam.DoFn):
 
 
 class Extract(beam.PTransform):
-    """PCollection[RawRecord] -> DoOutputsTuple: ``articles`` (Article), ``rejects``."""
+    """PCollection[RawRecord] -> DoOutputsTuple: ``articles`` (Article), ``rejects``.
+    ``progress``: the folder of ``transforms.progress`` tallies, or None."""
+
+    def __init__(self, progress: Optional[str] = None):
+        super().__init__()
+        self.progress = progress
 
     def expand(self, records):
-        return records | "Extract" >> beam.ParDo(ExtractFn()).with_outputs(REJECTS, main="articles")
+        return records | "Extract" >> beam.ParDo(ExtractFn(self.progress)).with_outputs(REJECTS, main="articles")

@@ -25,6 +25,7 @@ then the most words; then the earliest ``published_at`` (unknown last); then the
 from __future__ import annotations
 
 import itertools
+import time
 import typing
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -34,6 +35,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import Article, DedupItem, Duplicate
 from transforms.dedup import facts, minhash
+from transforms.progress import TalliedFn
 
 STAGE = "dedup"
 DEFAULT_THRESHOLD = 0.8
@@ -249,17 +251,26 @@ def _dup(copy: Article, canonical_id: str, matched_id: str, similarity: float, m
                      measure, matched_id)
 
 
-class _ResolveFn(beam.DoFn):
+class _ResolveFn(TalliedFn, beam.DoFn):
     """(rep id, {group: [(rep, copies, prior id)], item: [item], verdict: [Verdict]}) ->
     kept articles (main), ``duplicates``, and ``index`` items of the kept articles."""
 
-    def __init__(self):
+    def __init__(self, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "dedup")
         self.kept = Metrics.counter(STAGE, "articles_kept")
         self.exact = Metrics.counter(STAGE, "exact_duplicates")
         self.near = Metrics.counter(STAGE, "near_duplicates")
         self.earlier = Metrics.counter(STAGE, "duplicates_of_earlier_runs")
 
     def process(self, element):
+        start = time.perf_counter()
+        out = list(self._resolve(element))
+        tagged = [o.tag for o in out if isinstance(o, beam.pvalue.TaggedOutput)]
+        kept = len(out) - len(tagged)
+        self.tally.add(kept + tagged.count("duplicates"), time.perf_counter() - start, kept=kept)
+        yield from out
+
+    def _resolve(self, element):
         _, grouped = element
         verdicts = list(grouped["verdict"])
         items = list(grouped["item"])
@@ -290,8 +301,9 @@ class _ResolveFn(beam.DoFn):
                     "duplicates", _dup(c, canonical, rep.article_id, 1.0, "exact", "text_hash"))
 
 
-class _VerifyFn(beam.DoFn):
-    def __init__(self, threshold):
+class _VerifyFn(TalliedFn, beam.DoFn):
+    def __init__(self, threshold, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "dedup")
         self.threshold = threshold
         self.candidates = Metrics.counter(STAGE, "candidate_pairs")
         self.by_jaccard = Metrics.counter(STAGE, "pairs_by_jaccard")
@@ -307,12 +319,29 @@ class _VerifyFn(beam.DoFn):
         for b_key, b_item in grouped["with_b"]:
             self.candidates.inc()
             stats: Dict[str, int] = {}
+            start = time.perf_counter()
             m = verify(a_item, b_item, self.threshold, stats=stats)
+            self.tally.add(0, time.perf_counter() - start)
             self.different_facts.inc(stats.get("different_facts", 0))
             if m is None:
                 continue
             (self.by_jaccard if m.measure == "jaccard" else self.by_containment).inc()
             yield Edge(a_key, b_key, m.measure, m.value)
+
+
+class _SketchFn(TalliedFn, beam.DoFn):
+    """(rep, copies) -> (rep, copies, DedupItem of rep): the MinHash sketch of a text."""
+
+    def __init__(self, num_perm: int, shingle: int, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "dedup")
+        self.num_perm, self.shingle = num_perm, shingle
+
+    def process(self, group):
+        rep, copies = group
+        start = time.perf_counter()
+        item = to_item(rep, self.num_perm, self.shingle)
+        self.tally.add(0, time.perf_counter() - start)
+        yield rep, copies, item
 
 
 class _Exact(beam.DoFn):
@@ -334,12 +363,15 @@ class Dedup(beam.PTransform):
     PCollection[DedupItem] of the earlier articles that may be their copies
     (``transforms.dedup.index.LookupPrior``); copies of them become duplicates pointing to
     them, and they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
-    are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle).
+    are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
+    (the folder of ``transforms.progress`` tallies, or None).
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
-                 shingle: int = DEFAULT_SHINGLE, lookup: Optional[beam.PTransform] = None):
+                 shingle: int = DEFAULT_SHINGLE, lookup: Optional[beam.PTransform] = None,
+                 progress: Optional[str] = None):
         super().__init__()
+        self.progress = progress
         if not 0 < threshold <= 1:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
@@ -353,7 +385,7 @@ class Dedup(beam.PTransform):
             | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a))
             | "GroupExact" >> beam.GroupByKey()
             | "PickExact" >> beam.MapTuple(lambda _h, group: pick_exact(group))
-            | "Sketch" >> beam.MapTuple(lambda rep, copies: (rep, copies, to_item(rep, num_perm, shingle)))
+            | "Sketch" >> beam.ParDo(_SketchFn(num_perm, shingle, self.progress))
         )
         if self.lookup is not None:
             prior = exact | "Reps" >> beam.Map(lambda g: g[2]) | "EarlierArticles" >> self.lookup
@@ -395,7 +427,7 @@ class Dedup(beam.PTransform):
         edges = (
             {"items": items_by_key, "with_b": with_b}
             | "JoinA" >> beam.CoGroupByKey()
-            | "Verify" >> beam.ParDo(_VerifyFn(self.threshold))
+            | "Verify" >> beam.ParDo(_VerifyFn(self.threshold, self.progress))
         )
         roots = edges | "EdgeNodes" >> beam.Map(lambda e: (e.a, e.b)) | "Components" >> ConnectedComponents()
         verdicts = (
@@ -411,6 +443,6 @@ class Dedup(beam.PTransform):
             {"group": keyed_groups, "verdict": verdicts,
              "item": new_items | "ItemById" >> beam.Map(lambda it: (it.article_id, it))}
             | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "Resolve" >> beam.ParDo(_ResolveFn()).with_outputs(
+            | "Resolve" >> beam.ParDo(_ResolveFn(self.progress)).with_outputs(
                 "duplicates", "index", main="articles")
         )

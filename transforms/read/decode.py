@@ -17,6 +17,7 @@ import codecs
 import hashlib
 import json
 import re
+import time
 import zlib
 from typing import Iterator, Optional, Tuple, Union
 
@@ -26,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas.records import FileEntry, FileTaken, RawRecord, RecordTaken, Reject
+from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 
 STAGE = "decode"
@@ -297,7 +299,7 @@ LEDGER_FILES = "ledger_files"
 LEDGER_RECORDS = "ledger_records"
 
 
-class ReadRecordsFn(beam.DoFn):
+class ReadRecordsFn(TalliedFn, beam.DoFn):
     """FileEntry -> RawRecord (main), Reject (``rejects``) and the ledger: one FileTaken per
     file (``ledger_files``) and one RecordTaken per record (``ledger_records``).
 
@@ -308,7 +310,8 @@ class ReadRecordsFn(beam.DoFn):
     the one an earlier commit took (a JSON Lines export that grew) is ``kept``, not re-emitted.
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "read")
         self.max_bytes = max_bytes
         self.records = Metrics.counter(STAGE, "records")
         self.bytes_read = Metrics.counter(STAGE, "bytes")
@@ -316,6 +319,16 @@ class ReadRecordsFn(beam.DoFn):
         self.kept = Metrics.counter(STAGE, "records_kept")
 
     def process(self, entry: FileEntry):
+        # A file's outputs are gathered before any goes downstream, so that the time counted
+        # is this stage's alone (fused stages run inside the yield).
+        start = time.perf_counter()
+        out = list(self._outputs(entry))
+        records = sum(1 for o in out if not isinstance(o, beam.pvalue.TaggedOutput))
+        rejected = sum(1 for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == REJECTS)
+        self.tally.add(1, time.perf_counter() - start, records=records + rejected, rejected=rejected)
+        yield from out
+
+    def _outputs(self, entry: FileEntry):
         path, digest, unreadable = entry.path, None, False
         ext, _ = split_extension(path)
         if ext not in SUPPORTED_EXTS:
@@ -373,9 +386,9 @@ class ReadAndDecode(beam.PTransform):
     """PCollection[FileEntry] -> DoOutputsTuple: ``records`` (RawRecord), ``rejects``,
     ``ledger_files`` (FileTaken), ``ledger_records`` (RecordTaken)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, progress: Optional[str] = None):
         super().__init__()
-        self.max_bytes = max_bytes
+        self.max_bytes, self.progress = max_bytes, progress
 
     def expand(self, files):
         # Reshuffle so that reading fans out over workers even when one Create produced all
@@ -383,6 +396,6 @@ class ReadAndDecode(beam.PTransform):
         return (
             files
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes)).with_outputs(
+            | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes, self.progress)).with_outputs(
                 REJECTS, LEDGER_FILES, LEDGER_RECORDS, main="records")
         )

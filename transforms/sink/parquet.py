@@ -8,15 +8,17 @@ after the job succeeded; the files of a job that did not commit are removed by t
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 
 from schemas.records import Article, FileTaken
-from schemas.tables import STAGED
+from schemas.tables import STAGED, TABLES
+from transforms.progress import TalliedFn
 
 
 def _ts(micros: Optional[int]) -> Optional[datetime]:
@@ -57,6 +59,22 @@ ROW_FNS = {
 assert set(ROW_FNS) == set(STAGED)
 
 
+class _RowFn(TalliedFn, beam.DoFn):
+    """Record -> its table's row dict, stamped with the run; rows of the tables users query
+    (``schemas.tables.TABLES``) count as written in the batch's progress."""
+
+    def __init__(self, row_fn: Callable, stamp: Dict, progress: Optional[str], counted: bool):
+        TalliedFn.__init__(self, progress, "write")
+        self.row_fn, self.stamp, self.counted = row_fn, stamp, counted
+
+    def process(self, record):
+        start = time.perf_counter()
+        row = {**self.row_fn(record), **self.stamp}
+        if self.counted:
+            self.tally.add(1, time.perf_counter() - start)
+        yield row
+
+
 def table_dir(staging: str, table: str) -> str:
     return FileSystems.join(staging, table)
 
@@ -65,11 +83,13 @@ class WriteTable(beam.PTransform):
     """PCollection of one table's records -> its staged Parquet files (at least one, with the
     schema, when there are no rows)."""
 
-    def __init__(self, table: str, staging: str, run_id: str, ingested_at: datetime):
+    def __init__(self, table: str, staging: str, run_id: str, ingested_at: datetime,
+                 progress: Optional[str] = None):
         super().__init__()
         if table not in STAGED:
             raise ValueError(f"unknown table {table!r}")
         self.table, self.staging, self.run_id, self.ingested_at = table, staging, run_id, ingested_at
+        self.progress = progress
 
     def expand(self, records):
         row_fn, schema = ROW_FNS[self.table], STAGED[self.table]
@@ -78,7 +98,7 @@ class WriteTable(beam.PTransform):
                  if name in schema.names}
         return (
             records
-            | "ToRow" >> beam.Map(lambda r: {**row_fn(r), **stamp})
+            | "ToRow" >> beam.ParDo(_RowFn(row_fn, stamp, self.progress, self.table in TABLES))
             | "Parquet" >> WriteToParquet(
                 FileSystems.join(table_dir(self.staging, self.table), self.table), schema,
                 codec="zstd", file_name_suffix=".parquet")
@@ -86,13 +106,16 @@ class WriteTable(beam.PTransform):
 
 
 class WriteTables(beam.PTransform):
-    """{table name: PCollection} (any of ``STAGED``) -> staged files under ``staging``."""
+    """{table name: PCollection} (any of ``STAGED``) -> staged files under ``staging``;
+    ``progress``: the folder of ``transforms.progress`` tallies, or None."""
 
-    def __init__(self, staging: str, run_id: str, ingested_at: datetime):
+    def __init__(self, staging: str, run_id: str, ingested_at: datetime,
+                 progress: Optional[str] = None):
         super().__init__()
         self.staging, self.run_id, self.ingested_at = staging, run_id, ingested_at
+        self.progress = progress
 
     def expand(self, tables):
         return {name: pcoll | f"Write_{name}" >> WriteTable(name, self.staging, self.run_id,
-                                                            self.ingested_at)
+                                                            self.ingested_at, self.progress)
                 for name, pcoll in tables.items()}

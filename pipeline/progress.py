@@ -1,0 +1,244 @@
+"""What the terminal shows while a run works.
+
+Three modes (``Progress.for_stream``):
+
+- ``bar``: stdout is a terminal: rich progress bars, one for the run (files committed) and
+  one per stage of the running batch (read, extract, dedup, NER, write), with rate and ETA;
+  the run's own lines print above them.
+- ``log``: stdout is a file or a pipe (cron, CI): the same figures as one line every
+  ``--progress_interval`` seconds, and the run's own lines.
+- ``quiet`` (``--quiet``): nothing until the final summary; the workers count nothing for it.
+
+The counts come from the workers' tallies (``transforms.progress``): a folder of small files
+for the local runners, Beam metrics for runners that serve them while the job runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from typing import Callable, Dict, Iterator, Optional, TextIO
+
+from transforms.progress import STAGES, empty, from_metrics, read_folder
+
+# How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
+LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
+          "ner": "NER", "write": "written"}
+
+
+def stage_totals(counts: Dict[str, Dict[str, float]], batch_files: int) -> Dict[str, Optional[int]]:
+    """What each stage will have taken when the batch is done, as far as is known yet: the
+    read stage takes the batch's files; the others take what the stage before them let
+    through (None: not known yet, nothing read)."""
+    read, extract, dedup = counts["read"], counts["extract"], counts["dedup"]
+    records = int(read["records"]) if read["n"] else None
+    return {
+        "read": batch_files,
+        "extract": None if records is None else records - int(read["rejected"]),
+        "dedup": int(extract["n"] - extract["rejected"]) if extract["n"] else None,
+        "ner": int(dedup["kept"]) if dedup["n"] else None,
+        "write": records,
+    }
+
+
+def fmt_seconds(s: Optional[float]) -> str:
+    if s is None:
+        return "?"
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+class Progress:
+    """The run's voice. ``say(line)`` prints a line of the run (not in quiet mode);
+    ``batch(...)`` is the context of one batch's job, whose stage counts it shows."""
+
+    def __init__(self, mode: str, *, interval: float = 10.0, out: TextIO = sys.stdout,
+                 skip_entities: bool = False):
+        if mode not in ("bar", "log", "quiet"):
+            raise ValueError(mode)
+        self.mode, self.interval, self.out = mode, interval, out
+        self.stages = [s for s in STAGES if not (skip_entities and s == "ner")]
+        self.total_files = 0
+        self.batches = 0
+        self.committed_files = 0
+        self.started = time.monotonic()
+        self._bars = None
+        self._tasks: Dict[str, int] = {}
+        self._result = None  # a running job's result, for runners without a tally folder
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_stream(cls, quiet: bool, stream: TextIO = sys.stdout, **kw) -> "Progress":
+        mode = "quiet" if quiet else "bar" if stream.isatty() else "log"
+        return cls(mode, out=stream, **kw)
+
+    # -- lines -------------------------------------------------------------------------------
+    def say(self, line: str) -> None:
+        if self.mode == "quiet":
+            return
+        if self._bars is not None:
+            self._bars.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.out, flush=True)
+
+    # -- the run -----------------------------------------------------------------------------
+    def planned(self, total_files: int, batches: int) -> None:
+        self.total_files, self.batches = total_files, batches
+        self.started = time.monotonic()
+        if self.mode == "bar" and batches:
+            from rich.console import Console
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bars,
+                                       TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+            self._bars = Bars(TextColumn("{task.description:<14}"), BarColumn(),
+                              MofNCompleteColumn(), TextColumn("{task.fields[rate]:>9}"),
+                              TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                              console=Console(file=self.out), refresh_per_second=4)
+            self._tasks["run"] = self._bars.add_task("run: files", total=total_files, rate="")
+            for s in self.stages:
+                self._tasks[s] = self._bars.add_task(LABELS[s], total=None, rate="")
+            self._bars.start()
+
+    def committed(self, files: int) -> None:
+        self.committed_files += files
+        if self._bars is not None:
+            self._bars.update(self._tasks["run"], completed=self.committed_files,
+                              rate=self._rate(self.committed_files, time.monotonic() - self.started))
+
+    def close(self) -> None:
+        if self._bars is not None:
+            self._bars.stop()
+            self._bars = None
+
+    # -- one batch ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self, index: int, files: int, local: bool) -> Iterator[Optional[str]]:
+        """The context of batch ``index``'s job over ``files`` files. Yields the folder the
+        workers tally into (``local``: the runner's workers share this machine's disk), or
+        None (quiet mode, or remote workers: then ``watch(result)`` reads Beam metrics)."""
+        if self.mode == "quiet":
+            yield None
+            return
+        folder = tempfile.mkdtemp(prefix="news-ingest-progress-") if local else None
+        self._result = None
+        stop = threading.Event()
+        started = time.monotonic()
+        # per stage: (when it started: the poll before its first count, when its count last
+        # grew, that count) -> its rate while it ran, frozen once it stops growing
+        seen: Dict[str, list] = {}
+        polled = [started]
+        if self._bars is not None:
+            for s in self.stages:
+                self._bars.reset(self._tasks[s], total=files if s == "read" else None, rate="")
+
+        def counts() -> Dict[str, Dict[str, float]]:
+            if folder:
+                return read_folder(folder)
+            with self._lock:
+                result = self._result
+            return (from_metrics(result) if result is not None else None) or {s: empty(s) for s in STAGES}
+
+        def show() -> None:
+            c = counts()
+            now = time.monotonic()
+            for s in self.stages:
+                n = c[s]["n"]
+                if n and s not in seen:
+                    seen[s] = [polled[0], now, n]
+                elif s in seen and n > seen[s][2]:
+                    seen[s][1:] = [now, n]
+            polled[0] = now
+            rates = {s: self._rate(n, last - first) for s, (first, last, n) in seen.items()}
+            totals = stage_totals(c, files)
+            if self._bars is not None:
+                for s in self.stages:
+                    self._bars.update(self._tasks[s], completed=c[s]["n"], total=totals[s],
+                                      rate=rates.get(s, ""))
+            elif self.mode == "log":
+                self.say(self._line(index, c, totals, now - started, rates))
+
+        def poll() -> None:
+            period = 0.25 if self._bars is not None else self.interval
+            while not stop.wait(period):
+                try:
+                    show()
+                except Exception:  # progress must never take a run down
+                    pass
+
+        thread = threading.Thread(target=poll, name="progress", daemon=True)
+        thread.start()
+        try:
+            yield folder
+        finally:
+            stop.set()
+            thread.join()
+            try:
+                show()
+            except Exception:
+                pass
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def watch(self, result) -> None:
+        """A job's result as soon as the runner returns it (remote runners return while the
+        job runs; their Beam metrics then feed the display)."""
+        with self._lock:
+            self._result = result
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def _rate(n: float, seconds: float) -> str:
+        return f"{n / seconds:,.1f}/s" if seconds > 0 and n else ""
+
+    def _line(self, index: int, c, totals, elapsed: float, rates: Dict[str, str]) -> str:
+        head = f"progress: batch {index}/{self.batches} ({fmt_seconds(elapsed)}): "
+        if not any(c[s]["n"] for s in self.stages):
+            return head + "starting the job (graph, workers, models)"
+        parts = []
+        for s in self.stages:
+            n, total = int(c[s]["n"]), totals[s]
+            part = f"{LABELS[s]} {n}" + (f"/{total}" if total is not None else "")
+            if rates.get(s):
+                part += f" ({rates[s]})"
+            parts.append(part)
+        eta = self.eta(c, totals)
+        return (head + ", ".join(parts)
+                + f"; run {self.committed_files}/{self.total_files} files committed"
+                + (f", ETA {fmt_seconds(eta)}" if eta is not None else ""))
+
+    def eta(self, c, totals) -> Optional[float]:
+        """Seconds left in the run: its elapsed time scaled by the share of files not done,
+        a batch counting as done in the share of its stages' items that went through."""
+        shares = [min(1.0, c[s]["n"] / totals[s]) for s in self.stages if totals[s]]
+        in_batch = sum(shares) / len(self.stages) if shares else 0.0
+        batch_files = totals["read"] or 0
+        done = (self.committed_files + in_batch * batch_files) / max(1, self.total_files)
+        if done <= 0:
+            return None
+        return (time.monotonic() - self.started) * (1 - done) / done
+
+
+def silence_workers(log_path: str) -> Callable[[], None]:
+    """Sends this process's standard error (file descriptor 2), and so that of worker
+    processes started from now on, to ``log_path``; returns the function that restores it.
+    Beam's ``multi_processing`` workers log at INFO to the standard error they inherit before
+    they read any option; the log keeps it for when something goes wrong."""
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 2)
+    os.close(log)
+
+    def restore() -> None:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+    return restore
