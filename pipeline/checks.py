@@ -29,6 +29,13 @@ def scheme(path: str) -> Optional[str]:
     return path.split("://", 1)[0].lower() if "://" in path else None
 
 
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a missing parent package of a dotted name
+        return False
+
+
 def missing_extra(path: str) -> Optional[str]:
     """The error line for a path whose filesystem's packages are not installed, else None."""
     s = scheme(path)
@@ -38,11 +45,7 @@ def missing_extra(path: str) -> Optional[str]:
         known = ", ".join(f"{k}://" for k in CLOUD_EXTRAS)
         return f"{path}: no filesystem for {s}:// (local paths and {known} are supported)"
     extra, module = CLOUD_EXTRAS[s]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
+    if not installed(module):
         return f"reading {s}:// needs the '{extra}' extra, which is not installed: {install_hint(extra)}"
     return None
 

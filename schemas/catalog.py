@@ -145,8 +145,8 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
         empty = pa.Table.from_batches([], schema=ALL[name])  # noqa: F841 (read by DuckDB)
         con.execute(f"CREATE TABLE {LAKE}.{name} AS SELECT * FROM empty")
     for name, field in added:
-        column = pa.Table.from_batches([], schema=pa.schema([field]))  # noqa: F841
-        sql_type = con.execute("SELECT column_type FROM (DESCRIBE SELECT * FROM column)").fetchone()[0]
+        one_column = pa.Table.from_batches([], schema=pa.schema([field]))  # noqa: F841
+        sql_type = con.execute("SELECT column_type FROM (DESCRIBE SELECT * FROM one_column)").fetchone()[0]
         con.execute(f'ALTER TABLE {LAKE}.{name} ADD COLUMN "{field.name}" {sql_type}')
     if missing:
         con.execute(views_sql())

@@ -39,3 +39,42 @@ def test_missing_input_and_remote_output(capsys, tmp_path):
 
 def test_commands_on_a_folder_without_output(capsys, tmp_path):
     assert "holds no ingest output" in error_of(capsys, "runs", str(tmp_path))
+
+
+def test_output_that_cannot_be_written(capsys, tmp_path):
+    # /proc takes no new files, not even from root (whom permission bits do not stop)
+    line = error_of(capsys, "--input", SAMPLES, "--output", "/proc/news-ingest-out")
+    assert "is not writable" in line and "choose a folder you can write to" in line
+    (tmp_path / "f").write_text("x")
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "f" / "o"))
+    assert "cannot be created" in line and "is a file" in line
+
+
+def test_input_that_does_not_exist_says_so(capsys, tmp_path):
+    line = error_of(capsys, "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "o"))
+    assert "no input files match" in line and "does not exist" in line
+
+
+@pytest.mark.parametrize("path,extra", [("gs://bucket/news", "gcp"), ("s3://bucket/news", "aws")])
+def test_a_cloud_input_without_its_extra_names_the_extra(capsys, tmp_path, path, extra):
+    from pipeline.checks import CLOUD_EXTRAS, installed
+    if installed(CLOUD_EXTRAS[path[:2]][1]):
+        pytest.skip(f"the {extra} extra is installed here")
+    line = error_of(capsys, "--input", path, "--output", str(tmp_path / "o"))
+    assert f"needs the '{extra}' extra" in line and f".[{extra}]" in line
+    assert f"NEWS_INGEST_EXTRAS={extra}" in line
+
+
+def test_an_unknown_filesystem(capsys, tmp_path):
+    line = error_of(capsys, "--input", "ftp://example.com/news", "--output", str(tmp_path / "o"))
+    assert "no filesystem for ftp://" in line
+
+
+def test_a_missing_spacy_model(capsys, tmp_path):
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"),
+                    "--spacy_model", "xx_no_such_model")
+    assert "spaCy pipeline 'xx_no_such_model' is not installed" in line
+
+
+def test_report_of_a_folder_without_output(capsys, tmp_path):
+    assert "holds no ingest output" in error_of(capsys, "report", str(tmp_path))

@@ -139,3 +139,14 @@ def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):
     for c in (con, connect(out)):
         for table in ("articles", "rejects", "ingest_records", "runs"):
             assert c.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+
+
+def test_a_lake_of_an_earlier_version_gets_the_columns_added_since(tmp_path):
+    out = str(tmp_path / "out")
+    con = open_lake(out, read_only=False)
+    con.execute("ALTER TABLE runs DROP COLUMN timings")  # as a lake made before the column
+    con.close()
+    con = open_lake(out, read_only=False)
+    cols = [r[0] for r in con.execute("DESCRIBE runs").fetchall()]
+    assert cols[-1] == "timings"
+    assert con.execute("SELECT count(*) FROM runs WHERE timings IS NULL").fetchone()[0] == 0
