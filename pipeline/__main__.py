@@ -146,20 +146,23 @@ def main(argv=None) -> int:
         return fail(str(e))
     finally:
         progress.close()
-    report = None
-    if result.batches and not opts.no_report:
-        report = _write_report(opts, run_id)
+    facts = report = None
+    if result.batches:
+        from pipeline.report.facts import gather
+        facts = gather(opts.output, run_id)  # read once, for the report and the summary
+        if not opts.no_report:
+            report = _write_report(opts, run_id, facts)
     print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
-    print(summarize(opts.output, result, report))
+    print(summarize(opts.output, result, facts, report))
     return 0
 
 
-def _write_report(opts, run_id: str):
+def _write_report(opts, run_id: str, facts: dict):
     """The run's report; a failure here costs the page, never the committed run."""
     from pipeline.report import REPORTS_DIR, prune, write_report
     try:
-        path = write_report(opts.output, run_id)
+        path = write_report(opts.output, run_id, facts=facts)
         from pipeline.run import LOGS_DIR
         for folder, ext in ((REPORTS_DIR, "html"), (LOGS_DIR, "log")):
             prune(os.path.join(opts.output, folder, f"*.{ext}"), opts.keep_reports)

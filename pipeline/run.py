@@ -71,14 +71,16 @@ EARLIER_LAYOUT = ("articles", "duplicates", "rejects", "_dedup_index")
 
 
 def clear_output(output: str, catalog: Optional[str] = None) -> None:
-    """``--overwrite``: removes the catalog, every data file, and the folders of the earlier
-    layout (call under the lock)."""
+    """``--overwrite``: removes the catalog, every data file, the reports and worker logs of
+    earlier runs, and the folders of the earlier layout (call under the lock)."""
     from apache_beam.io.filesystems import FileSystems
     cat = catalog_path(output, catalog)
     for suffix in ("", "-journal", "-wal", "-shm"):
         if os.path.exists(cat + suffix):
             os.remove(cat + suffix)
-    found = [p for p in [data_path(output).rstrip("/")] + [FileSystems.join(output, d) for d in EARLIER_LAYOUT]
+    from pipeline.report import REPORTS_DIR
+    found = [p for p in [data_path(output).rstrip("/")]
+             + [FileSystems.join(output, d) for d in (REPORTS_DIR, LOGS_DIR) + EARLIER_LAYOUT]
              if FileSystems.exists(p)]
     if found:
         FileSystems.delete(found)

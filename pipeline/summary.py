@@ -1,15 +1,19 @@
-"""The after-run summary: what the run took, read back from the lake with DuckDB."""
+"""The after-run summary: what the run took, from what its report read of the lake."""
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 from schemas.catalog import attach_sql
-from schemas.views import connect
+
+# The entity labels the summary's "top entities" line draws from.
+SUMMARY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
 
 
-def summarize(output: str, result, report: Optional[str] = None) -> str:
-    """``result``: the ``pipeline.run.RunResult`` of the run; ``report``: its HTML report."""
+def summarize(output: str, result, facts: Optional[dict] = None, report: Optional[str] = None) -> str:
+    """``result``: the ``pipeline.run.RunResult`` of the run; ``facts``: what
+    ``pipeline.report.facts.gather`` read of it (read here when None); ``report``: the path
+    of its HTML report."""
     run_id = result.run_id
     lines = [f"run {run_id} -> {output}",
              f"  files:      {result.found} found, {result.new} new, "
@@ -17,18 +21,21 @@ def summarize(output: str, result, report: Optional[str] = None) -> str:
     if not result.batches:
         lines.append("  nothing new: no table changed")
     else:
-        con = connect(output)
-        q = lambda sql: con.execute(sql, [run_id]).fetchall()  # noqa: E731
+        if facts is None:
+            from pipeline.report.facts import gather
+            facts = gather(output, run_id)
         c = result.counts
-        dup_methods = q("SELECT method, count(*) FROM duplicates WHERE run_id = ? GROUP BY 1 ORDER BY 1")
-        reasons = q("SELECT reason, count(*) FROM rejects WHERE run_id = ? GROUP BY 1 ORDER BY 2 DESC, 1")
-        top = q("""SELECT canonical, label, sum(mentions) AS n FROM entity_counts WHERE run_id = ?
-                   AND label IN ('PERSON', 'ORG', 'GPE', 'LOC', 'NORP')
-                   GROUP BY 1, 2 ORDER BY n DESC, canonical LIMIT 10""")
+        by_method: Dict[str, int] = {}
+        for method, _measure, n, _avg in facts["duplicate_measures"]:
+            by_method[method] = by_method.get(method, 0) + n
+        reasons = facts["reject_reasons"]
+        top = sorted(((name, label, n) for label, rows in facts["entities"].items()
+                      if label in SUMMARY_LABELS for name, n, _ in rows),
+                     key=lambda e: (-e[2], e[0]))[:10]
         lines += [
             f"  batches:    {result.batches} committed",
             f"  articles:   {c.get('articles', 0)}",
-            f"  duplicates: {c.get('duplicates', 0)}" + (" (" + ", ".join(f"{m}: {n}" for m, n in dup_methods) + ")" if dup_methods else ""),
+            f"  duplicates: {c.get('duplicates', 0)}" + (" (" + ", ".join(f"{m}: {n}" for m, n in sorted(by_method.items())) + ")" if by_method else ""),
             f"  rejects:    {c.get('rejects', 0)}" + (" (" + ", ".join(f"{r}: {n}" for r, n in reasons) + ")" if reasons else "")]
         if c.get("replaced"):
             lines.append(f"  replaced:   {c['replaced']} records of earlier versions of changed files")

@@ -183,3 +183,5 @@ def test_reprocess_replaces_and_overwrite_starts_afresh(tmp_path):
     con = run(SEEDS, out, "--skip_entities", "--overwrite", "--run_id", "fresh")
     assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
     assert con.execute("SELECT DISTINCT run_id FROM runs").fetchall() == [("fresh",)]
+    # the reports of the runs the overwrite removed go with them
+    assert sorted(p.name for p in (out / "_reports").iterdir()) == ["fresh.html"]

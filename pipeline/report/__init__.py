@@ -22,13 +22,15 @@ def report_path(output: str, run_id: Optional[str] = None) -> str:
     return FileSystems.join(output, REPORTS_DIR, f"{run_id or ACROSS_RUNS}.html")
 
 
-def write_report(output: str, run_id: Optional[str] = None, path: Optional[str] = None) -> str:
+def write_report(output: str, run_id: Optional[str] = None, path: Optional[str] = None,
+                 facts: Optional[dict] = None) -> str:
     """Writes the report of ``run_id`` (None: of every run) to ``path`` (default:
-    ``report_path``), replacing it whole; returns the path."""
+    ``report_path``), replacing it whole; returns the path. ``facts``: what ``facts.gather``
+    read for it already, if anything."""
     from pipeline.report.facts import gather
     from pipeline.report.page import render
     path = path or report_path(output, run_id)
-    page = render(gather(output, run_id)).encode("utf-8")
+    page = render(facts if facts is not None else gather(output, run_id)).encode("utf-8")
     parent = os.path.dirname(path)
     if parent and not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)

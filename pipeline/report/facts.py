@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional
 
-from schemas.catalog import LAKE
-from schemas.views import connect
+from schemas.catalog import LAKE, open_lake, snapshot_of_run
 
 # Entity labels a news reader looks at first; other names follow in order of frequency;
 # numbers and times are not names, and are left out.
@@ -28,7 +27,12 @@ def _rows(con, sql: str, params: List[Any]) -> List[tuple]:
 
 
 def gather(output: str, run_id: Optional[str] = None) -> Dict[str, Any]:
-    con = connect(output, run_id=run_id)
+    con = open_lake(output)
+    if run_id is not None:  # the lake as the run left it: later runs may have replaced rows
+        snapshot = snapshot_of_run(con, run_id)
+        if snapshot != con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]:
+            con.close()
+            con = open_lake(output, snapshot=snapshot)
     try:
         return _gather(con, output, run_id)
     finally:

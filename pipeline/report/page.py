@@ -158,8 +158,6 @@ def _duplicates(f) -> str:
         return _section("duplicates", "Duplicates", "<p>No duplicates.</p>")
     body = ('<div class="row"><div>'
             + _table("duplicate-measures", ["found by", "duplicates", "mean similarity"], measures, numeric=[1])
-            + "</div><div>" + _img(plots.bars([(m, n) for m, n, _ in measures], xlabel="duplicates"),
-                                   "duplicates by measure")
             + "</div></div><h3>Largest duplicate groups</h3>"
             + _table("duplicate-groups", ["kept article", "copies", "source"], groups, numeric=[1]))
     return _section("duplicates", "Duplicates", body)

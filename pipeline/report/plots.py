@@ -20,8 +20,10 @@ MAX_BARS = 15
 
 
 def _png(fig) -> bytes:
+    # Margins are set by each chart: matplotlib's automatic layouts draw the figure twice
+    # (half the cost of a report).
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=96)
     plt.close(fig)
     return buf.getvalue()
 
@@ -43,7 +45,11 @@ def bars(items: Sequence[Tuple[str, float]], *, xlabel: str = "", color: str = C
         items = items[:MAX_BARS - 1] + [(f"({len(items) - MAX_BARS + 1} others)", rest)]
     labels = [k if len(k) <= 40 else k[:39] + "…" for k, _ in items][::-1]
     values = [v for _, v in items][::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(items) + 0.7))
+    height = 0.32 * len(items) + 0.7
+    fig, ax = plt.subplots(figsize=(6.4, height))
+    # room for the longest label (~0.075 in per character at this size) and the axis label
+    fig.subplots_adjust(left=min(0.5, 0.03 + 0.0117 * max(len(l) for l in labels)), right=0.97,
+                        top=1 - 0.1 / height, bottom=0.55 / height)
     drawn = ax.barh(labels, values, color=color)
     ax.bar_label(drawn, labels=[fmt.format(v) for v in values], padding=3, fontsize=8)
     ax.set_xlabel(xlabel, fontsize=9)
@@ -55,13 +61,25 @@ def bars(items: Sequence[Tuple[str, float]], *, xlabel: str = "", color: str = C
 
 
 def per_day(days: Sequence[Tuple[object, int]]) -> Optional[bytes]:
-    """Articles per publication day."""
+    """Articles per publication day; over a long span, per week or per month, so that a few
+    old articles do not shrink the recent days to hairlines."""
+    import datetime as dt
     if not days:
         return None
+    span = (days[-1][0] - days[0][0]).days
+    if span > 180:
+        unit, width, key = "month", 25, lambda d: d.replace(day=1)
+    elif span > 45:
+        unit, width, key = "week", 6, lambda d: d - dt.timedelta(days=d.weekday())
+    else:
+        unit, width, key = "day", 0.8, lambda d: d
+    counts: dict = {}
+    for d, n in days:
+        counts[key(d)] = counts.get(key(d), 0) + n
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
-    xs = [d for d, _ in days]
-    ax.bar(xs, [n for _, n in days], color=COLOR, width=1.0 if len(days) > 60 else 0.8)
-    ax.set_ylabel("articles", fontsize=9)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.3)
+    ax.bar(list(counts), list(counts.values()), color=COLOR, width=width, align="edge")
+    ax.set_ylabel(f"articles per {unit}", fontsize=9)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.autofmt_xdate()
     _style(ax)
@@ -74,6 +92,7 @@ def histogram(values: Sequence[int], *, xlabel: str) -> Optional[bytes]:
         return None
     import numpy as np
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.2)
     lo, hi = max(1, min(values)), max(values)
     if hi / lo > 50:
         edges = np.geomspace(lo, hi * 1.001, 30)
@@ -98,6 +117,7 @@ def history(runs: List[dict]) -> Optional[bytes]:
         return None
     xs = list(range(1, len(runs) + 1))
     fig, axes = plt.subplots(3, 1, figsize=(6.4, 5.0), sharex=True)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.97, bottom=0.1, hspace=0.15)
     panels = (("articles added", [r["articles"] for r in runs], "{:,.0f}"),
               ("seconds", [r["seconds"] for r in runs], "{:,.1f}"),
               ("reject rate", [100 * r["reject_rate"] for r in runs], "{:.1f}%"))
