@@ -23,7 +23,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterator, Optional, TextIO
 
-from transforms.progress import STAGES, empty, from_metrics, read_folder
+from transforms.progress import FIRST, LAST, STAGES, empty, from_metrics, read_folder
 
 # How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
 LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
@@ -156,6 +156,9 @@ class Progress:
                     seen[s][1:] = [now, n]
             polled[0] = now
             rates = {s: self._rate(n, last - first) for s, (first, last, n) in seen.items()}
+            for s in self.stages:  # the workers' own clock, where they tell it, is exact
+                if LAST in c[s] and c[s]["n"] > 1 and c[s][LAST] > c[s][FIRST]:
+                    rates[s] = self._rate(c[s]["n"], c[s][LAST] - c[s][FIRST])
             totals = stage_totals(c, files)
             if self._bars is not None:
                 for s in self.stages:

@@ -43,6 +43,11 @@ def empty(stage: str) -> Dict[str, float]:
     return {"n": 0, "seconds": 0.0, **{k: 0 for k in STAGES[stage]}}
 
 
+# Wall-clock times (epoch seconds) of a stage's first and last item, so that the driver knows
+# its rate even when it ran between two polls; summed files take the earliest and the latest.
+FIRST, LAST = "first_at", "last_at"
+
+
 class Tally:
     """Running counts of one stage in one worker (create it in ``setup()``, not in the
     constructor: its file name names the worker process).
@@ -66,6 +71,9 @@ class Tally:
         self.counts["n"] += n
         if n:
             self._counters["n"].inc(n)
+            now = time.time()
+            self.counts.setdefault(FIRST, now)
+            self.counts[LAST] = now
         if seconds:
             self.counts["seconds"] += seconds
             self._us.inc(int(seconds * 1e6))
@@ -109,7 +117,11 @@ def read_folder(folder: str) -> Dict[str, Dict[str, float]]:
         t = totals.get(one.get("stage"))
         if t is not None:
             for k in t:
-                t[k] += one.get(k, 0)
+                if k not in (FIRST, LAST):
+                    t[k] += one.get(k, 0)
+            if FIRST in one:
+                t[FIRST] = min(t.get(FIRST, one[FIRST]), one[FIRST])
+                t[LAST] = max(t.get(LAST, one[LAST]), one[LAST])
     return totals
 
 
