@@ -116,6 +116,8 @@ def main(argv=None) -> int:
                     "pass --overwrite to replace it, or choose another --output")
     if opts.batch_files < 0 or opts.batch_bytes <= 0:
         return fail("--batch_files must be >= 0 (0: one batch) and --batch_bytes > 0")
+    if opts.max_article_words < 0:
+        return fail("--max_article_words must be >= 0 (0: no limit)")
     if opts.progress_interval <= 0:
         return fail("--progress_interval must be > 0 seconds")
     FileSystems.set_options(options)  # s3:// and azfs:// read their settings from the options

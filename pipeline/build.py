@@ -12,7 +12,7 @@ from schemas.records import FileEntry
 from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, Dedup
 from transforms.dedup.index import LookupPrior, band_rows, index_row
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL, Enrich
-from transforms.extract import Extract
+from transforms.extract import DEFAULT_MAX_WORDS, Extract
 from transforms.read.decode import DEFAULT_MAX_BYTES, LEDGER_FILES, LEDGER_RECORDS, ReadAndDecode
 from transforms.rejects import REJECTS
 from transforms.sink.parquet import WriteTables
@@ -36,9 +36,9 @@ class Ingest(beam.PTransform):
                  skip_entities: bool = False, dedup_threshold: float = DEFAULT_THRESHOLD,
                  minhash_perm: int = DEFAULT_NUM_PERM, shingle_words: int = DEFAULT_SHINGLE,
                  max_file_bytes: int = DEFAULT_MAX_BYTES, earlier: Optional[tuple] = None,
-                 progress: Optional[str] = None):
+                 progress: Optional[str] = None, max_article_words: int = DEFAULT_MAX_WORDS):
         super().__init__()
-        self.progress = progress
+        self.progress, self.max_article_words = progress, max_article_words
         self.spacy_model, self.ner_batch_size, self.skip_entities = spacy_model, ner_batch_size, skip_entities
         self.threshold, self.num_perm, self.shingle = dedup_threshold, minhash_perm, shingle_words
         self.max_file_bytes = max_file_bytes
@@ -46,7 +46,7 @@ class Ingest(beam.PTransform):
 
     def expand(self, files):
         read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes, self.progress)
-        extracted = read.records | "Extract" >> Extract(self.progress)
+        extracted = read.records | "Extract" >> Extract(self.progress, self.max_article_words)
         num_perm, shingle = self.num_perm, self.shingle
         dedup = Dedup(self.threshold, num_perm, shingle, progress=self.progress)
         if self.earlier is not None:
@@ -88,7 +88,8 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
             spacy_model=opts.spacy_model, ner_batch_size=opts.ner_batch_size,
             skip_entities=opts.skip_entities, dedup_threshold=opts.dedup_threshold,
             minhash_perm=opts.minhash_perm, shingle_words=opts.shingle_words,
-            max_file_bytes=opts.max_file_bytes, earlier=earlier, progress=progress)
+            max_file_bytes=opts.max_file_bytes, earlier=earlier, progress=progress,
+            max_article_words=opts.max_article_words)
     )
     tables | "Sink" >> WriteTables(staging, run_id, ingested_at, progress)
     return tables

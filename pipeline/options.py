@@ -6,6 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentP
 
 from pipeline.plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
 from pipeline.report import DEFAULT_KEEP
+from transforms.extract import DEFAULT_MAX_WORDS
 from transforms.read.decode import DEFAULT_MAX_BYTES
 from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
@@ -52,6 +53,9 @@ class IngestOptions(PipelineOptions):
                             help="Words per shingle.")
         parser.add_argument("--max_file_bytes", type=int, default=DEFAULT_MAX_BYTES,
                             help="Files (or decompressed .gz content) over this become rejects.")
+        parser.add_argument("--max_article_words", type=int, default=DEFAULT_MAX_WORDS,
+                            help="Articles with more words of text become too_long rejects "
+                                 "(0: no limit); the longest real articles are far shorter.")
         parser.add_argument("--quiet", action="store_true", default=False,
                             help="Print only the final summary (no progress, no per-batch lines).")
         parser.add_argument("--progress_interval", type=float, default=10.0,

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas.records import FileEntry, PriorRecord, Reject
-from transforms.read.decode import (DecodeError, ReadAndDecode, content_hash, decode_bytes, gunzip,
+from transforms.read.decode import (MAX_STRAY_NULS, DecodeError, ReadAndDecode, content_hash, decode_bytes, gunzip,
                                     record_hash, records_from_bytes, split_extension)
 from transforms.read.discover import list_files
 
@@ -159,3 +159,45 @@ def test_a_file_that_cannot_be_read_keeps_what_was_taken_and_is_tried_again(tmp_
                     label="records")
         assert_that(out.rejects | beam.Map(lambda r: (_name(r.source_uri), r.reason)),
                     equal_to([("new.html", "read_error")]), label="rejects")
+
+
+def test_valid_utf8_wins_over_a_declared_single_byte_charset():
+    page = "<html><head><meta charset='ISO-8859-1'><title>Nueva sanción</title></head><body>sanción, año</body></html>"
+    text, enc = decode_bytes(page.encode("utf-8"))
+    assert enc == "utf-8" and "sanción, año" in text and "Ã" not in text
+
+
+def test_a_declared_single_byte_charset_holds_for_bytes_that_are_not_utf8():
+    page = "<html><head><meta charset='ISO-8859-1'><title>Nueva sanción</title></head><body>sanción, año</body></html>"
+    text, enc = decode_bytes(page.encode("cp1252"))
+    assert enc == "cp1252" and "sanción, año" in text
+
+
+def test_a_declared_multi_byte_charset_is_not_overridden():
+    page = "<html><head><meta charset='shift_jis'></head><body>東京で記者会見が開かれた。</body></html>"
+    text, enc = decode_bytes(page.encode("shift_jis"))
+    assert enc == "shift_jis" and "東京で記者会見" in text
+
+
+def test_stray_nuls_in_text_are_dropped_but_many_make_it_binary():
+    body = "The council met on Tuesday to discuss the budget for next year. " * 40
+    data = body.encode("utf-8")
+    holed = data[:100] + b"\x00" + data[100:900] + b"\x00\x00" + data[900:]
+    text, _ = decode_bytes(holed, sniff_markup=False)
+    assert text == body
+    at_limit = data.replace(b" ", b"\x00", int(len(data) * MAX_STRAY_NULS))
+    assert "\x00" not in decode_bytes(at_limit, sniff_markup=False)[0]
+    over = data.replace(b" ", b"\x00", int(len(data) * MAX_STRAY_NULS) + 5)
+    with pytest.raises(DecodeError) as e:
+        decode_bytes(over, sniff_markup=False)
+    assert e.value.reason == "binary"
+
+
+def test_control_bytes_decide_binary_on_both_sides_of_the_line():
+    body = "x" * 1000
+    ok = "\x01" * 20 + body[20:]          # 2.0% control characters: text
+    assert decode_bytes(ok.encode(), sniff_markup=False)[0] == ok
+    bad = "\x01" * 21 + body[21:]         # 2.1%: binary
+    with pytest.raises(DecodeError) as e:
+        decode_bytes(bad.encode(), sniff_markup=False)
+    assert e.value.reason == "binary"

@@ -116,3 +116,18 @@ def test_a_first_paragraph_is_not_taken_for_a_title():
                     None, None, None, 40)
     art = extract_record(rec)
     assert art.title is None and art.text.startswith("The minister resigned")
+
+
+def test_a_text_longer_than_any_article_is_rejected_with_its_size():
+    body = "<html><body><article>" + "<p>" + "word " * 600 + "</p>" * 1 + "</article></body></html>"
+    rec = RawRecord("huge.html", "html", body, None, None, None, len(body))
+    out = extract_record(rec, max_words=500)
+    assert isinstance(out, Reject) and out.reason == "too_long" and "600 words" in out.detail
+    assert isinstance(extract_record(rec, max_words=600), Article)
+    assert isinstance(extract_record(rec, max_words=0), Article)  # no limit
+
+
+def test_container_titles_lose_html_entities():
+    rec = RawRecord("x.json", "text", "The mayor said the plan would be ready by May. " * 5, None,
+                    "Mayor&#039;s &quot;plan&quot; &amp;#8216;ready&amp;#8217;", None, 100)
+    assert extract_record(rec).title == "Mayor's \"plan\" ‘ready’"

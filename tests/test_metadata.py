@@ -48,3 +48,24 @@ def test_strip_site_suffix():
     assert strip_site_suffix("Storm hits the coast | World News | Daily", None) == "Storm hits the coast | World News"
     assert strip_site_suffix("Storm hits the coast - Daily Bench", "Daily Bench") == "Storm hits the coast"
     assert strip_site_suffix("Biden - Xi call: what we know", None) == "Biden - Xi call: what we know"
+
+
+def test_site_names_hosts_and_dates_leave_titles_however_many():
+    assert strip_site_suffix("Germany debates pension reform | DW | 28.04.2023", "DW") == \
+        "Germany debates pension reform"
+    assert strip_site_suffix("Neuer Chip vorgestellt - Golem.de", [None, "golem.de"]) == "Neuer Chip vorgestellt"
+    assert strip_site_suffix("Zinsen steigen weiter | Börsen-Zeitung", "Börsen-Zeitung",
+                             short_labels=False) == "Zinsen steigen weiter"
+    # a declared headline keeps a part that is neither the site nor a date
+    assert strip_site_suffix("Ukraine war: Kyiv hit by drones", "BBC", short_labels=False) == \
+        "Ukraine war: Kyiv hit by drones"
+    assert strip_site_suffix("DW", "DW") == "DW"
+
+
+def test_declared_titles_lose_entities_and_site_suffixes():
+    m = meta("<html><head><link rel='canonical' href='https://www.golem.de/news/chip.html'>"
+             "<meta property='og:title' content='Intel&amp;#8217;s &amp;quot;new&amp;quot; chip - Golem.de'>"
+             "</head><body></body></html>")
+    assert m.title == "Intel’s \"new\" chip"
+    m = meta("<html><head><title>The &#8216;family&#8217; firm | Daily Bench</title></head><body></body></html>")
+    assert m.title == "The ‘family’ firm"

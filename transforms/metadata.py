@@ -7,10 +7,11 @@ in the body, and a date in the URL path.
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 import typing
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence
 
 _ARTICLE_TYPES = {"newsarticle", "article", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
                   "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "webpage",
@@ -76,20 +77,46 @@ def _article_ld(tree) -> Dict:
     return best
 
 
-def strip_site_suffix(title: str, site_name: Optional[str]) -> str:
-    """"Headline | Site" -> "Headline" (also with - – — : · separators), when the last part
-    is the site's name or a short label."""
-    parts = _TITLE_SEPARATORS.split(title)
-    if len(parts) < 2:
+# A title part that is a date ("28.04.2023", "2023-04-28", "April 28, 2023") is no headline.
+_DATE_PART = re.compile(
+    r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}\.? \w+\.? \d{4}|\w+\.? \d{1,2},? \d{4})$")
+
+
+def _key(s: str) -> str:
+    return re.sub(r"\W+", "", s.casefold())
+
+
+def _is_site(part: str, sites: Sequence[str]) -> bool:
+    k = _key(part)
+    return bool(k) and any(_key(s) and (_key(s) in k or k in _key(s)) for s in sites)
+
+
+def strip_site_suffix(title: str, site_name, short_labels: bool = True) -> str:
+    """"Headline | Site" -> "Headline" (also with - – — : · separators). Trailing parts that
+    name the site (``site_name``: one name or several, e.g. the site name and the host) or
+    are a date go, as many as there are ("… | DW | 28.04.2023"); with ``short_labels``, so
+    does one last part of at most four words after a headline of three or more ("… | World
+    News"), which is how ``<title>`` ends far more often than a headline does."""
+    sites = [site_name] if isinstance(site_name, str) else [s for s in (site_name or []) if s]
+    while True:
+        parts = _TITLE_SEPARATORS.split(title)
+        if len(parts) < 2:
+            return title
+        last = parts[-1].strip()
+        head = re.sub(r"\s*[|\-–—:·•»]{1,2}$", "", title[: title.rfind(last)].rstrip()).rstrip()
+        if not head:
+            return title
+        if _is_site(last, sites) or _DATE_PART.match(last):
+            title = head
+            continue
+        if short_labels and len(last.split()) <= 4 and len(head.split()) >= 3:
+            return head
         return title
-    last = parts[-1].strip()
-    head = re.sub(r"\s*[|\-–—:·•»]{1,2}$", "", title[: title.rfind(last)].rstrip()).rstrip()
-    key = lambda s: re.sub(r"\W+", "", s.casefold())  # noqa: E731
-    if site_name and (key(site_name) in key(last) or key(last) in key(site_name)):
-        return head
-    if len(last.split()) <= 4 and len(head.split()) >= 3:
-        return head
-    return title
+
+
+def _host(url: Optional[str]) -> Optional[str]:
+    m = re.match(r"^[a-z][a-z0-9+.-]*://(?:www\.)?([^/:?#]+)", url or "", re.I)
+    return m.group(1) if m else None
 
 
 def page_metadata(tree) -> PageMeta:
@@ -107,20 +134,23 @@ def page_metadata(tree) -> PageMeta:
                 authors_meta.append(content)
     ld = _article_ld(tree)
     site_name = meta.get("og:site_name") or next(iter(_names(ld.get("publisher"))), None)
-    title = None
-    if isinstance(ld.get("headline"), str) and ld["headline"].strip():
-        title = " ".join(ld["headline"].split())
-    title = title or meta.get("og:title") or meta.get("twitter:title")
-    if not title:
-        t = tree.find(".//title")
-        if t is not None and t.text_content().strip():
-            title = strip_site_suffix(" ".join(t.text_content().split()), site_name)
     url = None
     for link in tree.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
             url = link.get("href").strip()
             break
     url = url or meta.get("og:url")
+    sites = [site_name, _host(url)]
+    title = None
+    if isinstance(ld.get("headline"), str) and ld["headline"].strip():
+        title = " ".join(ld["headline"].split())
+    title = title or meta.get("og:title") or meta.get("twitter:title")
+    if title:  # declared headlines: only the site's name or a date is taken off
+        title = strip_site_suffix(html.unescape(title), sites, short_labels=False)
+    else:
+        t = tree.find(".//title")
+        if t is not None and t.text_content().strip():
+            title = strip_site_suffix(html.unescape(" ".join(t.text_content().split())), sites)
     published = ld.get("datePublished") if isinstance(ld.get("datePublished"), str) else None
     published = published or next((meta[k] for k in _PUBLISHED_META if k in meta), None)
     if not published:

@@ -23,6 +23,7 @@ REASONS = {
     "no_content": "a JSON record without an html/text/content field",
     "parse_error": "the HTML parser failed on the record",
     "empty_text": "no words left after stripping the markup",
+    "too_long": "more words of text than --max_article_words (no article is that long)",
     "ner_error": "the entity model failed on the article",
 }
 

@@ -121,14 +121,42 @@ def declared_encoding(data: bytes) -> Optional[str]:
 
 
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
+_CONTROL_BYTES = re.compile(b"[\x00-\x08\x0e-\x1f]")
+# Text is text when at most this share of its first 64K characters are control characters
+# (NUL included) or U+FFFD; random or compressed bytes hold ~10% control bytes.
+MAX_CONTROL_SHARE = 0.02
+# Bytes with at most this share of NULs are text with stray NULs (a bad export, a padded
+# record): the NULs are dropped. More NULs: UTF-16/32 without a BOM, or binary.
+MAX_STRAY_NULS = 0.01
 
 
 def _looks_binary(text: str) -> bool:
-    """NULs, or more than 2% control characters or U+FFFD, in the first 64K characters."""
+    """More than ``MAX_CONTROL_SHARE`` control characters or U+FFFD in the first 64K."""
     if not text:
         return False
     sample = text[:65536]
-    return "\x00" in sample or len(_CONTROL.findall(sample)) / len(sample) > 0.02
+    return len(_CONTROL.findall(sample)) / len(sample) > MAX_CONTROL_SHARE
+
+
+def _single_byte(enc: str) -> bool:
+    """Whether ``enc`` maps every byte to one character (cp1252, ISO-8859-x, KOI8-R, ...)."""
+    try:
+        return len(bytes(range(128, 256)).decode(enc, errors="replace")) == 128
+    except LookupError:
+        return False
+
+
+def _utf8_multibyte(data: bytes) -> bool:
+    """Valid UTF-8 with at least one multi-byte sequence: text in a single-byte charset is
+    valid UTF-8 only by the rarest accident (a high letter followed by 1-3 bytes of
+    0x80-0xBF, again and again), so such bytes are UTF-8 whatever the page declares."""
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
@@ -143,7 +171,8 @@ def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
             except UnicodeDecodeError as e:
                 raise DecodeError("undecodable", f"{enc} BOM but invalid {enc}: {e}") from None
             return _checked(text, enc)
-    if b"\x00" in data[:4096]:
+    nuls = data.count(b"\x00")
+    if nuls > MAX_STRAY_NULS * len(data):
         # BOM-less UTF-16/32 shows NULs in its ASCII range; otherwise it is binary.
         for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
             try:
@@ -152,9 +181,20 @@ def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
                 continue
             if not _looks_binary(text) and sum(c.isascii() for c in text[:2048]) > 0.5 * min(len(text), 2048):
                 return text, enc
-        raise DecodeError("binary", "NUL bytes in content")
+        raise DecodeError("binary", f"{nuls} NUL bytes in {len(data)}")
+    if nuls:
+        data = data.replace(b"\x00", b"")
+    head = data[:65536]
+    control = len(_CONTROL_BYTES.findall(head))
+    if control > MAX_CONTROL_SHARE * len(head):  # the same bytes in every ASCII-based charset
+        raise DecodeError("binary", f"{control} control bytes in the first {len(head)}")
     if sniff_markup:
         enc = declared_encoding(data)
+        # A page that declares a single-byte charset but whose bytes are multi-byte UTF-8
+        # was saved as UTF-8 under a stale declaration (browsers would show mojibake;
+        # extractors and detectors that try UTF-8 first do not).
+        if enc and enc != "utf-8" and _single_byte(enc) and _utf8_multibyte(data):
+            enc = "utf-8"
         if enc:
             try:
                 return _checked(data.decode(enc), enc)
