@@ -6,9 +6,11 @@ Generates N distinct news pages (as ``benchmarks.throughput``), then runs the wh
 on them ``--repeats`` times in each of two modes, alternating so that drift on a shared
 machine hits both alike:
 
-- ``quiet``: ``--quiet --no_report``: the workers tally nothing, the driver polls nothing;
+- ``quiet``: ``--quiet --no_report``: no progress folder, no files written by the workers,
+  no polling by the driver (the stages still count in memory and in Beam metrics, which the
+  run history's timings need: that part is timed apart, below);
 - ``progress``: progress lines every second (stdout is a pipe; ten times the default rate),
-  the workers tallying every stage, ``--no_report``;
+  the workers writing their tallies, the driver polling them, ``--no_report``;
 
 and prints each mode's median wall time and the overhead of progress in per cent. It then
 times writing the run's report (``python -m pipeline report OUTPUT --run RUN_ID``, charts and

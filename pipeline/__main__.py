@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -21,8 +22,8 @@ for _handler in logging.getLogger().handlers:
     _handler.addFilter(_quiet)
 
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
-from apache_beam.options.pipeline_options import (PipelineOptions, WorkerOptions,  # noqa: E402
-                                                  StandardOptions)
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,  # noqa: E402
+                                                  StandardOptions, WorkerOptions)
 
 from pipeline.build import new_run_id  # noqa: E402
 from pipeline.checks import input_problems, output_problem  # noqa: E402
@@ -116,6 +117,10 @@ def main(argv=None) -> int:
                     "pass --overwrite to replace it, or choose another --output")
     if opts.batch_files < 0 or opts.batch_bytes <= 0:
         return fail("--batch_files must be >= 0 (0: one batch) and --batch_bytes > 0")
+    if opts.run_id is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", opts.run_id)
+                                    or opts.run_id == "report"):
+        return fail(f"--run_id {opts.run_id!r}: use letters, digits, '.', '_' and '-' (it names "
+                    "files), and not 'report'")
     if opts.max_article_words < 0:
         return fail("--max_article_words must be >= 0 (0: no limit)")
     if opts.progress_interval <= 0:
@@ -127,7 +132,8 @@ def main(argv=None) -> int:
     if not std.runner:
         std.runner = DEFAULT_RUNNER
     harness = options.view_as(WorkerOptions)
-    if harness.default_sdk_harness_log_level is None:  # worker processes: warnings and worse
+    if (harness.default_sdk_harness_log_level is None  # local worker processes: warnings only
+            and options.view_as(DirectOptions).direct_running_mode == "multi_processing"):
         harness.default_sdk_harness_log_level = "WARNING"
     if not opts.skip_entities:
         try:
@@ -150,29 +156,33 @@ def main(argv=None) -> int:
         progress.close()
     facts = report = None
     if result.batches:
-        from pipeline.report.facts import gather
-        facts = gather(opts.output, run_id)  # read once, for the report and the summary
-        if not opts.no_report:
-            report = _write_report(opts, run_id, facts)
+        # What follows only reads: whatever fails here, the run's commits stand.
+        try:
+            from pipeline.report.facts import gather
+            facts = gather(opts.output, run_id)  # read once, for the report and the summary
+            if not opts.no_report:
+                from pipeline.report import write_report
+                report = write_report(opts.output, run_id, facts=facts)
+        except Exception as e:  # noqa: BLE001
+            print(f"warning: the run committed, but its report was not written "
+                  f"({type(e).__name__}: {e}); `python -m pipeline report {opts.output} "
+                  f"--run {run_id}` retries", file=sys.stderr)
+        _prune(opts)
     print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
     print(summarize(opts.output, result, facts, report))
     return 0
 
 
-def _write_report(opts, run_id: str, facts: dict):
-    """The run's report; a failure here costs the page, never the committed run."""
-    from pipeline.report import REPORTS_DIR, prune, write_report
-    try:
-        path = write_report(opts.output, run_id, facts=facts)
-        from pipeline.run import LOGS_DIR
-        for folder, ext in ((REPORTS_DIR, "html"), (LOGS_DIR, "log")):
+def _prune(opts) -> None:
+    """Keeps the newest --keep_reports per-run reports and worker logs."""
+    from pipeline.report import REPORTS_DIR, prune
+    from pipeline.run import LOGS_DIR
+    for folder, ext in ((REPORTS_DIR, "html"), (LOGS_DIR, "log")):
+        try:
             prune(os.path.join(opts.output, folder, f"*.{ext}"), opts.keep_reports)
-        return path
-    except Exception as e:  # noqa: BLE001 (the data is committed; say how to retry)
-        print(f"warning: the run's report was not written ({type(e).__name__}: {e}); "
-              f"`python -m pipeline report {opts.output} --run {run_id}` retries", file=sys.stderr)
-        return None
+        except Exception as e:  # noqa: BLE001 (housekeeping: never fails a committed run)
+            print(f"warning: old {folder} not pruned ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 if __name__ == "__main__":

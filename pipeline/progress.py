@@ -32,17 +32,19 @@ LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
 
 def stage_totals(counts: Dict[str, Dict[str, float]], batch_files: int) -> Dict[str, Optional[int]]:
     """What each stage will have taken when the batch is done, as far as is known yet: the
-    read stage takes the batch's files; the others take what the stage before them let
-    through (None: not known yet, nothing read)."""
+    read stage takes the batch's files; each other stage what the stage before it let
+    through, known once that stage is done (None: not known yet)."""
     read, extract, dedup = counts["read"], counts["extract"], counts["dedup"]
-    records = int(read["records"]) if read["n"] else None
-    return {
-        "read": batch_files,
-        "extract": None if records is None else records - int(read["rejected"]),
-        "dedup": int(extract["n"] - extract["rejected"]) if extract["n"] else None,
-        "ner": int(dedup["kept"]) if dedup["n"] else None,
-        "write": records,
-    }
+    totals: Dict[str, Optional[int]] = {"read": batch_files}
+    read_done = read["n"] >= batch_files
+    records = int(read["records"]) if read_done else None
+    totals["extract"] = None if records is None else records - int(read["rejected"])
+    extract_done = totals["extract"] is not None and extract["n"] >= totals["extract"]
+    totals["dedup"] = int(extract["n"] - extract["rejected"]) if extract_done else None
+    dedup_done = totals["dedup"] is not None and dedup["n"] >= totals["dedup"]
+    totals["ner"] = int(dedup["kept"]) if dedup_done else None
+    totals["write"] = records
+    return totals
 
 
 def fmt_seconds(s: Optional[float]) -> str:
@@ -73,6 +75,7 @@ class Progress:
         self._bars = None
         self._tasks: Dict[str, int] = {}
         self._result = None  # a running job's result, for runners without a tally folder
+        self._weights: Optional[Dict[str, float]] = None  # stage seconds of the last batch
         self._lock = threading.Lock()
 
     @classmethod
@@ -145,7 +148,7 @@ class Progress:
                 result = self._result
             return (from_metrics(result) if result is not None else None) or {s: empty(s) for s in STAGES}
 
-        def show() -> None:
+        def show() -> Dict[str, Dict[str, float]]:
             c = counts()
             now = time.monotonic()
             for s in self.stages:
@@ -166,6 +169,7 @@ class Progress:
                                       rate=rates.get(s, ""))
             elif self.mode == "log":
                 self.say(self._line(index, c, totals, now - started, rates))
+            return c
 
         def poll() -> None:
             period = 0.25 if self._bars is not None else self.interval
@@ -183,7 +187,9 @@ class Progress:
             stop.set()
             thread.join()
             try:
-                show()
+                final = show()
+                if all(final[s]["seconds"] > 0 for s in self.stages):
+                    self._weights = {s: final[s]["seconds"] for s in self.stages}
             except Exception:
                 pass
             if folder:
@@ -217,10 +223,13 @@ class Progress:
                 + (f", ETA {fmt_seconds(eta)}" if eta is not None else ""))
 
     def eta(self, c, totals) -> Optional[float]:
-        """Seconds left in the run: its elapsed time scaled by the share of files not done,
-        a batch counting as done in the share of its stages' items that went through."""
-        shares = [min(1.0, c[s]["n"] / totals[s]) for s in self.stages if totals[s]]
-        in_batch = sum(shares) / len(self.stages) if shares else 0.0
+        """Seconds left in the run: its elapsed time scaled by the share of files not done.
+        A batch is done in the share of its stages' items that went through, each stage
+        weighed by the seconds it took in the batch before (equal weights in the first)."""
+        weights = self._weights or {s: 1.0 for s in self.stages}
+        total_weight = sum(weights.get(s, 0.0) for s in self.stages) or 1.0
+        in_batch = sum(weights.get(s, 0.0) * min(1.0, c[s]["n"] / totals[s])
+                       for s in self.stages if totals[s]) / total_weight
         batch_files = totals["read"] or 0
         done = (self.committed_files + in_batch * batch_files) / max(1, self.total_files)
         if done <= 0:

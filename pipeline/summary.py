@@ -12,8 +12,8 @@ SUMMARY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
 
 def summarize(output: str, result, facts: Optional[dict] = None, report: Optional[str] = None) -> str:
     """``result``: the ``pipeline.run.RunResult`` of the run; ``facts``: what
-    ``pipeline.report.facts.gather`` read of it (read here when None); ``report``: the path
-    of its HTML report."""
+    ``pipeline.report.facts.gather`` read of it (None: the counts only, without their
+    breakdowns); ``report``: the path of its HTML report."""
     run_id = result.run_id
     lines = [f"run {run_id} -> {output}",
              f"  files:      {result.found} found, {result.new} new, "
@@ -21,9 +21,7 @@ def summarize(output: str, result, facts: Optional[dict] = None, report: Optiona
     if not result.batches:
         lines.append("  nothing new: no table changed")
     else:
-        if facts is None:
-            from pipeline.report.facts import gather
-            facts = gather(output, run_id)
+        facts = facts or {"duplicate_measures": [], "reject_reasons": [], "entities": {}}
         c = result.counts
         by_method: Dict[str, int] = {}
         for method, _measure, n, _avg in facts["duplicate_measures"]:

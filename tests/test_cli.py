@@ -78,3 +78,9 @@ def test_a_missing_spacy_model(capsys, tmp_path):
 
 def test_report_of_a_folder_without_output(capsys, tmp_path):
     assert "holds no ingest output" in error_of(capsys, "report", str(tmp_path))
+
+
+@pytest.mark.parametrize("run_id", ["../escape", "report", "a b"])
+def test_a_run_id_that_cannot_name_files(capsys, tmp_path, run_id):
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"), "--run_id", run_id)
+    assert "--run_id" in line and "letters, digits" in line

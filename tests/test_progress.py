@@ -158,3 +158,35 @@ def test_worker_processes_are_counted_and_their_log_noise_kept_off_the_terminal(
     from schemas.views import connect
     timings = json.loads(connect(str(out)).execute("SELECT timings FROM runs").fetchone()[0])
     assert set(timings["stages"]) == set(STAGES) and timings["stages"]["ner"] > 0
+
+
+def test_worker_stderr_goes_to_the_log_and_comes_back_after(tmp_path):
+    log = tmp_path / "logs" / "run.log"
+    code = (
+        "import os, subprocess, sys\n"
+        "from pipeline.progress import silence_workers\n"
+        f"restore = silence_workers({str(log)!r})\n"
+        "os.write(2, b'driver-during ')\n"
+        "subprocess.run([sys.executable, '-c', 'import sys; sys.stderr.write(\"worker-noise\")'])\n"
+        "restore()\n"
+        "sys.stderr.write('driver-after')\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0
+    assert done.stderr.endswith("driver-after") and "worker-noise" not in done.stderr
+    assert log.read_text() == "driver-during worker-noise"
+
+
+def test_the_eta_weighs_stages_by_their_seconds_in_the_batch_before():
+    import time
+    progress = Progress("log")
+    progress.planned(100, 1)
+    progress.started = time.monotonic() - 10  # ten seconds into the run
+    c = {s: empty(s) for s in STAGES}
+    c["read"].update(n=100, records=100)
+    totals = stage_totals(c, 100)
+    assert progress.eta(c, totals) == pytest.approx(40, rel=0.02)  # 1 of 5 equal stages done
+    progress._weights = {"read": 1.0, "extract": 0.0, "dedup": 0.0, "ner": 9.0, "write": 0.0}
+    assert progress.eta(c, totals) == pytest.approx(90, rel=0.02)  # NER is 90% of the work
+    c["ner"].update(n=100)
+    assert progress.eta(c, {**totals, "ner": 100}) == pytest.approx(0, abs=0.1)

@@ -85,8 +85,11 @@ def test_the_run_reports_numbers_are_the_lakes(two_runs):
                GROUP BY 1 ORDER BY n DESC, canonical LIMIT 10""")
     assert [(e, n) for e, n, _ in persons] == top
     stages = dict(table(soup, "time-stages"))
-    assert set(stages) == {"read and decode", "extract text", "deduplicate", "named entities",
-                           "rows for Parquet"}
+    timings = json.loads(q("SELECT timings FROM runs WHERE run_id = 'r1'")[0][0])["stages"]
+    labels = {"read": "read and decode", "extract": "extract text", "dedup": "deduplicate",
+              "ner": "named entities", "write": "rows for Parquet"}
+    assert {labels[k]: f"{round(v, 2):,.1f}" for k, v in timings.items()} == \
+        {k: str(v) for k, v in stages.items()}
 
 
 def test_a_later_run_reports_only_what_it_took(two_runs):
@@ -128,6 +131,14 @@ def test_timings_are_in_the_run_history(two_runs):
     for (raw,) in con.execute("SELECT timings FROM runs").fetchall():
         t = json.loads(raw)
         assert t["job"] > 0 and t["graph"] > 0 and t["stages"]["ner"] > 0
+
+
+def test_labels_that_look_like_maths_or_markup_are_drawn_and_escaped(tmp_path):
+    from pipeline.report import plots
+    from pipeline.report.page import render
+    assert plots.bars([("Tom$ $Jerry", 2), ("a$\\foo$b", 1), ("x$^$y", 1)]) is not None
+    page = render({"run_id": "<b>", "output": "<script>alert(1)</script>", "empty": True, "runs": []})
+    assert "<script>" not in page and "&lt;script&gt;" in page
 
 
 def test_a_no_op_run_writes_no_report(two_runs, capsys):

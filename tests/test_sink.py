@@ -145,8 +145,10 @@ def test_a_lake_of_an_earlier_version_gets_the_columns_added_since(tmp_path):
     out = str(tmp_path / "out")
     con = open_lake(out, read_only=False)
     con.execute("ALTER TABLE runs DROP COLUMN timings")  # as a lake made before the column
+    con.execute("""INSERT INTO runs VALUES ('old', 1, 1, 'old-1', now(), now(), 1, 0, 1, 0, 0,
+                   1, 0, 0, 0, '{}', 'v0')""")
     con.close()
     con = open_lake(out, read_only=False)
     cols = [r[0] for r in con.execute("DESCRIBE runs").fetchall()]
     assert cols[-1] == "timings"
-    assert con.execute("SELECT count(*) FROM runs WHERE timings IS NULL").fetchone()[0] == 0
+    assert con.execute("SELECT run_id, articles, timings FROM runs").fetchall() == [("old", 1, None)]

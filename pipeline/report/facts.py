@@ -15,6 +15,8 @@ from schemas.catalog import LAKE, open_lake, snapshot_of_run
 MAIN_LABELS = ("PERSON", "ORG", "GPE", "NORP", "LOC", "EVENT")
 NOT_NAMES = ("DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT")
 TOP = 10
+MAX_SITES = 25
+HISTOGRAM_BINS = 30
 
 # An article's site: the page's declared site name, else its URL's host without "www.".
 SITE = ("coalesce(nullif(site_name, ''), "
@@ -84,9 +86,13 @@ def _gather(con, output: str, run_id: Optional[str]) -> Dict[str, Any]:
         FROM duplicates d LEFT JOIN articles a ON a.article_id = d.canonical_id
         {"WHERE d.run_id = ?" if run_id else ""}
         GROUP BY d.canonical_id ORDER BY copies DESC, d.canonical_id LIMIT {TOP}""", params)
-    facts["sites"] = _rows(con, f"""
+    sites = _rows(con, f"""
         SELECT {SITE} AS site, count(*) AS n FROM articles {where}
         GROUP BY 1 ORDER BY n DESC, site""", params)
+    if len(sites) > MAX_SITES:  # the rest as one row: an output may hold thousands of sites
+        rest = sites[MAX_SITES - 1:]
+        sites = sites[:MAX_SITES - 1] + [(f"({len(rest)} other sites)", sum(n for _, n in rest))]
+    facts["sites"] = sites
     facts["languages"] = _rows(con, f"""
         SELECT coalesce(language, '(unknown)') AS lang, count(*) AS n FROM articles {where}
         GROUP BY 1 ORDER BY n DESC, lang""", params)
@@ -95,10 +101,36 @@ def _gather(con, output: str, run_id: Optional[str]) -> Dict[str, Any]:
         WHERE published_at IS NOT NULL {and_} GROUP BY 1 ORDER BY 1""", params)
     facts["undated"] = con.execute(
         f"SELECT count(*) FROM articles WHERE published_at IS NULL {and_}", params).fetchone()[0]
-    facts["word_counts"] = [r[0] for r in _rows(
-        con, f"SELECT word_count FROM articles {where} ORDER BY word_count", params)]
+    facts["lengths"] = _lengths(con, where, params)
     facts["entities"] = _entities(con, and_, params)
     return facts
+
+
+def _lengths(con, where: str, params) -> Optional[Dict[str, Any]]:
+    """Words per article: count, min, median, max, total, and a histogram (computed in DuckDB:
+    the articles never come into Python). Bins are log-spaced when lengths span decades."""
+    n, lo, median, hi, total = con.execute(
+        f"""SELECT count(*), min(word_count), median(word_count), max(word_count),
+                   sum(word_count) FROM articles {where}""", params).fetchone()
+    if not n:
+        return None
+    log = hi / max(1, lo) > 50
+    if log:
+        import math
+        step = (math.log(hi) - math.log(max(1, lo))) / HISTOGRAM_BINS
+        edges = sorted({int(math.exp(math.log(max(1, lo)) + step * i)) for i in range(1, HISTOGRAM_BINS)})
+    else:
+        nbins = max(1, min(HISTOGRAM_BINS, hi - lo))
+        edges = sorted({lo + (hi - lo) * i // nbins for i in range(1, nbins)})
+    edges = [e for e in edges if lo <= e < hi] + [hi]
+    counts = con.execute(f"SELECT histogram(word_count, ?::INTEGER[]) FROM articles {where}",
+                         [edges] + params).fetchone()[0]
+    bins, left = [], lo - 1
+    for edge in edges:  # histogram(): values in (previous edge, edge]
+        bins.append((left, edge, counts.get(edge, 0)))
+        left = edge
+    return {"n": n, "min": lo, "median": float(median), "max": hi, "total": int(total),
+            "log": log, "bins": bins}
 
 
 def _time(batches) -> Dict[str, float]:

@@ -179,14 +179,13 @@ def _sources(f) -> str:
 
 
 def _lengths(f) -> str:
-    wc = f["word_counts"]
-    if not wc:
+    ln = f["lengths"]
+    if not ln:
         return _section("lengths", "Text length", "<p>No articles.</p>")
-    import statistics
-    stats = [("articles", len(wc)), ("shortest", wc[0]), ("median", int(statistics.median(wc))),
-             ("longest", wc[-1]), ("total words", sum(wc))]
+    stats = [("articles", ln["n"]), ("shortest", ln["min"]), ("median", int(ln["median"])),
+             ("longest", ln["max"]), ("total words", ln["total"])]
     body = (_table("lengths", ["words", "value"], stats, numeric=[1])
-            + _img(plots.histogram(wc, xlabel="words per article"), "text length distribution"))
+            + _img(plots.histogram(ln, xlabel="words per article"), "text length distribution"))
     return _section("lengths", "Text length", body)
 
 

@@ -11,6 +11,8 @@ from typing import List, Optional, Sequence, Tuple
 import matplotlib
 
 matplotlib.use("Agg")  # no display: files only
+# Labels are data (site names, reasons): a "$" must never start TeX maths (which fails).
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -86,21 +88,20 @@ def per_day(days: Sequence[Tuple[object, int]]) -> Optional[bytes]:
     return _png(fig)
 
 
-def histogram(values: Sequence[int], *, xlabel: str) -> Optional[bytes]:
-    """Distribution of article lengths (words), on a log scale when they span decades."""
-    if not values:
+def histogram(lengths: Optional[dict], *, xlabel: str) -> Optional[bytes]:
+    """A histogram already counted (``facts._lengths``: bins of (left, right, count)), with
+    its median; on a log scale when its bins are log-spaced."""
+    if not lengths:
         return None
-    import numpy as np
     fig, ax = plt.subplots(figsize=(6.4, 2.6))
     fig.subplots_adjust(left=0.1, right=0.97, top=0.95, bottom=0.2)
-    lo, hi = max(1, min(values)), max(values)
-    if hi / lo > 50:
-        edges = np.geomspace(lo, hi * 1.001, 30)
+    bins = lengths["bins"]
+    ax.bar([max(0.5, l) for l, _, _ in bins], [n for _, _, n in bins],
+           width=[r - max(0.5, l) for l, r, _ in bins], align="edge", color=COLOR,
+           edgecolor="white", linewidth=0.5)
+    if lengths["log"]:
         ax.set_xscale("log")
-    else:
-        edges = min(30, max(5, len(set(values))))
-    ax.hist(values, bins=edges, color=COLOR, edgecolor="white", linewidth=0.5)
-    median = float(np.median(values))
+    median = lengths["median"]
     ax.axvline(median, color=ACCENT, linewidth=1.2)
     ax.annotate(f"median {median:,.0f}", (median, ax.get_ylim()[1] * 0.9), xytext=(4, 0),
                 textcoords="offset points", fontsize=8, color=ACCENT)

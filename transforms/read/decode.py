@@ -359,14 +359,22 @@ class ReadRecordsFn(TalliedFn, beam.DoFn):
         self.kept = Metrics.counter(STAGE, "records_kept")
 
     def process(self, entry: FileEntry):
-        # A file's outputs are gathered before any goes downstream, so that the time counted
-        # is this stage's alone (fused stages run inside the yield).
-        start = time.perf_counter()
-        out = list(self._outputs(entry))
-        records = sum(1 for o in out if not isinstance(o, beam.pvalue.TaggedOutput))
-        rejected = sum(1 for o in out if isinstance(o, beam.pvalue.TaggedOutput) and o.tag == REJECTS)
-        self.tally.add(1, time.perf_counter() - start, records=records + rejected, rejected=rejected)
-        yield from out
+        # Only the time inside this stage's own generator counts: fused stages downstream
+        # run while it yields, and a file's records are never held all at once.
+        spent, records, rejected = 0.0, 0, 0
+        outputs = self._outputs(entry)
+        while True:
+            start = time.perf_counter()
+            out = next(outputs, None)
+            spent += time.perf_counter() - start
+            if out is None:
+                break
+            if not isinstance(out, beam.pvalue.TaggedOutput):
+                records += 1
+            elif out.tag == REJECTS:
+                rejected += 1
+            yield out
+        self.tally.add(1, spent, records=records + rejected, rejected=rejected)
 
     def _outputs(self, entry: FileEntry):
         path, digest, unreadable = entry.path, None, False
