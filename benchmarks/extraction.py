@@ -13,7 +13,7 @@
   the text in order and contiguous; a ``without`` one's do not); and the metadata rates of
   our extractor: title (normalised to lower-cased ``\\w+`` tokens, then exact), publish date
   (the same UTC day; over pages that have one), author (the first named author's tokens,
-  names split at commas and "and"/"&"; over pages that have one).
+  names split at commas and "and"/"&", ours and the truth's alike; over pages that have one).
 
 Systems, in the same run: our Extract stage, BeautifulSoup ``get_text``, and trafilatura in
 its default and its precision mode (``favor_precision``). Pages per second are the best of
@@ -144,9 +144,17 @@ def same_tokens(a: Optional[str], b: Optional[str]) -> bool:
     return bool(a) and bool(b) and words(unicodedata.normalize("NFKC", a)) == words(unicodedata.normalize("NFKC", b))
 
 
+def first_author(names: str) -> str:
+    """The first name of an author line: names split at commas, "and" and "&"."""
+    return re.split(r",|\s+and\s+|\s*&\s*", names)[0]
+
+
 def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
-    """WCXB metadata of ours: {field: (right, pages with a true value)}."""
-    out = {"title": [0, 0], "publish date": [0, 0], "author": [0, 0]}
+    """WCXB metadata of ours: {field: (right, pages with a true value)}, and for date and
+    author, how often ours gives one where the truth has none ({"... where none": (given,
+    pages without)})."""
+    out = {"title": [0, 0], "publish date": [0, 0], "author": [0, 0],
+           "date where none": [0, 0], "author where none": [0, 0]}
     for pid, html in pages:
         gt = truth[pid]["ground_truth"]
         a = extract_record(RawRecord("bench", "html", html, None, None, None, len(html)))
@@ -159,10 +167,16 @@ def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
             if a is not None and a.published_at_us is not None:
                 day = datetime.fromtimestamp(a.published_at_us / 1e6, tz=timezone.utc).date().isoformat()
                 out["publish date"][0] += day == gt["publish_date"][:10]
+        if not gt.get("publish_date"):
+            out["date where none"][1] += 1
+            out["date where none"][0] += bool(a) and a.published_at_us is not None
+        if not gt.get("author"):
+            out["author where none"][1] += 1
+            out["author where none"][0] += bool(a and a.authors)
         if gt.get("author"):
             out["author"][1] += 1
-            first = re.split(r",|\s+and\s+|\s*&\s*", gt["author"])[0]
-            out["author"][0] += bool(a and a.authors) and same_tokens(a.authors[0], first)
+            out["author"][0] += bool(a and a.authors) and same_tokens(
+                first_author(a.authors[0]), first_author(gt["author"]))
     return {k: tuple(v) for k, v in out.items()}
 
 
@@ -237,8 +251,11 @@ def main(argv=None) -> int:
             print(f"{name:<18} {half:<5} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
                   f"{speed:8.1f} {slowest:7.2f}s {r['empty']:6d}  {tail}")
     if layout == "wcxb":
-        rates = metadata_rates(pages, truth)
-        print("metadata (ours): " + ", ".join(f"{k} {ok}/{n} = {ok / n:.3f}" for k, (ok, n) in rates.items()))
+        for half in halves:
+            wanted = set(halves[half])
+            rates = metadata_rates([pg for pg in pages if pg[0] in wanted], truth)
+            print(f"metadata (ours, {half}): "
+                  + ", ".join(f"{k} {ok}/{n} = {ok / n:.3f}" for k, (ok, n) in rates.items()))
     else:
         found = Counter()
         for _pid, html in pages:

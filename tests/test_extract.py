@@ -131,3 +131,27 @@ def test_container_titles_lose_html_entities():
     rec = RawRecord("x.json", "text", "The mayor said the plan would be ready by May. " * 5, None,
                     "Mayor&#039;s &quot;plan&quot; &amp;#8216;ready&amp;#8217;", None, 100)
     assert extract_record(rec).title == "Mayor's \"plan\" ‘ready’"
+
+
+def test_a_byline_and_a_date_shown_but_not_declared_are_found():
+    from datetime import datetime, timezone
+    body = "<p>" + "The council approved the new budget on a close vote after a long debate. " * 10 + "</p>"
+    page = ("<html><head><title>Council passes budget | Town Herald</title></head><body><article>"
+            "<h1>Council passes budget</h1><div class='byline'><span class='author'>By Jane Doe</span></div>"
+            "<span class='posted-on'>Posted on 2024-03-12</span>" + body + "</article></body></html>")
+    a = extract_record(RawRecord("t.html", "html", page, None, None, None, len(page)))
+    assert a.authors == ["Jane Doe"] and a.title == "Council passes budget"
+    assert datetime.fromtimestamp(a.published_at_us / 1e6, tz=timezone.utc).date().isoformat() == "2024-03-12"
+    # declared metadata still wins over what the page shows
+    declared = page.replace("<head>", "<head><meta name='author' content='John Roe'>"
+                                      "<meta property='article:published_time' content='2024-03-10T08:00:00Z'>")
+    a = extract_record(RawRecord("t.html", "html", declared, None, None, None, len(declared)))
+    assert a.authors == ["John Roe"]
+    assert datetime.fromtimestamp(a.published_at_us / 1e6, tz=timezone.utc).date().isoformat() == "2024-03-10"
+
+
+def test_author_names_lose_html_entities():
+    page = ("<html><head><meta name='author' content='Maria &amp;amp; Katerina'></head><body><article><p>"
+            + "The recipe uses three kinds of flour and a long, slow rise overnight. " * 8 + "</p></article></body></html>")
+    a = extract_record(RawRecord("t.html", "html", page, None, None, None, len(page)))
+    assert a.authors == ["Maria & Katerina"]

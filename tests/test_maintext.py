@@ -86,9 +86,23 @@ def test_hostile_pages_do_not_crash():
 
 @pytest.mark.slow
 def test_thirty_megabyte_page_is_linear_not_fatal():
-    from schemas.records import Article, RawRecord
+    from schemas.records import Article, RawRecord, Reject
     from transforms.extract import extract_record
     html = "<html><head><title>Big</title></head><body>" + ("<p>" + "word " * 200 + "</p>\n") * 30_000 + "</body></html>"
     assert len(html) > 30_000_000
-    a = extract_record(RawRecord("big.html", "html", html, None, None, None, len(html)))
+    rec = RawRecord("big.html", "html", html, None, None, None, len(html))
+    a = extract_record(rec, max_words=0)  # no cap: the parse itself stays linear
     assert isinstance(a, Article) and a.word_count == 6_000_000 and a.title == "Big"
+    r = extract_record(rec)  # the default cap: a reject that says why, not an "article"
+    assert isinstance(r, Reject) and r.reason == "too_long" and "6000000 words" in r.detail
+
+
+def test_an_article_swallowed_by_an_unclosed_header_is_still_found():
+    prose = "".join(f"<p>Paragraph {i}: the harbour authority said container traffic fell again "
+                    f"this month as shipping lines rerouted vessels around the cape.</p>" for i in range(12))
+    page = ("<html><body><header><div class='logo'>Daily Port</div><nav>Home News Sport</nav>"
+            "<main><article><h1>Traffic falls</h1>" + prose + "</article></main></body></html>")
+    text = mt(page)  # lxml nests everything in the unclosed <header>
+    assert "Paragraph 0:" in text and "Paragraph 11:" in text
+    # a page that is only menus stays without text
+    assert mt("<html><body><header><nav>Home World Sport Business Culture</nav></header></body></html>") == ""

@@ -19,7 +19,7 @@ from schemas.records import Article, RawRecord, Reject
 from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
-from transforms.metadata import PageMeta, page_metadata
+from transforms.metadata import PageMeta, fallback_metadata, page_metadata
 from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 
@@ -115,6 +115,11 @@ def extract_record(rec: RawRecord, identify=None,
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
             url = _absolute_url(page.url, url) if page.url else url
             published = published or page.published
+            if not published or not page.authors:  # shown on the page, not declared
+                shown_date, shown_authors = fallback_metadata(
+                    tree, url, want_date=not published, want_authors=not page.authors)
+                published = published or shown_date
+                page = page._replace(authors=page.authors or shown_authors)
         else:
             leading_date, body = split_leading_date(rec.body)
             published = published or leading_date

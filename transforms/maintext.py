@@ -95,6 +95,32 @@ LONGER_READING_MIN_WORDS = 300
 LONGER_READING_CONTAINMENT = 0.9
 
 
+# A chrome element that holds at least this share of the body's words, and an article (an
+# <article> or <main>, or paragraphs of prose), is mis-nested markup (an unclosed <header> or
+# <aside> swallows the article that follows), not chrome. A menu has no paragraphs.
+SWALLOWED_SHARE = 0.5
+SWALLOWED_PROSE_WORDS = 100
+
+
+def _swallows_article(el, total: int) -> bool:
+    if len(el.text_content().split()) < SWALLOWED_SHARE * total:
+        return False
+    if el.find(".//article") is not None or el.find(".//main") is not None:
+        return True
+    return sum(len(p.text_content().split()) for p in el.iter("p")) >= SWALLOWED_PROSE_WORDS
+
+
+def has_article_text(tree) -> bool:
+    """Whether the page shows text outside navigation, headers, footers, asides and scripts,
+    counting as outside a "chrome" element that swallowed the article (mis-nested markup)."""
+    if tree.xpath(_CONTENT_TEXT):
+        return True
+    body = tree.find(".//body")
+    total = len(body.text_content().split()) if body is not None else 0
+    return total > 0 and any(_swallows_article(el, total)
+                             for el in tree.iter("nav", "header", "footer", "aside"))
+
+
 def _reading_upper_bound(tree) -> int:
     """Words in the page's <p> elements and JSON-LD article bodies: an upper bound of what the
     baseline reading can find, cheap enough to decide whether to compute it."""
@@ -134,7 +160,7 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
     """
     if (tree is not None and len(html) <= MAX_EXTRACTOR_CHARS
             and _FULL_PAGE.search(html[:200_000])):
-        if not tree.xpath(_CONTENT_TEXT):
+        if not has_article_text(tree):
             return strip.html_to_text(html)
         upper_bound = _reading_upper_bound(tree)
         import trafilatura

@@ -11,7 +11,7 @@ import html
 import json
 import re
 import typing
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 _ARTICLE_TYPES = {"newsarticle", "article", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
                   "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "webpage",
@@ -159,7 +159,7 @@ def page_metadata(tree) -> PageMeta:
     if not published and url:
         m = _URL_DATE.search(url)
         published = "-".join(m.groups()) if m else None
-    authors = _names(ld.get("author")) or authors_meta
+    authors = [html.unescape(a) for a in (_names(ld.get("author")) or authors_meta)]
     seen, unique = set(), []
     for a in authors:
         if a.casefold() not in seen:
@@ -168,3 +168,26 @@ def page_metadata(tree) -> PageMeta:
     lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
     language = re.split(r"[-_]", lang)[0].lower() or None  # "en-GB" -> "en"; "" -> None
     return PageMeta(title or None, url, published, unique[:10], site_name, language)
+
+
+def fallback_metadata(tree, url: Optional[str], *, want_date: bool, want_authors: bool,
+                      extensive: bool = False) -> Tuple[Optional[str], List[str]]:
+    """(publication date, authors) that the page shows but does not declare, found by
+    trafilatura's byline rules and htmldate (both well kept, both on our own tree: no second
+    parse). Call it last: it reads the tree and may trim it."""
+    published, authors = None, []
+    if want_authors:
+        try:
+            from trafilatura.metadata import extract_author
+            found = extract_author(tree)
+        except Exception:  # a library bug on a hostile page never costs the article
+            found = None
+        if found:
+            authors = [a.strip() for a in found.split(";") if a.strip()]
+    if want_date:
+        try:
+            from htmldate import find_date
+            published = find_date(tree, url=url, original_date=True, extensive_search=extensive)
+        except Exception:
+            published = None
+    return published, authors
