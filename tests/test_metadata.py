@@ -69,3 +69,15 @@ def test_declared_titles_lose_entities_and_site_suffixes():
     assert m.title == "Intel’s \"new\" chip"
     m = meta("<html><head><title>The &#8216;family&#8217; firm | Daily Bench</title></head><body></body></html>")
     assert m.title == "The ‘family’ firm"
+
+
+def test_the_visible_headline_wins_over_a_declared_seo_variant_but_not_a_logo():
+    def page(h1, og="10 Tips to Successfully Complete Online Courses – Journey To College"):
+        return meta(f"<html><head><meta property='og:title' content='{og}'></head>"
+                    f"<body><h1>{h1}</h1><p>text</p></body></html>")
+    assert page("10 Tips to Successfully Complete Online Courses").title == \
+        "10 Tips to Successfully Complete Online Courses"
+    assert page("Journey College").title.startswith("10 Tips")           # too short: a logo
+    assert page("Latest stories from our newsroom").title.startswith("10 Tips")  # unrelated
+    assert meta("<html><body><h1>Council passes the budget</h1></body></html>").title == \
+        "Council passes the budget"                                       # nothing declared
