@@ -6,8 +6,9 @@ Three modes (``Progress.for_stream``):
   one per stage of the running batch (read, extract, dedup, NER, write), with rate and ETA;
   the run's own lines print above them.
 - ``log``: stdout is a file or a pipe (cron, CI): the same figures as one line every
-  ``--progress_interval`` seconds, and the run's own lines.
-- ``quiet`` (``--quiet``): nothing until the final summary; the workers count nothing for it.
+  ``--progress_interval`` seconds and one when each batch's job ends, and the run's own lines.
+- ``quiet`` (``--quiet``): nothing until the final summary; no tally folder, no polling (the
+  stages still count in memory and in Beam metrics, for the run history's timings).
 
 The counts come from the workers' tallies (``transforms.progress``): a folder of small files
 for the local runners, Beam metrics for runners that serve them while the job runs.
@@ -173,6 +174,8 @@ class Progress:
 
         def poll() -> None:
             period = 0.25 if self._bars is not None else self.interval
+            if not folder:  # a remote runner's metrics are an API call: not 4 times a second
+                period = max(period, 5.0)
             while not stop.wait(period):
                 try:
                     show()

@@ -87,8 +87,11 @@ def _key(s: str) -> str:
 
 
 def _is_site(part: str, sites: Sequence[str]) -> bool:
+    """Whether a title part names the site: it holds a site name, or is a part of one of at
+    least three letters ("Golem" of "golem.de"), never a stray letter of it."""
     k = _key(part)
-    return bool(k) and any(_key(s) and (_key(s) in k or k in _key(s)) for s in sites)
+    return bool(k) and any(_key(s) and (_key(s) in k or (len(k) >= 3 and k in _key(s)))
+                           for s in sites)
 
 
 def strip_site_suffix(title: str, site_name, short_labels: bool = True) -> str:

@@ -1,0 +1,117 @@
+"""How the pipeline scales with worker processes on one machine, in one command.
+
+    .venv/bin/python -m benchmarks.scaling [--n 5000] [--workers 1,2,4,8,16]
+                                          [--batch_files 0] [--skip_entities] [--plot PNG]
+
+Generates N distinct ~500-word news pages (``benchmarks.throughput``'s), then runs the whole
+pipeline on them once per worker count (``multi_processing`` with W SDK worker processes,
+``--quiet --no_report``; ``--batch_files 0``: one Beam job over all pages, as on a cluster),
+timing each run from start to exit and sampling the resident memory of every process of it.
+Prints, per worker count: seconds, pages per second, speed-up over the fewest workers, the
+efficiency (speed-up / worker ratio), the largest worker's peak RSS and the driver's, and
+checks that every run wrote the same number of articles. ``--plot`` also draws the curve
+(pages per second against workers, with the ideal line) to a PNG.
+
+Worker counts above the machine's cores are skipped, with a note: they would measure the
+scheduler, not the pipeline.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import Dict, List
+
+from benchmarks.throughput import make_page, timed
+
+
+def role(cmd: str) -> str:
+    if "sdk_worker" in cmd or "worker_pool" in cmd:
+        return "worker"
+    return "driver" if "-m pipeline" in cmd else "other"
+
+
+def run(inp: str, out: str, workers: int, batch_files: int, skip_entities: bool) -> Dict:
+    cmd = [sys.executable, "-m", "pipeline", "--input", inp, "--output", out, "--overwrite",
+           "--quiet", "--no_report", f"--batch_files={batch_files}",
+           "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if skip_entities:
+        cmd.append("--skip_entities")
+    seconds, sampler, output = timed(cmd)
+    peaks: Dict[str, int] = {}
+    for pid, rss in sampler.peaks.items():
+        r = role(sampler.names[pid])
+        peaks[r] = max(peaks.get(r, 0), rss)
+    articles = next((int(l.split()[1]) for l in output.splitlines()
+                     if l.strip().startswith("articles:")), None)
+    return {"workers": workers, "seconds": seconds, "peaks": peaks, "articles": articles}
+
+
+def plot(rows: List[Dict], n: int, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ws = [r["workers"] for r in rows]
+    rates = [n / r["seconds"] for r in rows]
+    base = rates[0] / ws[0]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.plot(ws, rates, marker="o", label="pipeline")
+    ax.plot(ws, [base * w for w in ws], linestyle="--", color="gray", label="ideal (linear)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ws, [str(w) for w in ws])
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("pages per second")
+    ax.set_title(f"{n} pages, one machine")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=96)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=5000)
+    ap.add_argument("--workers", default="1,2,4,8,16")
+    ap.add_argument("--batch_files", type=int, default=0)
+    ap.add_argument("--skip_entities", action="store_true")
+    ap.add_argument("--plot", default=None, help="also draw the curve to this PNG")
+    args = ap.parse_args(argv)
+    cores = os.cpu_count() or 1
+    wanted = [int(w) for w in args.workers.split(",") if w.strip()]
+    counts = [w for w in wanted if w <= cores]
+    skipped = [w for w in wanted if w > cores]
+    if not counts:
+        raise SystemExit(f"no worker count fits this machine's {cores} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = os.path.join(tmp, "pages")
+        os.makedirs(inp)
+        for i in range(args.n):
+            with open(os.path.join(inp, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
+                f.write(make_page(i)[0])
+        print(f"{args.n} pages, {cores} cores, NER {'off' if args.skip_entities else 'on'}, "
+              f"batch_files={args.batch_files}"
+              + (f"; skipped {skipped} (more workers than cores)" if skipped else ""))
+        rows = []
+        for w in counts:
+            rows.append(run(inp, os.path.join(tmp, f"out{w}"), w, args.batch_files, args.skip_entities))
+            r = rows[-1]
+            print(f"  {w:2d} workers: {r['seconds']:7.1f} s", flush=True)
+    first = rows[0]
+    print(f"{'workers':>7} {'seconds':>8} {'pages/s':>8} {'speed-up':>8} {'efficiency':>10} "
+          f"{'worker peak':>11} {'driver peak':>11}")
+    for r in rows:
+        speedup = first["seconds"] / r["seconds"]
+        print(f"{r['workers']:7d} {r['seconds']:8.1f} {args.n / r['seconds']:8.1f} {speedup:7.2f}x "
+              f"{speedup / (r['workers'] / first['workers']):10.2f} "
+              f"{r['peaks'].get('worker', 0) / 2**20:8.0f} MiB {r['peaks'].get('driver', 0) / 2**20:8.0f} MiB")
+    articles = {r["articles"] for r in rows}
+    print("articles written: " + (f"{articles.pop()} in every run" if len(articles) == 1
+                                  else f"DIFFER between runs: {[r['articles'] for r in rows]}"))
+    if args.plot:
+        plot(rows, args.n, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
