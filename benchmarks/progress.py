@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.throughput import make_page
+from benchmarks.throughput import write_pages
 
 # Tally.add calls per page through a batch: read 1, extract 1, dedup ~2 (sketch, resolve),
 # ner ~1 per page plus one per NER batch, write 1 per row of the user tables.
@@ -66,10 +66,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "pages")
-        os.makedirs(inp)
-        for i in range(args.n):
-            with open(os.path.join(inp, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
-                f.write(make_page(i)[0])
+        write_pages(inp, args.n)
         runner = f"{args.workers} multi_processing workers" if args.workers else "the default runner"
         print(f"{args.n} pages, {runner}, {args.repeats} runs per mode, alternating")
         times = {"quiet": [], "progress": []}

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from typing import Dict, List
 
-from benchmarks.throughput import make_page, timed
+from benchmarks.throughput import timed, write_pages
 
 
 def role(cmd: str) -> str:
@@ -84,10 +84,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no worker count fits this machine's {cores} cores")
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "pages")
-        os.makedirs(inp)
-        for i in range(args.n):
-            with open(os.path.join(inp, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
-                f.write(make_page(i)[0])
+        write_pages(inp, args.n)
         print(f"{args.n} pages, {cores} cores, NER {'off' if args.skip_entities else 'on'}, "
               f"batch_files={args.batch_files}"
               + (f"; skipped {skipped} (more workers than cores)" if skipped else ""))

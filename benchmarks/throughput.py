@@ -68,6 +68,19 @@ def make_page(i: int, words: int = 500):
     return html, body
 
 
+def write_pages(folder: str, n: int) -> List[str]:
+    """Writes pages 0..n-1 as ``folder/pageNNNNNN.html`` (the folder is created); returns
+    their article bodies."""
+    os.makedirs(folder, exist_ok=True)
+    bodies = []
+    for i in range(n):
+        html, body = make_page(i)
+        bodies.append(body)
+        with open(os.path.join(folder, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
+            f.write(html)
+    return bodies
+
+
 class PeakRss(threading.Thread):
     """Samples VmRSS of a process and all its descendants; keeps each one's peak (bytes)."""
 
@@ -151,13 +164,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "pages")
-        os.makedirs(inp)
-        bodies = []
-        for i in range(args.n):
-            html, body = make_page(i)
-            bodies.append(body)
-            with open(os.path.join(inp, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
-                f.write(html)
+        bodies = write_pages(inp, args.n)
         words = sum(len(b.split()) for b in bodies) / len(bodies)
         print(f"{args.n} pages, {words:.0f} words each on average; {args.workers} workers; NER batch {args.batch}")
         pipe_s, sampler, out = run_pipeline(inp, os.path.join(tmp, "out"), args.workers, args.batch)
