@@ -16,6 +16,7 @@ for the local runners, Beam metrics for runners that serve them while the job ru
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -25,6 +26,8 @@ import time
 from typing import Callable, Dict, Iterator, Optional, TextIO
 
 from transforms.progress import FIRST, LAST, STAGES, empty, from_metrics, read_folder
+
+log = logging.getLogger(__name__)
 
 # How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
 LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
@@ -176,11 +179,15 @@ class Progress:
             period = 0.25 if self._bars is not None else self.interval
             if not folder:  # a remote runner's metrics are an API call: not 4 times a second
                 period = max(period, 5.0)
+            failed = False
             while not stop.wait(period):
                 try:
                     show()
-                except Exception:  # progress must never take a run down
-                    pass
+                except Exception as e:  # progress must never take a run down: say it once
+                    if not failed:
+                        log.warning("progress display failed (the run goes on): %s: %s",
+                                    type(e).__name__, e)
+                    failed = True
 
         thread = threading.Thread(target=poll, name="progress", daemon=True)
         thread.start()
@@ -193,8 +200,8 @@ class Progress:
                 final = show()
                 if all(final[s]["seconds"] > 0 for s in self.stages):
                     self._weights = {s: final[s]["seconds"] for s in self.stages}
-            except Exception:
-                pass
+            except Exception as e:  # only the display's last line is lost
+                log.warning("progress display failed (the run goes on): %s: %s", type(e).__name__, e)
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
 

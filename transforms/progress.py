@@ -19,12 +19,15 @@ most, so the overhead stays far below the work it measures (see ``benchmarks/pro
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import time
 from typing import Dict, Optional
 
 from apache_beam.metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "progress"
 # The stages a batch's records go through, in order, and what each counts besides ``n`` (the
@@ -131,7 +134,8 @@ def from_metrics(result) -> Optional[Dict[str, Dict[str, float]]]:
     from apache_beam.metrics.metric import MetricsFilter
     try:
         found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
-    except Exception:  # noqa: BLE001
+    except Exception as e:  # noqa: BLE001
+        log.info("no progress metrics from this runner (%s: %s)", type(e).__name__, e)
         return None
     if not found:
         return None
