@@ -32,7 +32,7 @@ from pipeline.options import settings
 from pipeline.plan import outside, plan_run
 from pipeline.progress import Progress, silence_workers
 from schemas.catalog import LAKE, catalog_path, data_path, open_lake
-from transforms.progress import from_metrics, read_folder
+from transforms.progress import counter_value, from_metrics, read_folder
 from transforms.read.discover import list_files
 from transforms.sink.commit import (commit_batch, compact, needs_compaction, remove_orphans,
                                     staging_dir)
@@ -206,7 +206,7 @@ def _counter(result, name: str) -> Optional[int]:
     except Exception as e:  # noqa: BLE001 (a runner without metrics, or failing to give them)
         log.info("no Beam metrics from this runner (%s): lookup counts not shown", e)
         return None
-    return sum((c.committed if c.committed is not None else c.attempted) or 0 for c in found)
+    return sum(counter_value(c) for c in found)
 
 
 def list_runs(output: str) -> List[tuple]:

@@ -128,6 +128,11 @@ def read_folder(folder: str) -> Dict[str, Dict[str, float]]:
     return totals
 
 
+def counter_value(c) -> int:
+    """A Beam counter result's value: committed where the runner commits, else attempted."""
+    return (c.committed if c.committed is not None else c.attempted) or 0
+
+
 def from_metrics(result) -> Optional[Dict[str, Dict[str, float]]]:
     """The same totals from a job's Beam metrics, or None where the runner reports none
     (or fails to: what is only for show must never fail a batch)."""
@@ -141,7 +146,7 @@ def from_metrics(result) -> Optional[Dict[str, Dict[str, float]]]:
         return None
     totals = {s: empty(s) for s in STAGES}
     for c in found:
-        value = (c.committed if c.committed is not None else c.attempted) or 0
+        value = counter_value(c)
         name = c.key.metric.name
         stage, _, key = name.partition("_")
         if stage not in totals:
