@@ -13,7 +13,7 @@ from schemas.records import Article, Duplicate, Entity, EntityCount, FileTaken, 
 from schemas.tables import ARTICLES, DUPLICATES, REJECTS, STAGED
 from schemas.views import connect
 from transforms.sink.commit import commit_batch, staged_files, staging_dir
-from transforms.sink.parquet import WriteTables
+from transforms.sink.parquet import WriteTables, read_manifest, write_manifest
 
 WHEN = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -35,7 +35,7 @@ def stage_and_commit(out, tables, run_id="run1"):
     staging = staging_dir(out, f"{run_id}-00001-abc")
     with TestPipeline() as p:
         {name: make(p) for name, make in tables.items()} | WriteTables(staging, run_id, WHEN)
-    schemas = {t: pq.read_schema(fs[0]) for t, fs in staged_files(staging).items()}
+    schemas = {t: pq.read_schema(fs[0]) for t, fs in staged_files(staging).items() if fs}
     codec = pq.ParquetFile(staged_files(staging)["articles"][0]).metadata.row_group(0).column(0).compression
     con = open_lake(out, read_only=False)
     counts = commit_batch(con, staging, {
@@ -58,9 +58,10 @@ def test_every_row_written_is_read_back_through_the_lake(tmp_path):
         "dedup_bands": lambda p: p | "b" >> beam.Create([], reshuffle=False),
     })
     assert counts["articles"] == 2500 and counts["duplicates"] == 1 and counts["rejects"] == 0
-    # the staged files (the empty table's too) carry exactly the declared schema, zstd-compressed
-    for name, schema in (("articles", ARTICLES), ("duplicates", DUPLICATES), ("rejects", REJECTS)):
+    # the staged files carry exactly the declared schema, zstd-compressed; no rows, no file
+    for name, schema in (("articles", ARTICLES), ("duplicates", DUPLICATES)):
         assert schemas[name].equals(schema, check_metadata=False)
+    assert "rejects" not in schemas
     assert codec == "ZSTD"
 
     con = connect(out)
@@ -126,7 +127,10 @@ def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):
          | WriteTables(staging, "bad", WHEN))
     # a file whose columns are not the table's: registering it fails inside the transaction,
     # after the articles' files were registered
-    pq.write_table(pa.table({"nope": [1]}), os.path.join(staging, "rejects", "zz.parquet"))
+    bad = os.path.join(staging, "rejects", "zz.parquet")
+    os.makedirs(os.path.dirname(bad), exist_ok=True)
+    pq.write_table(pa.table({"nope": [1]}), bad)
+    write_manifest(read_manifest(staging) + [bad], staging)
     con = open_lake(out, read_only=False)
     with pytest.raises(duckdb.Error):
         commit_batch(con, staging, {
@@ -152,3 +156,40 @@ def test_a_lake_of_an_earlier_version_gets_the_columns_added_since(tmp_path):
     cols = [r[0] for r in con.execute("DESCRIBE runs").fetchall()]
     assert cols[-1] == "timings"
     assert con.execute("SELECT run_id, articles, timings FROM runs").fetchall() == [("old", 1, None)]
+
+
+def test_only_the_files_the_manifest_lists_are_committed_and_big_bundles_split(tmp_path):
+    """A file under the staging folder that the job's manifest does not list (the first
+    attempt of a retried bundle) is neither registered nor kept; a bundle whose rows pass
+    ``max_bytes`` writes several files, all of them listed."""
+    import pyarrow as pa
+    out = str(tmp_path / "out")
+    staging = staging_dir(out, "r-00001-abc")
+    with TestPipeline() as p:
+        ({t: p | t >> beam.Create([], reshuffle=False) for t in STAGED}
+         | {"articles": p | "a" >> beam.Create(articles(40), reshuffle=False)}
+         | WriteTables(staging, "r", WHEN, max_bytes=2_000))
+    listed = read_manifest(staging)
+    assert len(listed) > 1 and all("/articles/" in f for f in listed)
+    assert sum(pq.read_metadata(f).num_rows for f in listed) == 40
+    stray = os.path.join(staging, "articles", "articles-retried.parquet")
+    pq.write_table(pa.Table.from_pylist([], schema=ARTICLES), stray)
+    con = open_lake(out, read_only=False)
+    counts = commit_batch(con, staging, {
+        "run_id": "r", "batch": 1, "batches": 1, "commit_id": "r-00001-abc",
+        "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
+        "options": "{}", "code_version": "test"}, "test commit")
+    assert counts["articles"] == 40 and not os.path.exists(stray)
+    assert connect(out).execute("SELECT count(DISTINCT article_id) FROM articles").fetchone()[0] == 40
+
+
+def test_a_batch_whose_job_did_not_finish_cannot_be_committed(tmp_path):
+    out = str(tmp_path / "out")
+    staging = staging_dir(out, "r-00001-abc")
+    os.makedirs(os.path.join(staging, "articles"))
+    con = open_lake(out, read_only=False)
+    with pytest.raises(OSError):
+        commit_batch(con, staging, {"run_id": "r", "batch": 1, "batches": 1, "commit_id": "r-00001-abc",
+                                    "started_at": WHEN, "finished_at": WHEN, "files_found": 1,
+                                    "files_skipped": 0, "options": "{}", "code_version": "test"}, "x")
+    assert connect(out).execute("SELECT count(*) FROM runs").fetchone()[0] == 0

@@ -20,7 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from schemas.catalog import LAKE, data_path
 from schemas.tables import STAGED, TABLES
-from transforms.sink.parquet import table_dir
+from transforms.sink.parquet import manifest_path, read_manifest
 
 BATCHES_DIR = "batches"
 # Tables whose rows a replaced record loses (by source_uri).
@@ -38,12 +38,18 @@ def staging_dir(output: str, commit_id: str) -> str:
 
 
 def staged_files(staging: str) -> Dict[str, List[str]]:
-    """table -> the Parquet files its Beam write left (sorted), for every staged table."""
-    out = {}
-    for table in STAGED:
-        pattern = FileSystems.join(table_dir(staging, table), "*.parquet")
-        out[table] = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-    return out
+    """table -> the Parquet files the batch's finished job listed in its manifest (sorted),
+    for every staged table. Files under ``staging`` the manifest does not list (a retried
+    bundle's first attempt) are deleted: they were never the job's output."""
+    listed = read_manifest(staging)
+    out: Dict[str, List[str]] = {table: [] for table in STAGED}
+    for path in listed:
+        out[path.rstrip("/").split("/")[-2]].append(path)
+    found = FileSystems.match([FileSystems.join(staging, "*", "*.parquet")])[0].metadata_list
+    stray = sorted(set(m.path for m in found) - set(listed))
+    if stray:
+        FileSystems.delete(stray)
+    return {table: sorted(fs) for table, fs in out.items()}
 
 
 def _files_with_rows(con, files: List[str]) -> Dict[str, int]:
@@ -179,6 +185,7 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     # files not registered: those with no rows (they would only add files to open), and the
     # record ledger, whose rows were copied (kept records filtered out)
     done = [f for t, fs in files.items() for f in fs if not rows[t][f] or t == "ingest_records"]
+    done.append(manifest_path(staging))
     if done:
         FileSystems.delete(done)
     return {**counts, **{k: run[k] for k in ("files_new", "files_changed", "files_unchanged")}}
