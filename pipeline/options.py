@@ -8,7 +8,8 @@ from pipeline.plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_FILES
 from pipeline.report import DEFAULT_KEEP
 from transforms.extract import DEFAULT_MAX_WORDS
 from transforms.read.decode import DEFAULT_MAX_BYTES
-from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD
+from transforms.dedup.dedup import (DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD,
+                                    IN_MEMORY_BELOW_BYTES)
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
 
 
@@ -47,6 +48,10 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--no_earlier_runs", action="store_true", default=False,
                             help="Do not fold copies of articles that earlier batches and runs "
                                  "committed (by default they become duplicates pointing there).")
+        parser.add_argument("--dedup_in_memory_below", type=int, default=IN_MEMORY_BELOW_BYTES,
+                            help="Batches of fewer input bytes find near copies in one "
+                                 "in-memory step (same result, fewer shuffles); 0: always "
+                                 "the distributed steps.")
         parser.add_argument("--minhash_perm", type=int, default=DEFAULT_NUM_PERM,
                             help="MinHash permutations.")
         parser.add_argument("--shingle_words", type=int, default=DEFAULT_SHINGLE,

@@ -107,6 +107,93 @@ def _snapshot(con) -> int:
     return con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
 
 
+class BatchResult(typing.NamedTuple):
+    counts: Dict[str, int]          # commit_batch's counts
+    line: str                       # what the batch did, for one line of output
+    seconds: Dict[str, float]       # graph, job, commit
+
+
+class Writer:
+    """Runs and commits micro-batches into one output, for one run id, under the writer lock
+    its caller holds: one Beam job and one catalog transaction per batch (``run`` takes the
+    planned batches of a folder; ``pipeline.watch`` takes files as they land).
+
+    ``models``: a ``shared.Shared`` handle whose NER model the caller keeps loaded between
+    jobs (in-process workers only; see ``transforms.entities.keep_model``), or None."""
+
+    def __init__(self, con, options, opts, run_id: str, progress: Progress, models=None):
+        self.con, self.options, self.opts, self.run_id = con, options, opts, run_id
+        self.progress, self.models = progress, models
+        self.output = os.path.abspath(opts.output)
+        self.local = runner_is_local(options.view_as(StandardOptions).runner)
+        self.subprocesses = (self.local and options.view_as(DirectOptions).direct_running_mode
+                             == "multi_processing")
+        self.asked = json.dumps(settings(options), default=str, sort_keys=True)
+        self.version = code_version()
+
+    def commit(self, batch: List, index: int, batches: int, found: int, skipped: int) -> BatchResult:
+        """Runs batch ``index`` of ``batches`` (FileEntry list) and commits it; ``found`` and
+        ``skipped`` are the files the run's listing found and skipped (its history)."""
+        con, opts, run_id = self.con, self.opts, self.run_id
+        commit_id = f"{run_id}-{index:05d}-{secrets.token_hex(3)}"
+        staging = staging_dir(self.output, commit_id)
+        has_index = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.dedup_index").fetchone()[0]
+        earlier = None
+        if has_index and not opts.no_earlier_runs:
+            earlier = (self.output, None, _snapshot(con))
+        batch_started = datetime.now(timezone.utc)
+        t_batch = time.monotonic()
+        with self.progress.batch(index, len(batch), self.local) as tallies:
+            p = beam.Pipeline(options=self.options)
+            build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
+                  earlier=earlier, progress=tallies, models=self.models)
+            t_built = time.monotonic()
+            restore = silence_workers(logs_path(self.output, run_id)) if self.subprocesses else None
+            try:
+                result = p.run()
+                self.progress.watch(result)
+                state = result.wait_until_finish()
+            finally:
+                if restore:
+                    restore()
+            if state != PipelineState.DONE:  # a runner that reports failure instead of raising
+                raise RuntimeError(f"batch {index}'s Beam job ended {state}: nothing of it was committed")
+            stages = from_metrics(result) or (read_folder(tallies) if tallies else None)
+        looked_up = _counter(result, "index_articles_read")
+        band_hits = _counter(result, "index_band_hits")
+        t_job = time.monotonic()
+        faults.point("staged", index)
+        row = {"run_id": run_id, "batch": index, "batches": batches,
+               "commit_id": commit_id, "started_at": batch_started,
+               "finished_at": datetime.now(timezone.utc),
+               "files_found": found, "files_skipped": skipped,
+               "options": self.asked,
+               "code_version": self.version,
+               "timings": json.dumps({
+                   "graph": round(t_built - t_batch, 3), "job": round(t_job - t_built, 3),
+                   "stages": {s: round(v["seconds"], 3) for s, v in (stages or {}).items()}})}
+        counts = commit_batch(con, staging, row, f"run {run_id} batch {index}/{batches}",
+                              threshold=opts.dedup_threshold,
+                              fault=lambda name, i=index: faults.point(name, i))
+        faults.point("committed", index)
+        self.progress.committed(len(batch))
+        done = time.monotonic()
+        line = (f"{len(batch)} files, {counts['articles']} articles, {counts['duplicates']} "
+                f"duplicates, {counts['rejects']} rejects"
+                + (f", {counts['replaced']} earlier versions replaced" if counts["replaced"] else "")
+                + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)"
+                   if earlier and looked_up is not None else "")
+                + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
+                  f"commit {done - t_job:.1f})")
+        return BatchResult(counts, line, {"graph": t_built - t_batch, "job": t_job - t_built,
+                                          "commit": done - t_job})
+
+
+def add_counts(totals: Dict[str, int], counts: Dict[str, int]) -> None:
+    for k, v in counts.items():
+        totals[k] = totals.get(k, 0) + v
+
+
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
         progress: Optional[Progress] = None) -> RunResult:
     """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``;
@@ -114,8 +201,6 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
     t0 = time.monotonic()
     progress = progress or Progress("log", skip_entities=opts.skip_entities)
     say = progress.say
-    local = runner_is_local(options.view_as(StandardOptions).runner)
-    subprocesses = (local and options.view_as(DirectOptions).direct_running_mode == "multi_processing")
     output = os.path.abspath(opts.output)
     lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
     with lock:
@@ -133,62 +218,11 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         progress.planned(plan.new + plan.known, len(plan.batches))
         faults.point("planned")
         totals: Dict[str, int] = {}
-        asked = json.dumps(settings(options), default=str, sort_keys=True)
-        version = code_version()
+        writer = Writer(con, options, opts, run_id, progress)
         for i, batch in enumerate(plan.batches, start=1):
-            commit_id = f"{run_id}-{i:05d}-{secrets.token_hex(3)}"
-            staging = staging_dir(output, commit_id)
-            has_index = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.dedup_index").fetchone()[0]
-            earlier = None
-            if has_index and not opts.no_earlier_runs:
-                earlier = (output, None, _snapshot(con))
-            batch_started = datetime.now(timezone.utc)
-            t_batch = time.monotonic()
-            with progress.batch(i, len(batch), local) as tallies:
-                p = beam.Pipeline(options=options)
-                build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
-                      earlier=earlier, progress=tallies)
-                t_built = time.monotonic()
-                restore = silence_workers(logs_path(output, run_id)) if subprocesses else None
-                try:
-                    result = p.run()
-                    progress.watch(result)
-                    state = result.wait_until_finish()
-                finally:
-                    if restore:
-                        restore()
-                if state != PipelineState.DONE:  # a runner that reports failure instead of raising
-                    raise RuntimeError(f"batch {i}'s Beam job ended {state}: nothing of it was committed")
-                stages = from_metrics(result) or (read_folder(tallies) if tallies else None)
-            looked_up = _counter(result, "index_articles_read")
-            band_hits = _counter(result, "index_band_hits")
-            t_job = time.monotonic()
-            faults.point("staged", i)
-            row = {"run_id": run_id, "batch": i, "batches": len(plan.batches),
-                   "commit_id": commit_id, "started_at": batch_started,
-                   "finished_at": datetime.now(timezone.utc),
-                   "files_found": plan.found, "files_skipped": plan.skipped,
-                   "options": asked,
-                   "code_version": version,
-                   "timings": json.dumps({
-                       "graph": round(t_built - t_batch, 3), "job": round(t_job - t_built, 3),
-                       "stages": {s: round(v["seconds"], 3) for s, v in (stages or {}).items()}})}
-            counts = commit_batch(con, staging, row, f"run {run_id} batch {i}/{len(plan.batches)}",
-                                  threshold=opts.dedup_threshold,
-                                  fault=lambda name, i=i: faults.point(name, i))
-            faults.point("committed", i)
-            progress.committed(len(batch))
-            for k, v in counts.items():
-                totals[k] = totals.get(k, 0) + v
-            done = time.monotonic()
-            say(f"batch {i}/{len(plan.batches)} committed: {len(batch)} files, "
-                f"{counts['articles']} articles, {counts['duplicates']} duplicates, "
-                f"{counts['rejects']} rejects" + (f", {counts['replaced']} earlier versions replaced"
-                                                  if counts["replaced"] else "")
-                + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)"
-                   if earlier and looked_up is not None else "")
-                + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
-                  f"commit {done - t_job:.1f})")
+            done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped)
+            add_counts(totals, done.counts)
+            say(f"batch {i}/{len(plan.batches)} committed: {done.line}")
         if plan.batches and needs_compaction(con):
             compact(con)
             say("compacted small files")

@@ -172,3 +172,40 @@ def test_the_index_prefilter_keeps_a_half_length_copy_and_drops_unrelated_texts(
     other = sig(seed_text("001"))  # the same event told by another outlet
     assert near_enough(full, [half]) and near_enough(half, [other, full])
     assert not near_enough(full, [other])
+
+
+def chain_corpus():
+    """Stories with exact copies, near copies, and a chain of edits longer than the
+    propagation rounds (each link near the previous one only)."""
+    arts = []
+    for s in range(6):
+        base = story(100 + s)
+        arts.append(art(f"s{s}", base))
+        arts.append(art(f"s{s}_exact", base.upper()))
+        arts += [art(f"s{s}_near{i}", edit(base, 60 + 7 * i, 10 * s + i)) for i in range(3)]
+    text = story(999)
+    for i in range(9):
+        arts.append(art(f"chain{i}", text))
+        text = edit(text, 60, 500 + i, start=5 * i)
+    arts.append(art("teaser", " ".join(story(101).split()[:150])))
+    return arts
+
+
+def test_in_memory_and_distributed_near_copies_are_the_same(tmp_path):
+    arts = chain_corpus()
+    out = {}
+    for in_memory in (False, True):
+        with TestPipeline() as p:
+            res = p | beam.Create(arts) | Dedup(in_memory=in_memory)
+            out[in_memory] = tmp_path / f"m{in_memory}"
+            ((res.articles | "k" >> beam.Map(lambda a: ("kept", a.source_uri)),
+              res.duplicates | "d" >> beam.Map(lambda d: ("dup", tuple(d))),
+              res.index | "i" >> beam.Map(lambda it: ("index", it.article_id)))
+             | beam.Flatten() | beam.Map(repr)
+             | beam.io.WriteToText(str(out[in_memory]), shard_name_template=""))
+    lines = {m: sorted(open(path).read().splitlines()) for m, path in out.items()}
+    assert lines[True] == lines[False]
+    dups = [line for line in lines[True] if line.startswith("('dup'")]
+    # the chain folds as one component although its ends are far apart
+    assert sum("'chain" in d and "'near'" in d for d in dups) == 8
+    assert len(dups) >= 6 * 4

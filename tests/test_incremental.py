@@ -171,14 +171,17 @@ def test_kill_9_during_ner_then_rerun_equals_an_uninterrupted_run(tmp_path):
     shutil.copytree(os.path.join(SAMPLES, "pages"), land)
     ref, out = tmp_path / "ref", tmp_path / "out"
     run_ok("--input", str(land), "--output", str(ref))
-    proc = pipeline("--input", str(land), "--output", str(out))
+    proc = pipeline("--input", str(land), "--output", str(out), "--progress_interval", "0.05")
     deadline = time.monotonic() + 120
-    staged = os.path.join(out, "data", "batches")
-    # NER runs once extraction and dedup are done: wait for the job to be under way
-    while time.monotonic() < deadline and proc.poll() is None and not os.path.isdir(staged):
-        time.sleep(0.05)
-    time.sleep(1.5)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    # NER runs once dedup is done: kill when the progress lines say dedup has its total
+    # (the model loads meanwhile) and NER has not finished
+    line = ""
+    while time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stdout.readline()
+        m = re.search(r"deduplicated (\d+)/(\d+).*NER (\d+)/(\d+)", line)
+        if m and m[1] == m[2] != "0" and int(m[3]) < int(m[4]):
+            break
+    assert proc.poll() is None, f"the run ended before it could be killed ({line!r})"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     assert connect(str(out)).execute("SELECT count(*) FROM articles").fetchone()[0] == 0

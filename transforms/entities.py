@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
+from apache_beam.utils import shared
 
 from schemas.records import Article, Reject
 from transforms.mentions import refine
@@ -107,6 +108,13 @@ def load_ner(name: str):
     return spacy.load(resolved, exclude=exclude)
 
 
+def keep_model(models: shared.Shared, name: str):
+    """Loads (or finds) the NER model behind ``models`` in this process and returns it: the
+    caller holds it so that it outlives each job (``shared.Shared`` keeps only weak
+    references), and the in-process workers of later jobs acquire this same object."""
+    return models.acquire(lambda: load_ner(name), tag=name)
+
+
 def chunk_spans(text: str, max_chars: int) -> List[Tuple[int, int]]:
     """(start, end) pieces covering ``text``, each at most ``max_chars`` long, cut at the last
     paragraph break, else line break, else sentence end, else space before the limit."""
@@ -168,14 +176,17 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
     a Reject (``ner_error``) when the model fails on that one article."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
-                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None):
+                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None,
+                 models: Optional[shared.Shared] = None):
         super().__init__()
         self.model, self.batch_size, self.max_chars = model, batch_size, max_chars
-        self.progress = progress
+        self.progress, self.models = progress, models
         self._tally: Optional[Tally] = None
 
     def load_model(self):
-        return load_ner(self.model)
+        if self.models is None:
+            return load_ner(self.model)
+        return keep_model(self.models, self.model)
 
     def run_inference(self, batch: Sequence[Article], model, inference_args: Optional[Dict[str, Any]] = None):
         if self._tally is None:  # made on the worker: a handler has no setup of its own
@@ -230,12 +241,16 @@ class _SplitFn(TalliedFn, beam.DoFn):
 
 class Enrich(beam.PTransform):
     """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``.
-    ``progress``: the folder of ``transforms.progress`` tallies, or None."""
+    ``progress``: the folder of ``transforms.progress`` tallies, or None. ``models``: a
+    ``shared.Shared`` handle made once by a process that runs many jobs (``--watch``): the
+    jobs' workers in that process get the model it holds (``keep_model``) instead of loading
+    their own; None: each job's workers load it once."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
-                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None):
+                 max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None,
+                 models: Optional[shared.Shared] = None):
         super().__init__()
-        self.handler = SpacyNerHandler(model, batch_size, max_chars, progress)
+        self.handler = SpacyNerHandler(model, batch_size, max_chars, progress, models)
         self.progress = progress
 
     def expand(self, articles):

@@ -50,6 +50,9 @@ MAX_BUCKET_ALL_PAIRS = 64
 # Rounds of label propagation before the exact clean-up; dedup graphs are stars and short
 # chains, so nearly every component is settled by then and the clean-up sees almost nothing.
 PROPAGATION_ROUNDS = 3
+# Batches of fewer input bytes find their near copies in one in-memory step (``in_memory``:
+# the same verdicts, a dozen fewer shuffles); their sketches take a few tens of MB at most.
+IN_MEMORY_BELOW_BYTES = 16 << 20
 
 
 class Match(typing.NamedTuple):
@@ -251,6 +254,59 @@ def _dup(copy: Article, canonical_id: str, matched_id: str, similarity: float, m
                      measure, matched_id)
 
 
+def near_verdicts(items: Iterable[DedupItem], threshold: float, bands: int, rows: int,
+                  num_perm: int, stats: Optional[Dict[str, int]] = None) -> List[Tuple[str, Verdict]]:
+    """Pure: (article id, Verdict) of every new item that folds into another, computed in
+    memory over all ``items`` (this batch's representatives and the earlier articles looked
+    up for them). The same candidates, tests and components as the distributed steps of
+    ``Dedup``, hence the same verdicts; ``stats`` counts candidate pairs and their outcomes."""
+    by_key = {item_rank(it): it for it in items}
+    buckets: Dict[str, List[str]] = {}
+    for key, it in by_key.items():
+        if len(it.signature) != 4 * num_perm:
+            continue  # index rows of other settings
+        for band in minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32), bands, rows):
+            buckets.setdefault(band, []).append(key)
+    pairs = sorted({p for keys in buckets.values() for p in bucket_pairs(keys)})
+    stats = stats if stats is not None else {}
+    edges = []
+    for a, b in pairs:
+        stats["candidate_pairs"] = stats.get("candidate_pairs", 0) + 1
+        m = verify(by_key[a], by_key[b], threshold, stats=stats)
+        if m is not None:
+            stats["pairs_by_" + m.measure] = stats.get("pairs_by_" + m.measure, 0) + 1
+            edges.append(Edge(a, b, m.measure, m.value))
+    roots = union_find_roots((e.a, e.b) for e in edges)
+    ends: Dict[str, List[Tuple[str, str, float]]] = {}
+    for e in edges:
+        ends.setdefault(e.a, []).append((e.b, e.measure, e.value))
+        ends.setdefault(e.b, []).append((e.a, e.measure, e.value))
+    return [(id_of(node), explain(node, root, ends[node])) for node, root in sorted(roots.items())
+            if root != node and not is_prior(node)]
+
+
+class _NearInMemoryFn(TalliedFn, beam.DoFn):
+    """(None, [DedupItem]) -> (article id, Verdict): ``near_verdicts`` over one small batch."""
+
+    def __init__(self, threshold: float, bands: int, rows: int, num_perm: int,
+                 progress: Optional[str] = None):
+        TalliedFn.__init__(self, progress, "dedup")
+        self.threshold, self.bands, self.rows, self.num_perm = threshold, bands, rows, num_perm
+        self.counters = {name: Metrics.counter(STAGE, name) for name in (
+            "candidate_pairs", "pairs_by_jaccard", "pairs_by_containment")}
+        self.counters["different_facts"] = Metrics.counter(STAGE, "pairs_with_different_facts")
+
+    def process(self, element):
+        _, items = element
+        start = time.perf_counter()
+        stats: Dict[str, int] = {}
+        out = near_verdicts(items, self.threshold, self.bands, self.rows, self.num_perm, stats)
+        self.tally.add(0, time.perf_counter() - start)
+        for name, n in stats.items():
+            self.counters[name].inc(n)
+        yield from out
+
+
 class _ResolveFn(TalliedFn, beam.DoFn):
     """(rep id, {group: [(rep, copies, prior id)], item: [item], verdict: [Verdict]}) ->
     kept articles (main), ``duplicates``, and ``index`` items of the kept articles."""
@@ -364,14 +420,16 @@ class Dedup(beam.PTransform):
     (``transforms.dedup.index.LookupPrior``); copies of them become duplicates pointing to
     them, and they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
     are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
-    (the folder of ``transforms.progress`` tallies, or None).
+    (the folder of ``transforms.progress`` tallies, or None), ``in_memory`` (find near
+    copies in one step holding all the batch's sketches, ``near_verdicts``: the same verdicts
+    with a dozen fewer shuffles, for batches known to be small; default: distributed).
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
                  shingle: int = DEFAULT_SHINGLE, lookup: Optional[beam.PTransform] = None,
-                 progress: Optional[str] = None):
+                 progress: Optional[str] = None, in_memory: bool = False):
         super().__init__()
-        self.progress = progress
+        self.progress, self.in_memory = progress, in_memory
         if not 0 < threshold <= 1:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
@@ -406,39 +464,48 @@ class Dedup(beam.PTransform):
             | "Items" >> beam.Map(lambda g: g[3])
         )
         items = (new_items, prior) | "WithPrior" >> beam.Flatten()
-        items_by_key = items | "ItemByKey" >> beam.Map(lambda it: (item_rank(it), it))
-        pairs = (
-            items
-            | "BandKeys" >> beam.FlatMap(
-                lambda it: [(k, item_rank(it)) for k in minhash.band_keys(
-                    np.frombuffer(it.signature, dtype=np.uint32), bands, rows)]
-                if len(it.signature) == 4 * num_perm else [])  # index rows of other settings
-            | "Buckets" >> beam.GroupByKey()
-            | "Pairs" >> beam.FlatMapTuple(lambda _k, keys: bucket_pairs(keys))
-            | "OncePerPair" >> beam.Distinct()
-        )
-        # Join each pair with both ends' sketches: first b (keyed by b), then a (keyed by a).
-        with_b = (
-            {"items": items_by_key, "pairs": pairs | "ByB" >> beam.Map(lambda ab: (ab[1], ab[0]))}
-            | "JoinB" >> beam.CoGroupByKey()
-            | "AttachB" >> beam.FlatMapTuple(
-                lambda b, g: [(a, (b, item)) for item in list(g["items"])[:1] for a in g["pairs"]])
-        )
-        edges = (
-            {"items": items_by_key, "with_b": with_b}
-            | "JoinA" >> beam.CoGroupByKey()
-            | "Verify" >> beam.ParDo(_VerifyFn(self.threshold, self.progress))
-        )
-        roots = edges | "EdgeNodes" >> beam.Map(lambda e: (e.a, e.b)) | "Components" >> ConnectedComponents()
-        verdicts = (
-            {"root": roots,
-             "edges": edges | "EdgeEnds" >> beam.FlatMap(
-                 lambda e: [(e.a, (e.b, e.measure, e.value)), (e.b, (e.a, e.measure, e.value))])}
-            | "EdgesOfNode" >> beam.CoGroupByKey()
-            | "Explain" >> beam.FlatMapTuple(
-                lambda node, g: [(id_of(node), explain(node, root, g["edges"]))
-                                 for root in g["root"] if root != node and not is_prior(node)])
-        )
+        if self.in_memory:
+            verdicts = (
+                items
+                | "AllItems" >> beam.Map(lambda it: (None, it))
+                | "GatherItems" >> beam.GroupByKey()
+                | "NearInMemory" >> beam.ParDo(_NearInMemoryFn(self.threshold, bands, rows,
+                                                               num_perm, self.progress))
+            )
+        else:
+            items_by_key = items | "ItemByKey" >> beam.Map(lambda it: (item_rank(it), it))
+            pairs = (
+                items
+                | "BandKeys" >> beam.FlatMap(
+                    lambda it: [(k, item_rank(it)) for k in minhash.band_keys(
+                        np.frombuffer(it.signature, dtype=np.uint32), bands, rows)]
+                    if len(it.signature) == 4 * num_perm else [])  # index rows of other settings
+                | "Buckets" >> beam.GroupByKey()
+                | "Pairs" >> beam.FlatMapTuple(lambda _k, keys: bucket_pairs(keys))
+                | "OncePerPair" >> beam.Distinct()
+            )
+            # Join each pair with both ends' sketches: first b (keyed by b), then a (keyed by a).
+            with_b = (
+                {"items": items_by_key, "pairs": pairs | "ByB" >> beam.Map(lambda ab: (ab[1], ab[0]))}
+                | "JoinB" >> beam.CoGroupByKey()
+                | "AttachB" >> beam.FlatMapTuple(
+                    lambda b, g: [(a, (b, item)) for item in list(g["items"])[:1] for a in g["pairs"]])
+            )
+            edges = (
+                {"items": items_by_key, "with_b": with_b}
+                | "JoinA" >> beam.CoGroupByKey()
+                | "Verify" >> beam.ParDo(_VerifyFn(self.threshold, self.progress))
+            )
+            roots = edges | "EdgeNodes" >> beam.Map(lambda e: (e.a, e.b)) | "Components" >> ConnectedComponents()
+            verdicts = (
+                {"root": roots,
+                 "edges": edges | "EdgeEnds" >> beam.FlatMap(
+                     lambda e: [(e.a, (e.b, e.measure, e.value)), (e.b, (e.a, e.measure, e.value))])}
+                | "EdgesOfNode" >> beam.CoGroupByKey()
+                | "Explain" >> beam.FlatMapTuple(
+                    lambda node, g: [(id_of(node), explain(node, root, g["edges"]))
+                                     for root in g["root"] if root != node and not is_prior(node)])
+            )
         return (
             {"group": keyed_groups, "verdict": verdicts,
              "item": new_items | "ItemById" >> beam.Map(lambda it: (it.article_id, it))}
