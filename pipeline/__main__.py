@@ -125,8 +125,12 @@ def main(argv=None) -> int:
         return fail("--max_article_words must be >= 0 (0: no limit)")
     if opts.progress_interval <= 0:
         return fail("--progress_interval must be > 0 seconds")
+    if opts.watch and (opts.settle_seconds < 0 or opts.poll_seconds <= 0):
+        return fail("--settle_seconds must be >= 0 and --poll_seconds > 0")
+    if opts.watch and opts.reprocess:
+        return fail("--reprocess takes a folder again once: run it without --watch, then watch")
     FileSystems.set_options(options)  # s3:// and azfs:// read their settings from the options
-    for problem in input_problems(opts.input):
+    for problem in input_problems(opts.input, empty_ok=opts.watch):
         return fail(problem)
     std = options.view_as(StandardOptions)
     if not std.runner:
@@ -144,10 +148,19 @@ def main(argv=None) -> int:
 
     from pipeline.progress import Progress
     from pipeline.run import run
-    progress = Progress.for_stream(opts.quiet, sys.stdout, interval=opts.progress_interval,
-                                   skip_entities=opts.skip_entities)
+    if opts.watch:  # one line per batch, no per-stage progress: batches take seconds
+        progress = Progress("quiet" if opts.quiet else "lines", skip_entities=opts.skip_entities)
+    else:
+        progress = Progress.for_stream(opts.quiet, sys.stdout, interval=opts.progress_interval,
+                                       skip_entities=opts.skip_entities)
+    watched = None
     try:
-        result = run(options, opts, run_id, progress)
+        if opts.watch:
+            from pipeline.watch import watch
+            watched = watch(options, opts, run_id, progress)
+            result = watched.run
+        else:
+            result = run(options, opts, run_id, progress)
     except Busy as e:
         return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
     except CatalogError as e:
@@ -168,7 +181,13 @@ def main(argv=None) -> int:
                   f"({type(e).__name__}: {e}); `python -m pipeline report {opts.output} "
                   f"--run {run_id}` retries", file=sys.stderr)
         _prune(opts)
-    print(f"done in {result.seconds:.1f}s")
+    if watched is not None:
+        from pipeline.watch import latency_summary
+        print(f"stopped ({watched.stopped_by}) after {result.seconds:.1f}s: {watched.seen} files "
+              f"seen, {result.new} taken in {result.batches} batch(es); latency from landing to "
+              f"committed: {latency_summary(watched.latencies)}")
+    else:
+        print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
     print(summarize(opts.output, result, facts, report))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import tempfile
 from typing import Iterator, Optional
 
@@ -77,9 +78,10 @@ def output_problem(output: str) -> Optional[str]:
     return None
 
 
-def input_problems(inputs) -> Iterator[str]:
+def input_problems(inputs, empty_ok: bool = False) -> Iterator[str]:
     """Error lines for inputs that cannot be read or match nothing (stops at the first
-    kind of problem per input)."""
+    kind of problem per input). ``empty_ok`` (``--watch``): a local folder that exists, or a
+    glob whose folder exists, may hold nothing yet."""
     for path in inputs:
         problem = missing_extra(path)
         if problem:
@@ -94,7 +96,18 @@ def input_problems(inputs) -> Iterator[str]:
                     cause = next(iter(cause.exception_details.values()))
                 yield f"cannot list {pattern}: {type(cause).__name__}: {cause}"
                 break
+            if not found and empty_ok and _watchable(path):
+                break
             if not found:
                 yield (f"no input files match {pattern}"
                        + ("" if scheme(pattern) or os.path.exists(path) else f" ({path} does not exist)"))
                 break
+
+
+def _watchable(path: str) -> bool:
+    """A path a watcher can wait on while it is empty: a folder on an object store, or a
+    local folder (or the folder of a local glob) that exists."""
+    if scheme(path):
+        return True
+    base = re.split(r"[*?\[]", path, 1)[0]
+    return os.path.isdir(path) or os.path.isdir(base if base.endswith(os.sep) else os.path.dirname(base) or ".")

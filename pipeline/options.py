@@ -61,6 +61,14 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--max_article_words", type=int, default=DEFAULT_MAX_WORDS,
                             help="Articles with more words of text become too_long rejects "
                                  "(0: no limit); the longest real articles are far shorter.")
+        parser.add_argument("--watch", action="store_true", default=False,
+                            help="Keep running: ingest files as they land under --input "
+                                 "(complete ones only), until Ctrl-C or SIGTERM.")
+        parser.add_argument("--settle_seconds", type=float, default=2.0,
+                            help="--watch: a file with no close event is complete once its size "
+                                 "and time stayed the same this long.")
+        parser.add_argument("--poll_seconds", type=float, default=5.0,
+                            help="--watch: how often inputs on object stores are listed.")
         parser.add_argument("--quiet", action="store_true", default=False,
                             help="Print only the final summary (no progress, no per-batch lines).")
         parser.add_argument("--progress_interval", type=float, default=10.0,

@@ -64,11 +64,13 @@ def fmt_seconds(s: Optional[float]) -> str:
 
 class Progress:
     """The run's voice. ``say(line)`` prints a line of the run (not in quiet mode);
-    ``batch(...)`` is the context of one batch's job, whose stage counts it shows."""
+    ``batch(...)`` is the context of one batch's job, whose stage counts it shows. Modes:
+    ``bar`` (a terminal), ``log`` (lines every ``interval`` seconds), ``lines`` (the run's
+    lines only, no stage counts: ``--watch``, whose batches take seconds), ``quiet``."""
 
     def __init__(self, mode: str, *, interval: float = 10.0, out: TextIO = sys.stdout,
                  skip_entities: bool = False):
-        if mode not in ("bar", "log", "quiet"):
+        if mode not in ("bar", "log", "lines", "quiet"):
             raise ValueError(mode)
         self.mode, self.interval, self.out = mode, interval, out
         self.stages = [s for s in STAGES if not (skip_entities and s == "ner")]
@@ -130,7 +132,7 @@ class Progress:
         """The context of batch ``index``'s job over ``files`` files. Yields the folder the
         workers tally into (``local``: the runner's workers share this machine's disk), or
         None (quiet mode, or remote workers: then ``watch(result)`` reads Beam metrics)."""
-        if self.mode == "quiet":
+        if self.mode in ("quiet", "lines"):
             yield None
             return
         folder = tempfile.mkdtemp(prefix="news-ingest-progress-") if local else None

@@ -28,3 +28,10 @@ def test_folder_is_recursive_overlaps_listed_once_sorted(tree):
 def test_missing_input_is_an_error_naming_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing-here"):
         list_files(str(tmp_path / "nothing-here" / "*.html"))
+
+
+def test_an_empty_folder_matches_nothing_not_itself(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert file_pattern(str(tmp_path / "empty")) == str(tmp_path / "empty" / "**")
+    with pytest.raises(FileNotFoundError, match="empty"):
+        list_files(str(tmp_path / "empty"))

@@ -27,6 +27,8 @@ def file_pattern(path: str) -> str:
     if path.endswith("/"):
         return path + "**"
     recursive = FileSystems.join(path, "**")
+    if FileSystems.get_scheme(path) in (None, "file") and os.path.isdir(path):
+        return recursive  # a local folder, empty or not (never the folder itself as a file)
     try:
         if FileSystems.match([recursive], limits=[1])[0].metadata_list:
             return recursive

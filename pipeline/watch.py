@@ -1,0 +1,311 @@
+"""``--watch``: keeps running, and ingests files as they land, seconds after they land.
+
+One process holds the writer lock for as long as it watches. It learns of files from
+``watchdog`` (inotify on Linux: created, written, closed after writing, moved in) for local
+inputs, and from a listing every ``--poll_seconds`` for inputs on object stores (and every
+``LOCAL_RELIST`` seconds locally, in case the kernel dropped events). ``pipeline.landing``
+decides when a file is complete. Complete files go in micro-batches through the same Beam
+job and the same one-transaction commit as a scheduled run (``pipeline.run.Writer``), so
+the exactly-once guarantees are the same: a ``kill -9`` loses nothing, and a restart takes
+every file not committed, including those that landed while it was down.
+
+Latency: what a small batch costs is kept low by keeping the expensive parts alive between
+batches: the NER model stays loaded in this process (``shared.Shared``, for the in-process
+runner) and the lake stays open; small batches dedup in one step. A batch takes what is
+ready when the previous one ends, up to ``--batch_files``/``--batch_bytes``: a trickle gives
+batches of one file, a burst gives large batches, whose fixed cost is spread thin.
+
+SIGINT/SIGTERM: the batch under way finishes and commits, then the watcher exits 0 with a
+summary; a second one abandons the batch (nothing of it is committed; its files are taken
+again at the next start).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import statistics
+import threading
+import time
+import typing
+from typing import Dict, List, Optional
+
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+from pipeline.landing import Landing, Scope
+from pipeline.lock import WriterLock
+from pipeline.plan import attach_prior_records, cut, outside, select
+from pipeline.progress import Progress
+from pipeline.run import RunResult, Writer, add_counts, clear_output, runner_is_local
+from schemas.catalog import catalog_path, open_lake
+from transforms.read.discover import list_files
+from transforms.sink.commit import compact, needs_compaction, remove_orphans
+
+# Local folders are listed this often as well, in case inotify dropped events (queue overflow).
+LOCAL_RELIST = 60.0
+# After the first ready file of an idle spell, wait this long for others landing with it.
+GATHER = 0.05
+
+
+class Stop:
+    """SIGINT/SIGTERM: the first asks to stop after the batch under way, the second abandons
+    it (``KeyboardInterrupt`` in the main thread)."""
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.signal: Optional[str] = None
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum, _frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        self.event.set()
+
+
+class _Events:
+    """watchdog handler: puts (kind, path, monotonic, wall) on a queue for the main loop."""
+
+    def __init__(self, q: "queue.Queue", scope: Scope):
+        from watchdog.events import FileSystemEventHandler
+
+        outer = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event):
+                if event.is_directory:
+                    return
+                kind = event.event_type
+                now, wall = time.monotonic(), time.time()
+                if kind == "moved":
+                    outer.put("gone", event.src_path, now, wall)
+                    outer.put("closed", event.dest_path, now, wall)
+                elif kind == "closed":
+                    outer.put("closed", event.src_path, now, wall)
+                elif kind in ("created", "modified"):
+                    outer.put("changed", event.src_path, now, wall)
+                elif kind == "deleted":
+                    outer.put("gone", event.src_path, now, wall)
+
+        self.q, self.scope, self.handler = q, scope, Handler()
+
+    def put(self, kind, path, now, wall):
+        path = os.fsdecode(path)
+        if self.scope.wants(path):
+            self.q.put((kind, path, now, wall))
+
+
+class WatchResult(typing.NamedTuple):
+    run: RunResult
+    seen: int
+    latencies: List[float]   # landing (last write) -> committed, seconds, per file
+    stopped_by: str
+
+
+def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchResult:
+    """Watches ``opts.input`` until SIGINT/SIGTERM; commits micro-batches into ``opts.output``."""
+    t0 = time.monotonic()
+    say = progress.say
+    output = os.path.abspath(opts.output)
+    scope = Scope(opts.input)
+    landing = Landing(opts.settle_seconds)
+    events: "queue.Queue" = queue.Queue()
+    totals: Dict[str, int] = {}
+    latencies: List[float] = []
+    seen: set = set()
+    batches = taken = 0
+    in_process = (runner_is_local(options.view_as(StandardOptions).runner)
+                  and options.view_as(DirectOptions).direct_running_mode == "in_memory")
+    with Stop() as stop, WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait,
+                                    on_wait=say):
+        if opts.overwrite:
+            clear_output(output)
+        con = open_lake(output, read_only=False)
+        removed = remove_orphans(con, output)
+        if removed:
+            say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
+        models = keep = None
+        if in_process and not opts.skip_entities:
+            # The NER model lives in this process for the whole watch: every batch's
+            # in-process workers acquire this object instead of loading their own.
+            from apache_beam.utils import shared
+            from transforms.entities import keep_model
+            models = shared.Shared()
+            keep = keep_model(models, opts.spacy_model)  # noqa: F841 (held: see above)
+        writer = Writer(con, options, opts, run_id, progress, models=models)
+        observer = _observe(scope, events)
+        roots = scope.roots()
+        say(f"watching {', '.join(roots + scope.remote)} "
+            f"({'inotify' if observer is not None else 'listing'}"
+            f"{f', listing every {opts.poll_seconds:g}s' if scope.remote else ''}); "
+            f"Ctrl-C stops after the batch under way")
+        next_list = 0.0   # list at once: files that landed while no watcher ran
+        try:
+            while not stop.event.is_set():
+                now = time.monotonic()
+                if now >= next_list:
+                    _list(opts.input, output, landing, seen)
+                    next_list = now + (opts.poll_seconds if scope.remote or observer is None
+                                       else LOCAL_RELIST)
+                ready = landing.ready(time.monotonic())
+                if not ready:
+                    wait = min(x for x in (landing.next_settle(time.monotonic()),
+                                           next_list - time.monotonic(), 0.5) if x is not None)
+                    _drain(events, landing, seen, max(wait, 0.0), stop.event)
+                    continue
+                # a burst lands together: give its other files a moment to close
+                _drain(events, landing, seen, GATHER, stop.event)
+                ready = landing.ready(time.monotonic())
+                batch, done = _plan(con, ready, landing, opts)
+                landing.taken(done)  # unchanged since taken, or gone: nothing to do
+                if not batch:
+                    continue
+                batches += 1
+                landed = {e.path: landing.landed_at(e.path) for e in batch}
+                result = writer.commit(batch, batches, batches, len(seen), len(done))
+                committed = time.time()
+                lat = [committed - t for t in landed.values() if t is not None]
+                latencies += lat
+                landing.taken(landed)
+                taken += len(batch)
+                add_counts(totals, result.counts)
+                say(f"batch {batches} committed: {result.line}; latency "
+                    f"{_fmt(lat)}; seen {len(seen)}, taken {taken}, waiting {len(landing)}")
+                if not landing.ready(time.monotonic()) and needs_compaction(con):
+                    compact(con)
+                    say("compacted small files")
+        except KeyboardInterrupt:
+            say("stopped: the batch under way was abandoned (nothing of it committed; its "
+                "files are taken at the next start)")
+        finally:
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout=5)
+            con.close()
+            progress.close()
+    result = RunResult(run_id, len(seen), 0, taken, 0, batches, totals, time.monotonic() - t0)
+    return WatchResult(result, len(seen), latencies, stop.signal or "interrupt")
+
+
+def _fmt(lat: List[float]) -> str:
+    if not lat:
+        return "-"
+    if len(lat) == 1:
+        return f"{lat[0]:.1f}s"
+    return f"{min(lat):.1f}-{max(lat):.1f}s"
+
+
+def latency_summary(lat: List[float]) -> str:
+    if not lat:
+        return "no files committed"
+    q = sorted(lat)
+    p95 = q[min(len(q) - 1, int(round(0.95 * (len(q) - 1))))]
+    return f"p50 {statistics.median(q):.1f}s, p95 {p95:.1f}s, max {q[-1]:.1f}s over {len(q)} files"
+
+
+def _observe(scope: Scope, q: "queue.Queue"):
+    """A running watchdog observer over the local inputs' folders, or None (no local input,
+    or no observer can start: then listing does it all)."""
+    roots = [r for r in scope.roots() if os.path.isdir(r)]
+    if not roots:
+        return None
+    try:
+        from watchdog.observers import Observer
+        observer = Observer()
+        handler = _Events(q, scope).handler
+        for r in roots:
+            observer.schedule(handler, r, recursive=True)
+        observer.start()
+        return observer
+    except Exception as e:  # noqa: BLE001 (e.g. the inotify watch limit): listing still works
+        print(f"warning: file events unavailable ({type(e).__name__}: {e}); listing instead")
+        return None
+
+
+def _drain(events: "queue.Queue", landing: Landing, seen: set, timeout: float,
+           stop: threading.Event) -> None:
+    """Applies the events that arrive within ``timeout`` seconds (returns at the first
+    quiet moment after one arrived)."""
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        try:
+            kind, path, now, wall = events.get(timeout=max(0.0, min(deadline - time.monotonic(), 0.1)))
+        except queue.Empty:
+            if time.monotonic() >= deadline:
+                return
+            continue
+        if kind == "gone":
+            landing.gone(path)
+        elif kind == "closed":
+            seen.add(path)
+            landing.closed(path, now, wall)
+        else:
+            seen.add(path)
+            landing.changed(path, now, wall)
+        deadline = min(deadline, time.monotonic() + 0.01)
+
+
+def _list(inputs, output: str, landing: Landing, seen: set) -> None:
+    """Lists the inputs; every file listed counts as seen and starts or goes on settling."""
+    try:
+        files = outside(list_files(inputs), output)
+    except FileNotFoundError:
+        files = []  # nothing there yet
+    now, wall = time.monotonic(), time.time()
+    for m in files:
+        seen.add(m.path)
+        landing.listed(m.path, m.size_in_bytes, m.last_updated_in_seconds, now, wall)
+
+
+def _plan(con, ready: List[str], landing: Landing, opts):
+    """(the next batch of FileEntry, paths that need nothing: unchanged since taken, or gone)."""
+    metas, gone = [], []
+    for path in ready:
+        m = _stat(path)
+        if m is None:
+            gone.append(path)
+        else:
+            metas.append(m)
+    ledger = _ledger(con, [m.path for m in metas])
+    take, _ = select(metas, ledger)
+    wanted = {e.path for e in take}
+    unchanged = [m.path for m in metas if m.path not in wanted]
+    take = attach_prior_records(con, take)
+    batches = cut(take, opts.batch_files, opts.batch_bytes)
+    return (batches[0] if batches else []), gone + unchanged
+
+
+def _stat(path: str) -> Optional[FileMetadata]:
+    """The file's metadata now, as ``list_files`` gives it, or None when it is gone."""
+    if FileSystems.get_scheme(path) in (None, "file"):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return FileMetadata(os.path.abspath(path), st.st_size, st.st_mtime)
+    try:
+        found = FileSystems.match([path])[0].metadata_list
+    except Exception:  # noqa: BLE001 (deleted meanwhile)
+        return None
+    return found[0] if found else None
+
+
+def _ledger(con, paths: List[str]):
+    """The ledger rows of ``paths`` only (the whole ledger grows with every run)."""
+    if not paths:
+        return {}
+    rows = con.execute("SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
+                       "FROM ingest_files WHERE file_uri IN (SELECT unnest(?::VARCHAR[]))",
+                       [paths]).fetchall()
+    return {uri: (size, mtime, digest, state) for uri, size, mtime, digest, state in rows}
