@@ -31,8 +31,9 @@ class Ingest(beam.PTransform):
     batch's copies fold into (looked up by key, ``transforms.dedup.index``), or None.
     ``progress``: a local folder for the stages' tallies (``transforms.progress``), or None.
     ``dedup_in_memory``: near copies found in one step (for batches known to be small).
-    ``models``: the ``shared.Shared`` handle of a process that keeps the NER model between
-    jobs (``transforms.entities.keep_model``), or None.
+    ``spread``: reshuffle the files before reading (False: the input is spread already).
+    ``warm``: the ``transforms.warm.Warm`` of a process that keeps its models loaded between
+    jobs, or None.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
@@ -40,9 +41,10 @@ class Ingest(beam.PTransform):
                  minhash_perm: int = DEFAULT_NUM_PERM, shingle_words: int = DEFAULT_SHINGLE,
                  max_file_bytes: int = DEFAULT_MAX_BYTES, earlier: Optional[tuple] = None,
                  progress: Optional[str] = None, max_article_words: int = DEFAULT_MAX_WORDS,
-                 dedup_in_memory: bool = False, models=None):
+                 dedup_in_memory: bool = False, warm=None, spread: bool = True):
         super().__init__()
-        self.models = models
+        self.spread = spread
+        self.warm = warm
         self.progress, self.max_article_words = progress, max_article_words
         self.dedup_in_memory = dedup_in_memory
         self.spacy_model, self.ner_batch_size, self.skip_entities = spacy_model, ner_batch_size, skip_entities
@@ -51,21 +53,23 @@ class Ingest(beam.PTransform):
         self.earlier = earlier
 
     def expand(self, files):
-        read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes, self.progress)
-        extracted = read.records | "Extract" >> Extract(self.progress, self.max_article_words)
+        read = files | "ReadAndDecode" >> ReadAndDecode(self.max_file_bytes, self.progress,
+                                                            spread=self.spread)
+        extracted = read.records | "Extract" >> Extract(self.progress, self.max_article_words,
+                                                         self.warm)
         num_perm, shingle = self.num_perm, self.shingle
         dedup = Dedup(self.threshold, num_perm, shingle, progress=self.progress,
                       in_memory=self.dedup_in_memory)
         if self.earlier is not None:
             output, catalog, snapshot, retaken = self.earlier
             dedup.lookup = LookupPrior(output, catalog, snapshot, num_perm, shingle, dedup.bands,
-                                       dedup.rows, retaken)
+                                       dedup.rows, retaken, self.warm)
         deduped = extracted.articles | "Dedup" >> dedup
         rejects = [read[REJECTS], extracted[REJECTS]]
         articles = deduped.articles
         if not self.skip_entities:
             enriched = articles | "Enrich" >> Enrich(self.spacy_model, self.ner_batch_size,
-                                                      progress=self.progress, models=self.models)
+                                                      progress=self.progress, warm=self.warm)
             articles = enriched.articles
             rejects.append(enriched[REJECTS])
         bands, rows = dedup.bands, dedup.rows
@@ -82,11 +86,11 @@ class Ingest(beam.PTransform):
 
 def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, run_id: str,
           ingested_at: datetime, earlier: Optional[tuple] = None,
-          progress: Optional[str] = None, models=None) -> Dict[str, beam.PCollection]:
+          progress: Optional[str] = None, warm=None) -> Dict[str, beam.PCollection]:
     """Adds one batch's job to ``p`` from IngestOptions ``opts``: ``files`` in, every staged
     table written under ``staging``; ``earlier``: ``(output, catalog, snapshot)`` of the lake
     to look copies up in, or None; ``progress``: the stages' tally folder, or None;
-    ``models``: see ``Ingest``. Returns
+    ``warm``: see ``Ingest``. Returns
     the tables' PCollections."""
     if earlier is not None:
         earlier = (*earlier, [f.path for f in files if f.prior_hash is not None])
@@ -100,7 +104,7 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
             max_file_bytes=opts.max_file_bytes, earlier=earlier, progress=progress,
             max_article_words=opts.max_article_words,
             dedup_in_memory=sum(f.size_bytes for f in files) < opts.dedup_in_memory_below,
-            models=models)
+            warm=warm, spread=False)  # Create reshuffles more than one element
     )
     tables | "Sink" >> WriteTables(staging, run_id, ingested_at, progress)
     return tables

@@ -118,12 +118,12 @@ class Writer:
     its caller holds: one Beam job and one catalog transaction per batch (``run`` takes the
     planned batches of a folder; ``pipeline.watch`` takes files as they land).
 
-    ``models``: a ``shared.Shared`` handle whose NER model the caller keeps loaded between
-    jobs (in-process workers only; see ``transforms.entities.keep_model``), or None."""
+    ``warm``: a ``transforms.warm.Warm`` whose models the caller keeps loaded between jobs
+    (used by in-process workers), or None."""
 
-    def __init__(self, con, options, opts, run_id: str, progress: Progress, models=None):
+    def __init__(self, con, options, opts, run_id: str, progress: Progress, warm=None):
         self.con, self.options, self.opts, self.run_id = con, options, opts, run_id
-        self.progress, self.models = progress, models
+        self.progress, self.warm = progress, warm
         self.output = os.path.abspath(opts.output)
         self.local = runner_is_local(options.view_as(StandardOptions).runner)
         self.subprocesses = (self.local and options.view_as(DirectOptions).direct_running_mode
@@ -146,7 +146,7 @@ class Writer:
         with self.progress.batch(index, len(batch), self.local) as tallies:
             p = beam.Pipeline(options=self.options)
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
-                  earlier=earlier, progress=tallies, models=self.models)
+                  earlier=earlier, progress=tallies, warm=self.warm)
             t_built = time.monotonic()
             restore = silence_workers(logs_path(self.output, run_id)) if self.subprocesses else None
             try:

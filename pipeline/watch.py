@@ -39,7 +39,7 @@ from pipeline.lock import WriterLock
 from pipeline.plan import attach_prior_records, cut, outside, select
 from pipeline.progress import Progress
 from pipeline.run import RunResult, Writer, add_counts, clear_output, runner_is_local
-from schemas.catalog import catalog_path, open_lake
+from schemas.catalog import catalog_path, new_duckdb, open_lake
 from transforms.read.discover import list_files
 from transforms.sink.commit import compact, needs_compaction, remove_orphans
 
@@ -135,15 +135,19 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
         removed = remove_orphans(con, output)
         if removed:
             say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
-        models = keep = None
-        if in_process and not opts.skip_entities:
-            # The NER model lives in this process for the whole watch: every batch's
-            # in-process workers acquire this object instead of loading their own.
-            from apache_beam.utils import shared
-            from transforms.entities import keep_model
-            models = shared.Shared()
-            keep = keep_model(models, opts.spacy_model)  # noqa: F841 (held: see above)
-        writer = Writer(con, options, opts, run_id, progress, models=models)
+        warm = None
+        if in_process:
+            # The models live in this process for the whole watch: every batch's in-process
+            # workers use these objects instead of loading their own.
+            from transforms.entities import load_ner
+            from transforms.language import load_identifier
+            from transforms.warm import Warm
+            warm = Warm()
+            warm.hold("language", load_identifier, "py3langid")
+            warm.hold("duckdb", new_duckdb, "duckdb")
+            if not opts.skip_entities:
+                warm.hold("ner", lambda: load_ner(opts.spacy_model), opts.spacy_model)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm)
         observer = _observe(scope, events)
         roots = scope.roots()
         say(f"watching {', '.join(roots + scope.remote)} "

@@ -93,6 +93,13 @@ def exists(output: str, catalog: Optional[str] = None) -> bool:
     return os.path.exists(catalog_path(output, catalog))
 
 
+def new_duckdb() -> "duckdb.DuckDBPyConnection":
+    """An in-memory DuckDB with the lake's extensions loaded (no lake attached)."""
+    con = duckdb.connect()
+    load_extensions(con)
+    return con
+
+
 def open_lake(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
               snapshot: Optional[int] = None) -> "duckdb.DuckDBPyConnection":
     """A DuckDB connection with the lake attached as ``lake`` and selected (``USE lake``).
@@ -105,8 +112,7 @@ def open_lake(output: str, catalog: Optional[str] = None, *, read_only: bool = T
                            "is missing): run the pipeline with --output pointing there first")
     if not read_only:
         use_wal(catalog_path(output, catalog))
-    con = duckdb.connect()
-    load_extensions(con)
+    con = new_duckdb()
     con.execute(attach_sql(output, catalog, read_only=read_only, snapshot=snapshot))
     con.execute(f"USE {LAKE}")
     if not read_only:

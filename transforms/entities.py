@@ -16,12 +16,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
-from apache_beam.utils import shared
 
 from schemas.records import Article, Reject
 from transforms.mentions import refine
 from transforms.progress import Tally, TalliedFn
 from transforms.rejects import REJECTS, reject
+from transforms.warm import Warm
 
 STAGE = "entities"
 DEFAULT_MODEL = "en_core_web_sm"
@@ -108,13 +108,6 @@ def load_ner(name: str):
     return spacy.load(resolved, exclude=exclude)
 
 
-def keep_model(models: shared.Shared, name: str):
-    """Loads (or finds) the NER model behind ``models`` in this process and returns it: the
-    caller holds it so that it outlives each job (``shared.Shared`` keeps only weak
-    references), and the in-process workers of later jobs acquire this same object."""
-    return models.acquire(lambda: load_ner(name), tag=name)
-
-
 def chunk_spans(text: str, max_chars: int) -> List[Tuple[int, int]]:
     """(start, end) pieces covering ``text``, each at most ``max_chars`` long, cut at the last
     paragraph break, else line break, else sentence end, else space before the limit."""
@@ -177,16 +170,16 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
                  max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None,
-                 models: Optional[shared.Shared] = None):
+                 warm: Optional[Warm] = None):
         super().__init__()
         self.model, self.batch_size, self.max_chars = model, batch_size, max_chars
-        self.progress, self.models = progress, models
+        self.progress, self.warm = progress, warm
         self._tally: Optional[Tally] = None
 
     def load_model(self):
-        if self.models is None:
+        if self.warm is None:
             return load_ner(self.model)
-        return keep_model(self.models, self.model)
+        return self.warm.get("ner", lambda: load_ner(self.model), self.model)
 
     def run_inference(self, batch: Sequence[Article], model, inference_args: Optional[Dict[str, Any]] = None):
         if self._tally is None:  # made on the worker: a handler has no setup of its own
@@ -241,16 +234,16 @@ class _SplitFn(TalliedFn, beam.DoFn):
 
 class Enrich(beam.PTransform):
     """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``.
-    ``progress``: the folder of ``transforms.progress`` tallies, or None. ``models``: a
-    ``shared.Shared`` handle made once by a process that runs many jobs (``--watch``): the
-    jobs' workers in that process get the model it holds (``keep_model``) instead of loading
-    their own; None: each job's workers load it once."""
+    ``progress``: the folder of ``transforms.progress`` tallies, or None. ``warm``: the
+    ``transforms.warm.Warm`` of a process that runs many jobs (``--watch``): its workers use
+    the model that process holds instead of loading their own; None: each job's workers
+    load it once."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
                  max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None,
-                 models: Optional[shared.Shared] = None):
+                 warm: Optional[Warm] = None):
         super().__init__()
-        self.handler = SpacyNerHandler(model, batch_size, max_chars, progress, models)
+        self.handler = SpacyNerHandler(model, batch_size, max_chars, progress, warm)
         self.progress = progress
 
     def expand(self, articles):

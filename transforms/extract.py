@@ -19,6 +19,7 @@ from schemas.records import Article, RawRecord, Reject
 from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
+from transforms.warm import Warm
 from transforms.metadata import PageMeta, fallback_metadata, page_metadata
 from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
@@ -148,16 +149,18 @@ def extract_record(rec: RawRecord, identify=None,
 
 
 class ExtractFn(TalliedFn, beam.DoFn):
-    def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS):
+    def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS,
+                 warm: Optional[Warm] = None):
         TalliedFn.__init__(self, progress, "extract")
-        self.max_words = max_words
+        self.max_words, self.warm = max_words, warm
         self.articles = Metrics.counter(STAGE, "articles")
         self.words = Metrics.distribution(STAGE, "words_per_article")
         self.identify = None
 
     def setup(self):
         super().setup()
-        self.identify = load_identifier()
+        self.identify = (self.warm.get("language", load_identifier, "py3langid") if self.warm
+                         else load_identifier())
 
     def process(self, rec: RawRecord):
         start = time.perf_counter()
@@ -174,11 +177,14 @@ class ExtractFn(TalliedFn, beam.DoFn):
 class Extract(beam.PTransform):
     """PCollection[RawRecord] -> DoOutputsTuple: ``articles`` (Article), ``rejects``.
     ``progress``: the folder of ``transforms.progress`` tallies, or None; ``max_words``:
-    longer texts are rejected as ``too_long`` (0: no limit)."""
+    longer texts are rejected as ``too_long`` (0: no limit); ``warm``: a
+    ``transforms.warm.Warm`` holding the language identifier, or None."""
 
-    def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS):
+    def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS,
+                 warm: Optional[Warm] = None):
         super().__init__()
-        self.progress, self.max_words = progress, max_words
+        self.progress, self.max_words, self.warm = progress, max_words, warm
 
     def expand(self, records):
-        return records | "Extract" >> beam.ParDo(ExtractFn(self.progress, self.max_words)).with_outputs(REJECTS, main="articles")
+        return records | "Extract" >> beam.ParDo(
+            ExtractFn(self.progress, self.max_words, self.warm)).with_outputs(REJECTS, main="articles")

@@ -10,6 +10,8 @@ cost of a batch follows the batch, not the size of the output.
 """
 from __future__ import annotations
 
+import uuid
+
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
@@ -84,8 +86,9 @@ class _LookupFn(beam.DoFn):
     a later commit's state)."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
-                 shingle: int, bands: int, rows: int, retaken: List[str]):
+                 shingle: int, bands: int, rows: int, retaken: List[str], warm=None):
         self.output, self.catalog, self.snapshot, self.retaken = output, catalog, snapshot, retaken
+        self.warm, self.alias = warm, None
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
         self.hits = Metrics.counter(STAGE, "index_band_hits")
@@ -93,8 +96,18 @@ class _LookupFn(beam.DoFn):
         self.con = None
 
     def setup(self):
-        from schemas.catalog import open_lake
-        self.con = open_lake(self.output, self.catalog, snapshot=self.snapshot)
+        from schemas.catalog import attach_sql, new_duckdb, open_lake
+        if self.warm is None:
+            self.con = open_lake(self.output, self.catalog, snapshot=self.snapshot)
+            return
+        # A process that runs many jobs keeps one DuckDB with its extensions loaded (loading
+        # them is most of the cost of opening the lake); each DoFn gets its own cursor and
+        # its own attachment of the lake at this batch's snapshot.
+        self.con = self.warm.get("duckdb", new_duckdb, "duckdb").cursor()
+        self.alias = f"lookup_{uuid.uuid4().hex[:12]}"
+        self.con.execute(attach_sql(self.output, self.catalog, snapshot=self.snapshot,
+                                    alias=self.alias))
+        self.con.execute(f"USE {self.alias}")
 
     def process(self, items: List[DedupItem]):
         by_key: Dict[str, List[np.ndarray]] = {}
@@ -123,6 +136,9 @@ class _LookupFn(beam.DoFn):
 
     def teardown(self):
         if self.con is not None:
+            if self.alias:
+                self.con.execute("USE memory")
+                self.con.execute(f"DETACH {self.alias}")
             self.con.close()
 
 
@@ -130,12 +146,14 @@ class LookupPrior(beam.PTransform):
     """PCollection[DedupItem] (new articles) -> PCollection[DedupItem] (``prior=True``):
     each earlier article of the lake that may be a copy of a new one (a shared text hash,
     or a shared band key and an estimated Jaccard of ``MIN_ESTIMATE``), once. ``snapshot``: the lake snapshot to read (the one the run planned against);
-    ``retaken``: files this batch takes again, whose earlier records are not candidates."""
+    ``retaken``: files this batch takes again, whose earlier records are not candidates;
+    ``warm``: a ``transforms.warm.Warm`` that keeps a DuckDB instance for the lookups."""
 
     def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
-                 shingle: int, bands: int, rows: int, retaken: Sequence[str] = ()):
+                 shingle: int, bands: int, rows: int, retaken: Sequence[str] = (), warm=None):
         super().__init__()
-        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows, sorted(retaken))
+        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows, sorted(retaken),
+                     warm)
 
     def expand(self, items):
         return (

@@ -434,16 +434,19 @@ class ReadAndDecode(beam.PTransform):
     """PCollection[FileEntry] -> DoOutputsTuple: ``records`` (RawRecord), ``rejects``,
     ``ledger_files`` (FileTaken), ``ledger_records`` (RecordTaken)."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, progress: Optional[str] = None):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, progress: Optional[str] = None,
+                 spread: bool = True):
         super().__init__()
-        self.max_bytes, self.progress = max_bytes, progress
+        self.max_bytes, self.progress, self.spread = max_bytes, progress, spread
 
     def expand(self, files):
         # Reshuffle so that reading fans out over workers even when one Create produced all
-        # the file names.
+        # the file names; ``spread=False`` when the input is already spread (``beam.Create``
+        # of several elements reshuffles them itself).
+        if self.spread:
+            files = files | "Spread" >> beam.Reshuffle()
         return (
             files
-            | "Spread" >> beam.Reshuffle()
             | "Read" >> beam.ParDo(ReadRecordsFn(self.max_bytes, self.progress)).with_outputs(
                 REJECTS, LEDGER_FILES, LEDGER_RECORDS, main="records")
         )
