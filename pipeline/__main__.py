@@ -130,7 +130,8 @@ def main(argv=None) -> int:
     if opts.watch and opts.reprocess:
         return fail("--reprocess takes a folder again once: run it without --watch, then watch")
     FileSystems.set_options(options)  # s3:// and azfs:// read their settings from the options
-    for problem in input_problems(opts.input, empty_ok=opts.watch):
+    streams = opts.watch or options.view_as(StandardOptions).streaming
+    for problem in input_problems(opts.input, empty_ok=streams):
         return fail(problem)
     std = options.view_as(StandardOptions)
     if not std.runner:
@@ -145,6 +146,8 @@ def main(argv=None) -> int:
         except ValueError as e:
             return fail(str(e))
     run_id = opts.run_id or new_run_id(datetime.now(timezone.utc))
+    if std.streaming:
+        return _stream(options, opts, run_id)
 
     from pipeline.progress import Progress
     from pipeline.run import run
@@ -190,6 +193,29 @@ def main(argv=None) -> int:
         print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
     print(summarize(opts.output, result, facts, report))
+    return 0
+
+
+def _stream(options, opts, run_id: str) -> int:
+    """``--streaming``: the unbounded graph (``pipeline.stream``), until the runner stops it."""
+    from pipeline.run import code_version, runner_is_local
+    runner = options.view_as(StandardOptions).runner
+    if opts.watch:
+        return fail("--watch and --streaming are two ways to stream: pass one of them")
+    if runner_is_local(runner):
+        return fail("Beam's local runners cannot run an unbounded file source: use --watch on "
+                    "one machine, or --streaming with --runner=FlinkRunner (or SparkRunner)")
+    if "dataflow" in str(runner).lower():
+        return fail("--streaming on Dataflow needs a lake catalog every worker reaches (a "
+                    "database server), which this version does not have; use FlinkRunner or "
+                    "SparkRunner with workers that share --output's disk")
+    import apache_beam as beam
+    from pipeline.stream import build_streaming, options_json
+    p = beam.Pipeline(options=options)
+    build_streaming(p, opts, run_id, options_json=options_json(options), version=code_version())
+    print(f"streaming run {run_id}: {', '.join(opts.input)} -> {opts.output}, one commit per "
+          f"{opts.window_seconds:g}s window (and per late pane); stop it through the runner")
+    p.run().wait_until_finish()
     return 0
 
 

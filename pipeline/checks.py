@@ -105,9 +105,11 @@ def input_problems(inputs, empty_ok: bool = False) -> Iterator[str]:
 
 
 def _watchable(path: str) -> bool:
-    """A path a watcher can wait on while it is empty: a folder on an object store, or a
-    local folder (or the folder of a local glob) that exists."""
+    """A path a watcher can wait on while it is empty: a folder on an object store, a local
+    folder that exists, or a local glob whose folder exists."""
     if scheme(path):
         return True
+    if not re.search(r"[*?\[]", path):
+        return os.path.isdir(path)
     base = re.split(r"[*?\[]", path, 1)[0]
-    return os.path.isdir(path) or os.path.isdir(base if base.endswith(os.sep) else os.path.dirname(base) or ".")
+    return os.path.isdir(base if base.endswith(os.sep) else os.path.dirname(base) or ".")

@@ -69,6 +69,11 @@ class IngestOptions(PipelineOptions):
                                  "and time stayed the same this long.")
         parser.add_argument("--poll_seconds", type=float, default=5.0,
                             help="--watch: how often inputs on object stores are listed.")
+        parser.add_argument("--window_seconds", type=float, default=60.0,
+                            help="--streaming: landing-time window whose records commit together.")
+        parser.add_argument("--allowed_lateness", type=float, default=600.0,
+                            help="--streaming: seconds after a window's end in which late records "
+                                 "still commit into it (each late one in a further commit).")
         parser.add_argument("--quiet", action="store_true", default=False,
                             help="Print only the final summary (no progress, no per-batch lines).")
         parser.add_argument("--progress_interval", type=float, default=10.0,

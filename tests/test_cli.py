@@ -84,3 +84,19 @@ def test_report_of_a_folder_without_output(capsys, tmp_path):
 def test_a_run_id_that_cannot_name_files(capsys, tmp_path, run_id):
     line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"), "--run_id", run_id)
     assert "--run_id" in line and "letters, digits" in line
+
+
+def test_watch_and_streaming_errors_before_the_job(capsys, tmp_path):
+    out = str(tmp_path / "o")
+    assert "no input files match" in error_of(capsys, "--input", str(tmp_path / "none"), "--output", out, "--watch")
+    (tmp_path / "empty").mkdir()
+    assert "no input files match" in error_of(capsys, "--input", str(tmp_path / "empty"), "--output", out)
+    assert "--reprocess" in error_of(capsys, "--input", str(tmp_path / "empty"), "--output", out,
+                                     "--watch", "--reprocess")
+    assert "use --watch on one machine" in error_of(capsys, "--input", str(tmp_path / "empty"),
+                                                    "--output", out, "--streaming")
+    assert "catalog every worker reaches" in error_of(
+        capsys, "--input", str(tmp_path / "empty"), "--output", out, "--streaming",
+        "--runner=DataflowRunner")
+    assert "pass one of them" in error_of(capsys, "--input", str(tmp_path / "empty"), "--output", out,
+                                          "--streaming", "--watch")

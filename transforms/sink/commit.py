@@ -27,6 +27,8 @@ BATCHES_DIR = "batches"
 _BY_SOURCE = ("articles", "duplicates", "rejects", "dedup_index")
 # Merge small files once a table has more than this many.
 COMPACT_AT_FILES = 64
+# Longest chain of duplicates pointing at duplicates that a streaming commit straightens.
+MAX_CHAIN = 8
 
 
 def batches_root(output: str) -> str:
@@ -98,9 +100,12 @@ def _redirects(con, threshold: float) -> List[tuple]:
 
 
 def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 0.8,
-                 fault: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
+                 fault: Optional[Callable[[str], None]] = None,
+                 follow_chains: bool = False) -> Dict[str, int]:
     """Commits the staged batch under ``staging``; ``run`` is its ``runs`` row less the
-    counts, which are filled in here and returned. ``threshold``: the run's dedup threshold
+    counts, which are filled in here and returned. ``follow_chains`` (streaming dedup): a
+    duplicate whose canonical article is itself a duplicate is pointed at that one's
+    canonical article, in the same transaction. ``threshold``: the run's dedup threshold
     (whether copies of a replaced article follow its new version)."""
     files = staged_files(staging)
     rows = {t: _files_with_rows(con, fs) for t, fs in files.items()}
@@ -166,6 +171,13 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
             con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
                             WHERE duplicates.canonical_id = m.old_id AND m.new_id IS NOT NULL
                               AND m.new_id <> m.old_id""")
+        if follow_chains:
+            for _ in range(MAX_CHAIN):
+                n = con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = d.canonical_id
+                                    FROM {LAKE}.duplicates d
+                                    WHERE duplicates.canonical_id = d.article_id""").fetchone()[0]
+                if not n:
+                    break
         run = {**run, **{t: counts[t] for t in TABLES}, "replaced": replaced,
                "files_new": files_by_state.get("new", 0),
                "files_changed": files_by_state.get("changed", 0),

@@ -1,0 +1,199 @@
+"""Dedup on an unbounded stream (``--streaming``): stateful, keyed by text hash and by LSH
+band, so that a copy is found however long after its original it arrives.
+
+Batch dedup (``transforms.dedup.dedup``) sees a whole batch and picks the canonical article
+by content. A stream never sees "the whole", so here the rule is arrival: the first article
+of a story is canonical, later copies are duplicates of it (as ``--watch`` and scheduled runs
+do across batches). All state lives in the global window, keyed, so windows (which only cut
+the output into commits) do not bound what the stream remembers:
+
+1. **Exact** (key: text hash): the first article with a hash goes on; later ones are exact
+   duplicates of it.
+2. **Bands** (key: LSH band key): each band's state holds the sketches of the articles seen
+   in that bucket (at most ``max_bucket`` of the newest, so a degenerate bucket cannot grow
+   without bound), each with its root (canonical) as this bucket knew it. A new article is
+   verified (``dedup.verify``: Jaccard or containment, and the facts check) against each,
+   and the bucket emits one verdict for it: the earliest verified match, or none.
+3. **Resolve** (key: article id): an article waits for the verdicts of all its bands (their
+   number is known from its signature), then is kept, or becomes a near duplicate of the
+   root of its earliest match.
+
+A bucket knows roots only through what it saw, so a copy may name as canonical an article
+that another bucket found to be a copy itself; the per-window commit follows such chains
+(``commit_batch(follow_chains=True)``) so every ``canonical_id`` names a kept article.
+The state is the signature index of the stream; on Dataflow it survives ``--update`` and
+drains, not a new job (which starts remembering afresh).
+"""
+from __future__ import annotations
+
+import typing
+from typing import List, Optional
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
+
+from schemas.records import Article, DedupItem, Duplicate
+from transforms.dedup import minhash
+from transforms.dedup.dedup import (CANDIDATE_LEVEL, DEFAULT_NUM_PERM, DEFAULT_SHINGLE,
+                                    DEFAULT_THRESHOLD, MAX_BUCKET_ALL_PAIRS, STAGE, to_item,
+                                    verify)
+
+MAX_BUCKET = MAX_BUCKET_ALL_PAIRS
+
+
+class Seen(typing.NamedTuple):
+    """An article as a bucket remembers it."""
+    order: tuple          # (event time in micros, article id): arrival order
+    article_id: str
+    root_id: str
+    item: DedupItem
+
+
+class Found(typing.NamedTuple):
+    """A bucket's verdict on a new article: its earliest verified match there, or None."""
+    order: tuple
+    matched_id: str
+    root_id: str
+    measure: str
+    value: float
+
+
+def first_match(item: DedupItem, seen: List[Seen], threshold: float) -> Optional[Found]:
+    """Pure: the earliest article of ``seen`` that ``item`` verifies against, or None."""
+    for s in sorted(seen, key=lambda s: s.order):
+        if s.article_id == item.article_id:
+            continue
+        m = verify(s.item, item, threshold)
+        if m is not None:
+            return Found(s.order, s.article_id, s.root_id, m.measure, m.value)
+    return None
+
+
+def remembered(seen: List[Seen], new: Seen, cap: int) -> List[Seen]:
+    """Pure: what a bucket keeps after ``new``: the newest ``cap`` articles."""
+    return sorted(seen + [new], key=lambda s: s.order)[-cap:]
+
+
+def _order(ts, article_id: str) -> tuple:
+    return (int(ts.micros), article_id)
+
+
+class _ExactFn(beam.DoFn):
+    """(text hash, Article) -> Article (first of its hash) or tagged ``duplicates``."""
+    FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
+
+    def __init__(self):
+        self.exact = Metrics.counter(STAGE, "exact_duplicates")
+
+    def process(self, element, first=beam.DoFn.StateParam(FIRST)):
+        _, article = element
+        canonical = first.read()
+        if canonical is None or canonical == article.article_id:
+            first.write(article.article_id)
+            yield article
+        else:
+            self.exact.inc()
+            yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
+                article.source_uri, article.article_id, canonical, 1.0, "exact", "text_hash",
+                canonical))
+
+
+class _SketchFn(beam.DoFn):
+    """Article -> (article id, ("article", article, item, bands)) and, per band key,
+    (band key, (item, order))."""
+
+    def __init__(self, num_perm: int, shingle: int, bands: int, rows: int):
+        self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
+
+    def process(self, article: Article, ts=beam.DoFn.TimestampParam):
+        item = to_item(article, self.num_perm, self.shingle)
+        keys = minhash.band_keys(np.frombuffer(item.signature, dtype=np.uint32), self.bands, self.rows)
+        yield beam.pvalue.TaggedOutput("resolve", (article.article_id, ("article", article, item, len(keys))))
+        order = _order(ts, article.article_id)
+        for k in keys:
+            yield beam.pvalue.TaggedOutput("bands", (k, (item, order)))
+
+
+class _BandFn(beam.DoFn):
+    """(band key, (item, order)) -> (article id, ("band", Found or None))."""
+    SEEN = BagStateSpec("seen", PickleCoder())
+
+    def __init__(self, threshold: float, max_bucket: int = MAX_BUCKET):
+        self.threshold, self.max_bucket = threshold, max_bucket
+        self.candidates = Metrics.counter(STAGE, "candidate_pairs")
+
+    def process(self, element, seen=beam.DoFn.StateParam(SEEN)):
+        _, (item, order) = element
+        stored = list(seen.read())
+        self.candidates.inc(len(stored))
+        found = first_match(item, stored, self.threshold)
+        yield item.article_id, ("band", found)
+        keep = remembered(stored, Seen(order, item.article_id,
+                                       found.root_id if found else item.article_id, item),
+                          self.max_bucket)
+        seen.clear()
+        for s in keep:
+            seen.add(s)
+
+
+class _ResolveFn(beam.DoFn):
+    """(article id, message) -> kept Article (main), ``duplicates``, ``index`` (DedupItem),
+    once the article and all its bands' verdicts are in."""
+    MESSAGES = BagStateSpec("messages", PickleCoder())
+
+    def __init__(self):
+        self.kept = Metrics.counter(STAGE, "articles_kept")
+        self.near = Metrics.counter(STAGE, "near_duplicates")
+
+    def process(self, element, messages=beam.DoFn.StateParam(MESSAGES)):
+        _, message = element
+        got = list(messages.read()) + [message]
+        article = next((m for m in got if m[0] == "article"), None)
+        verdicts = [m[1] for m in got if m[0] == "band"]
+        if article is None or len(verdicts) < article[3]:
+            messages.add(message)
+            return
+        messages.clear()
+        _, a, item, _ = article
+        found = [v for v in verdicts if v is not None]
+        if not found:
+            self.kept.inc()
+            yield a
+            yield beam.pvalue.TaggedOutput("index", item)
+            return
+        best = min(found, key=lambda f: f.order)
+        self.near.inc()
+        yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
+            a.source_uri, a.article_id, best.root_id, float(best.value), "near", best.measure,
+            best.matched_id))
+
+
+class StreamDedup(beam.PTransform):
+    """PCollection[Article] (unbounded, any windowing: the state is global) ->
+    DoOutputsTuple: ``articles`` (kept), ``duplicates``, ``index`` (DedupItem of each kept
+    article). Output elements keep their input's timestamp."""
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
+                 shingle: int = DEFAULT_SHINGLE, max_bucket: int = MAX_BUCKET):
+        super().__init__()
+        if not 0 < threshold <= 1:
+            raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
+        self.threshold, self.num_perm, self.shingle, self.max_bucket = threshold, num_perm, shingle, max_bucket
+        self.bands, self.rows = minhash.lsh_params(min(CANDIDATE_LEVEL, threshold), num_perm)
+
+    def expand(self, articles):
+        glob = articles | "Remember" >> beam.WindowInto(beam.window.GlobalWindows())
+        exact = (glob
+                 | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a))
+                 | "Exact" >> beam.ParDo(_ExactFn()).with_outputs("duplicates", main="firsts"))
+        sketched = exact.firsts | "Sketch" >> beam.ParDo(
+            _SketchFn(self.num_perm, self.shingle, self.bands, self.rows)).with_outputs("resolve", "bands")
+        verdicts = sketched.bands | "Bands" >> beam.ParDo(_BandFn(self.threshold, self.max_bucket))
+        resolved = ((sketched.resolve, verdicts) | "ToResolve" >> beam.Flatten()
+                    | "Resolve" >> beam.ParDo(_ResolveFn()).with_outputs("duplicates", "index",
+                                                                          main="articles"))
+        duplicates = (exact.duplicates, resolved.duplicates) | "AllDuplicates" >> beam.Flatten()
+        return {"articles": resolved.articles, "duplicates": duplicates, "index": resolved.index}

@@ -1,0 +1,125 @@
+"""Sink for an unbounded stream (``--streaming``): each window's pane -> Parquet files ->
+one commit to the lake.
+
+Records are windowed by their timestamps into fixed windows; a window fires when the
+watermark passes its end (then every record of the files that landed in it is there: the
+watermark waits for them), and again for late records within ``allowed_lateness``
+(discarding: a late pane holds only what came late). The records one late file makes (its
+ledger rows, its article, its index rows) reach the sink moments apart, so they may commit
+in several late panes, each one a consistent transaction. (A processing-time delay would
+gather them, but Beam's streaming DirectRunner stalls on processing-time late triggers under
+TestStream, so it could not be tested here.) Each pane is one group (all tables
+together) handled by one call that writes one file per table, named by window and pane, then
+commits them in one catalog transaction, exactly as a batch of a scheduled run (same
+``commit_batch``, same ``runs`` row), under the commit id ``RUN-wEND-pPANE``.
+
+This avoids the traps of Beam's file sinks in streaming (a footer-less Parquet file when a
+bundle holds several windows; a later pane's file overwriting an earlier one's): no file is
+ever open across bundles or windows, and each pane has its own names. A retried pane finds
+its commit id in ``runs`` and commits nothing twice; files a failed try left are orphans,
+removed by the next batch run's clean-up.
+
+The workers commit, so every worker must reach the catalog and the lock: the output's
+SQLite catalog works where the workers share the output's disk (the DirectRunner, a Flink
+or Spark cluster on one machine, or one whose workers mount the output from a file server
+with working ``flock``). A DuckLake catalog on a database server, for workers on many
+machines (Dataflow), is not built yet (see the README).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Dict, List, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.transforms import trigger, window
+
+from schemas.tables import STAGED
+from transforms.sink.commit import commit_batch, staging_dir
+from transforms.sink.parquet import ROW_FNS, write_manifest, write_rows
+
+
+def pane_commit_id(run_id: str, win, pane) -> str:
+    """``RUN-wEND-pPANE``: the window's end (UTC) and the pane's index."""
+    end = getattr(win, "end", None)
+    when = (f"{datetime.fromtimestamp(float(end), tz=timezone.utc):%Y%m%dT%H%M%S}"
+            if end is not None and float(end) < 253402300799 else "global")
+    return f"{run_id}-w{when}-p{pane.index if pane is not None else 0}"
+
+
+class _CommitPaneFn(beam.DoFn):
+    """(None, [(table, record)]) of one pane -> its commit's counts, committed."""
+
+    def __init__(self, output: str, run_id: str, threshold: float, options: str, version: str,
+                 catalog: Optional[str] = None):
+        self.output, self.run_id, self.threshold = output, run_id, threshold
+        self.options, self.version, self.catalog = options, version, catalog
+        self.commits = Metrics.counter("sink", "window_commits")
+        self.repeated = Metrics.counter("sink", "window_commits_already_done")
+
+    def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        from pipeline.lock import WriterLock
+        from schemas.catalog import LAKE, catalog_path, open_lake
+        _, tagged = element
+        commit_id = pane_commit_id(self.run_id, win, pane)
+        started = datetime.now(timezone.utc)
+        by_table: Dict[str, List] = {}
+        for table, record in tagged:
+            by_table.setdefault(table, []).append(record)
+        with WriterLock(catalog_path(self.output, self.catalog) + ".lock", commit_id, wait=True):
+            con = open_lake(self.output, self.catalog, read_only=False)
+            try:
+                if con.execute(f"SELECT count(*) FROM {LAKE}.runs WHERE commit_id = ?",
+                               [commit_id]).fetchone()[0]:
+                    self.repeated.inc()  # a retried pane: its commit is in already
+                    return
+                staging = staging_dir(self.output, commit_id)
+                stamp = {"run_id": self.run_id, "ingested_at": started}
+                paths = []
+                for table, records in sorted(by_table.items()):
+                    names = STAGED[table].names
+                    rows = [{**ROW_FNS[table](r), **{k: v for k, v in stamp.items() if k in names}}
+                            for r in records]
+                    paths.append(write_rows(staging, table, rows))
+                write_manifest(paths, staging)
+                row = {"run_id": self.run_id, "batch": pane.index if pane is not None else 0,
+                       "batches": 0, "commit_id": commit_id, "started_at": started,
+                       "finished_at": datetime.now(timezone.utc), "files_found": 0,
+                       "files_skipped": 0, "options": self.options, "code_version": self.version,
+                       "timings": None}
+                counts = commit_batch(con, staging, row, f"stream {self.run_id} {commit_id}",
+                                      threshold=self.threshold, follow_chains=True)
+            finally:
+                con.close()
+        self.commits.inc()
+        yield commit_id, counts
+
+
+class CommitWindows(beam.PTransform):
+    """{table name: PCollection} (any of ``STAGED``; unbounded, timestamped) -> the
+    PCollection of (commit id, counts) of every pane committed."""
+
+    def __init__(self, output: str, run_id: str, *, window_seconds: float = 60.0,
+                 allowed_lateness: float = 600.0, threshold: float = 0.8, options: str = "{}",
+                 version: str = "", catalog: Optional[str] = None):
+        super().__init__()
+        self.output, self.run_id, self.catalog = output, run_id, catalog
+        self.window_seconds, self.allowed_lateness = window_seconds, allowed_lateness
+        self.threshold, self.options, self.version = threshold, options, version
+
+    def expand(self, tables):
+        tagged = [pcoll | f"Tag_{name}" >> beam.Map(lambda r, t=name: (t, r))
+                  for name, pcoll in sorted(tables.items())]
+        return (
+            tagged
+            | "AllRecords" >> beam.Flatten()
+            | "Windows" >> beam.WindowInto(
+                window.FixedWindows(self.window_seconds),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.DISCARDING,
+                allowed_lateness=self.allowed_lateness)
+            | "OnePerPane" >> beam.Map(lambda tr: (None, tr))
+            | "Pane" >> beam.GroupByKey()
+            | "Commit" >> beam.ParDo(_CommitPaneFn(self.output, self.run_id, self.threshold,
+                                                   self.options, self.version, self.catalog))
+        )
