@@ -202,6 +202,9 @@ def _stream(options, opts, run_id: str) -> int:
     runner = options.view_as(StandardOptions).runner
     if opts.watch:
         return fail("--watch and --streaming are two ways to stream: pass one of them")
+    if opts.window_seconds < 1 or opts.window_seconds != int(opts.window_seconds) or opts.allowed_lateness < 0:
+        return fail("--window_seconds must be a whole number of seconds >= 1 (it names the "
+                    "window's commits) and --allowed_lateness >= 0")
     if runner_is_local(runner):
         return fail("Beam's local runners cannot run an unbounded file source: use --watch on "
                     "one machine, or --streaming with --runner=FlinkRunner (or SparkRunner)")

@@ -2,10 +2,11 @@
 
 A file is taken only once it is complete, decided in this order:
 
-1. **Closed after writing, or moved into place.** On Linux, ``watchdog`` reports inotify's
-   close-after-write and moved-to events: a writer that closed the file, or renamed a finished
-   temporary file into the folder (what ``rsync``, ``curl -o`` with a rename, and most
-   downloaders do), has finished with it. Such a file is ready at once.
+1. **Closed after writing, or renamed into place.** On Linux, ``watchdog`` reports inotify's
+   close-after-write and move events: a writer that closed the file, or renamed a finished
+   temporary file inside the watched folder (what ``rsync``, ``curl -o`` with a rename, and
+   most downloaders do), has finished with it. Such a file is ready at once. (A file moved
+   in from outside the watched folder arrives as "created" and settles as in 2.)
 2. **Quiet for ``settle`` seconds.** Everywhere else (object stores, platforms without close
    events, files that were there before the watch started, a writer that keeps the file open
    between writes), a file is ready once its size and modification time have not changed for
@@ -119,7 +120,9 @@ class Scope:
     """Which paths belong to the watched inputs (as ``list_files`` reads them: a folder
     recursively, a glob, a file), and the local folders to watch for events."""
 
-    def __init__(self, inputs: Iterable[str]):
+    def __init__(self, inputs: Iterable[str], exclude: Optional[str] = None):
+        # the output folder: an input folder that holds it must not take the pipeline's own files
+        self.exclude = os.path.abspath(exclude).rstrip(os.sep) + os.sep if exclude else None
         self.folders: List[str] = []   # local folders watched recursively
         self.globs: List[str] = []     # local absolute glob patterns
         self.files: List[str] = []     # local single files
@@ -148,6 +151,9 @@ class Scope:
             if not any(r == o or r.startswith(o.rstrip(os.sep) + os.sep) for o in out):
                 out.append(r)
         return out
+
+    def excluded(self, path: str) -> bool:
+        return bool(self.exclude) and path.startswith(self.exclude)
 
     def wants(self, path: str) -> bool:
         return (any(path.startswith(f) for f in self.folders)

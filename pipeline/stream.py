@@ -6,20 +6,27 @@
       -> Enrich (spaCy NER through RunInference)      (as in batch)
       -> CommitWindows: fixed windows, late panes, one commit per pane (transforms.sink.window)
 
-Each file is taken once, when the listing first sees it (``MatchContinuously`` keeps the
-names it has emitted); a file that changes later is not taken again by this graph (use
-scheduled runs or ``--watch`` for folders whose files change). Elements are timestamped
-when the listing finds their file, so the windows are windows of landing time.
+Files are listed every ``--poll_seconds``; a file is taken when first listed and again
+when its size or time changes (``match_updated_files``), and is checked against the lake's
+ledger first, as a scheduled run does: a file an earlier run (or this job before a restart)
+took unchanged is skipped, a changed one replaces its earlier rows. Names of files in
+progress (``pipeline.landing``) are never taken. A file still being written when it is
+listed may be taken, then taken again once it changes: its last version wins (land files by
+renaming them into the folder to avoid the interim). Elements are timestamped when the
+listing finds their file, so the windows are windows of landing time.
 """
 from __future__ import annotations
 
 import json
+import os
 from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 
+from pipeline.plan import modified_us
 from schemas.records import FileEntry
 from transforms.dedup.index import band_rows, index_row
 from transforms.dedup.stream import StreamDedup
@@ -31,25 +38,66 @@ from transforms.rejects import REJECTS
 from transforms.sink.window import CommitWindows
 
 
-def to_entry(m) -> FileEntry:
-    """A matched file's metadata -> a new FileEntry."""
-    t = getattr(m, "last_updated_in_seconds", None)
-    return FileEntry(m.path, m.size_in_bytes, None if t is None else int(round(t * 1_000_000)),
-                     None, [])
+class _NotTakenFn(beam.DoFn):
+    """FileMetadata -> FileEntry of each file to take: not a name in progress, and not in the
+    lake's ledger with the same size and time (a changed one carries what the ledger holds of
+    its earlier version, so that its commit replaces it)."""
+
+    def __init__(self, output: str):
+        self.output = output
+        self.in_progress = Metrics.counter("read", "files_in_progress_skipped")
+        self.taken_before = Metrics.counter("read", "files_taken_before_skipped")
+
+    def setup(self):
+        self.con = None
+
+    def process(self, m):
+        from apache_beam.io.filesystem import FileMetadata
+        from apache_beam.io.filesystems import FileSystems
+        from pipeline.landing import in_progress_name
+        from pipeline.plan import attach_prior_records, select
+        from schemas.catalog import exists, open_lake
+        if in_progress_name(m.path):
+            self.in_progress.inc()
+            return
+        path = m.path
+        if FileSystems.get_scheme(path) in (None, "file"):
+            path = os.path.abspath(path)  # the ledger's name for a local file
+        meta = FileMetadata(path, m.size_in_bytes, getattr(m, "last_updated_in_seconds", None))
+        if self.con is None and exists(self.output):
+            self.con = open_lake(self.output)
+        if self.con is None:
+            yield FileEntry(path, meta.size_in_bytes, modified_us(meta), None, [])
+            return
+        rows = self.con.execute(
+            "SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
+            "FROM ingest_files WHERE file_uri = ?", [path]).fetchall()
+        take, _ = select([meta], {r[0]: r[1:] for r in rows})
+        if not take:
+            self.taken_before.inc()
+            return
+        yield from attach_prior_records(self.con, take)
+
+    def teardown(self):
+        if self.con is not None:
+            self.con.close()
 
 
 class MatchLanding(beam.PTransform):
-    """PBegin -> unbounded PCollection[FileEntry]: every file the inputs match, once, as it
-    appears (listed every ``interval`` seconds)."""
+    """PBegin -> unbounded PCollection[FileEntry]: every file the inputs match, as it
+    appears or changes (listed every ``interval`` seconds), unless the ledger of the lake
+    at ``output`` has it as it is."""
 
-    def __init__(self, inputs, interval: float):
+    def __init__(self, inputs, interval: float, output: str):
         super().__init__()
-        self.inputs, self.interval = list(inputs), interval
+        self.inputs, self.interval, self.output = list(inputs), interval, output
 
     def expand(self, pbegin):
-        found = [pbegin | f"Match{i}" >> fileio.MatchContinuously(pattern, interval=self.interval)
+        found = [pbegin | f"Match{i}" >> fileio.MatchContinuously(
+                     pattern, interval=self.interval, match_updated_files=True)
                  for i, pattern in enumerate(file_patterns(self.inputs))]
-        return found | "AllInputs" >> beam.Flatten() | "ToEntry" >> beam.Map(to_entry)
+        return (found | "AllInputs" >> beam.Flatten()
+                | "NotTaken" >> beam.ParDo(_NotTakenFn(self.output)))
 
 
 class StreamIngest(beam.PTransform):
@@ -97,7 +145,8 @@ def build_streaming(p: beam.Pipeline, opts, run_id: str, files: Optional[beam.PC
     """Adds the streaming graph to ``p``; ``files``: the FileEntry source (default: the
     inputs listed every ``--poll_seconds``). Returns the commits' PCollection."""
     if files is None:
-        files = p | "Landing" >> MatchLanding(opts.input, opts.poll_seconds)
+        files = p | "Landing" >> MatchLanding(opts.input, opts.poll_seconds,
+                                              os.path.abspath(opts.output))
     return files | "Ingest" >> StreamIngest(opts, run_id, options_json, version)
 
 

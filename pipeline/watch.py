@@ -45,6 +45,9 @@ from transforms.sink.commit import compact, needs_compaction, remove_orphans
 
 # Local folders are listed this often as well, in case inotify dropped events (queue overflow).
 LOCAL_RELIST = 60.0
+# A batch that fails this many times in a row (waiting 5, 10, 20, 40 s between) stops the
+# watcher with its error: something outside the data is wrong (bad input never fails a batch).
+MAX_FAILURES = 5
 # After the first ready file of an idle spell, wait this long for others landing with it.
 GATHER = 0.05
 
@@ -102,7 +105,7 @@ class _Events:
 
     def put(self, kind, path, now, wall):
         path = os.fsdecode(path)
-        if self.scope.wants(path):
+        if self.scope.wants(path) and not self.scope.excluded(path):
             self.q.put((kind, path, now, wall))
 
 
@@ -118,13 +121,14 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     t0 = time.monotonic()
     say = progress.say
     output = os.path.abspath(opts.output)
-    scope = Scope(opts.input)
+    scope = Scope(opts.input, exclude=output)
     landing = Landing(opts.settle_seconds)
     events: "queue.Queue" = queue.Queue()
     totals: Dict[str, int] = {}
     latencies: List[float] = []
     seen: set = set()
-    batches = taken = 0
+    batches = taken = failures = 0
+    known: Dict[str, tuple] = {}  # path -> (size, mtime) as taken: a relisting skips them
     in_process = (runner_is_local(options.view_as(StandardOptions).runner)
                   and options.view_as(DirectOptions).direct_running_mode == "in_memory")
     with Stop() as stop, WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait,
@@ -159,7 +163,7 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
             while not stop.event.is_set():
                 now = time.monotonic()
                 if now >= next_list:
-                    _list(opts.input, output, landing, seen)
+                    _list(opts.input, output, landing, seen, known)
                     next_list = now + (opts.poll_seconds if scope.remote or observer is None
                                        else LOCAL_RELIST)
                 ready = landing.ready(time.monotonic())
@@ -171,13 +175,25 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                 # a burst lands together: give its other files a moment to close
                 _drain(events, landing, seen, GATHER, stop.event)
                 ready = landing.ready(time.monotonic())
-                batch, done = _plan(con, ready, landing, opts)
+                batch, done, listed = _plan(con, ready, landing, opts, known)
                 landing.taken(done)  # unchanged since taken, or gone: nothing to do
                 if not batch:
                     continue
-                batches += 1
                 landed = {e.path: landing.landed_at(e.path) for e in batch}
-                result = writer.commit(batch, batches, batches, len(seen), len(done))
+                try:
+                    result = writer.commit(batch, batches + 1, batches + 1, len(seen), len(done))
+                except Exception as e:  # noqa: BLE001 (e.g. a full disk: the files stay pending)
+                    failures += 1
+                    if failures >= MAX_FAILURES:
+                        raise
+                    pause = min(60.0, 5.0 * 2 ** (failures - 1))
+                    say(f"batch {batches + 1} failed ({type(e).__name__}: {e}); nothing of it "
+                        f"was committed; trying again in {pause:g}s ({failures}/{MAX_FAILURES})")
+                    stop.event.wait(pause)
+                    continue
+                failures = 0
+                batches += 1
+                known.update({e.path: listed[e.path] for e in batch})
                 committed = time.time()
                 lat = [committed - t for t in landed.values() if t is not None]
                 latencies += lat
@@ -190,8 +206,8 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                     compact(con)
                     say("compacted small files")
         except KeyboardInterrupt:
-            say("stopped: the batch under way was abandoned (nothing of it committed; its "
-                "files are taken at the next start)")
+            say("stopped: the batch under way was abandoned (unless its commit had finished, "
+                "its files are taken at the next start)")
         finally:
             if observer is not None:
                 observer.stop()
@@ -260,20 +276,29 @@ def _drain(events: "queue.Queue", landing: Landing, seen: set, timeout: float,
         deadline = min(deadline, time.monotonic() + 0.01)
 
 
-def _list(inputs, output: str, landing: Landing, seen: set) -> None:
-    """Lists the inputs; every file listed counts as seen and starts or goes on settling."""
-    try:
-        files = outside(list_files(inputs), output)
-    except FileNotFoundError:
-        files = []  # nothing there yet
+def _list(inputs, output: str, landing: Landing, seen: set, known: Dict[str, tuple]) -> None:
+    """Lists each input; every file listed counts as seen, and one not ``known`` as taken
+    with this size and time starts or goes on settling. An input that matches nothing yet,
+    or cannot be listed this time, is skipped (said once per listing) and listed again later."""
     now, wall = time.monotonic(), time.time()
-    for m in files:
-        seen.add(m.path)
-        landing.listed(m.path, m.size_in_bytes, m.last_updated_in_seconds, now, wall)
+    for path in inputs:
+        try:
+            files = outside(list_files([path]), output)
+        except FileNotFoundError:
+            continue  # nothing there yet
+        except Exception as e:  # noqa: BLE001 (an object store's hiccup must not stop the watch)
+            print(f"warning: cannot list {path} ({type(e).__name__}: {e}); trying again later")
+            continue
+        for m in files:
+            seen.add(m.path)
+            if known.get(m.path) == (m.size_in_bytes, m.last_updated_in_seconds):
+                continue
+            landing.listed(m.path, m.size_in_bytes, m.last_updated_in_seconds, now, wall)
 
 
-def _plan(con, ready: List[str], landing: Landing, opts):
-    """(the next batch of FileEntry, paths that need nothing: unchanged since taken, or gone)."""
+def _plan(con, ready: List[str], landing: Landing, opts, known: Dict[str, tuple]):
+    """(the next batch of FileEntry, paths that need nothing: unchanged since taken, or gone,
+    path -> (size, mtime) of the files stat'd)."""
     metas, gone = [], []
     for path in ready:
         m = _stat(path)
@@ -285,9 +310,12 @@ def _plan(con, ready: List[str], landing: Landing, opts):
     take, _ = select(metas, ledger)
     wanted = {e.path for e in take}
     unchanged = [m.path for m in metas if m.path not in wanted]
+    known.update({m.path: (m.size_in_bytes, m.last_updated_in_seconds) for m in metas
+                  if m.path not in wanted})
     take = attach_prior_records(con, take)
     batches = cut(take, opts.batch_files, opts.batch_bytes)
-    return (batches[0] if batches else []), gone + unchanged
+    listed = {m.path: (m.size_in_bytes, m.last_updated_in_seconds) for m in metas}
+    return (batches[0] if batches else []), gone + unchanged, listed
 
 
 def _stat(path: str) -> Optional[FileMetadata]:

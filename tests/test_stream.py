@@ -3,14 +3,13 @@
 window pane into a real DuckLake and read back by DuckDB."""
 import os
 
-import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from conftest import SAMPLES, seed_text
+from conftest import seed_text
 from pipeline.options import IngestOptions
 from pipeline.stream import build_streaming
 from schemas.records import FileEntry
@@ -42,8 +41,6 @@ def run_stream(tmp_path, events, *extra):
     for kind, value in events:
         if kind == "watermark":
             stream = stream.advance_watermark_to(value)
-        elif kind == "wait":
-            stream = stream.advance_processing_time(value)
         else:
             stream = stream.add_elements([TimestampedValue(entry(path), ts) for path, ts in value])
     stream = stream.advance_watermark_to_infinity()
@@ -123,8 +120,46 @@ def test_a_bucket_matches_the_earliest_it_remembers_and_stays_bounded():
     items = {x.source_uri: to_item(x, 128, 5) for x in (a, b, c)}
     seen = [Seen((2, b.article_id), b.article_id, a.article_id, items["b"]),
             Seen((1, a.article_id), a.article_id, a.article_id, items["a"])]
-    found = first_match(items["c"], seen, 0.8)
+    found = first_match(items["c"], (5, "c"), seen, 0.8)
     assert isinstance(found, Found) and found.matched_id == a.article_id and found.root_id == a.article_id
-    assert first_match(to_item(art("x", seed_text("000")), 128, 5), seen, 0.8) is None
+    assert first_match(to_item(art("x", seed_text("000")), 128, 5), (5, "x"), seen, 0.8) is None
+    # only articles that arrived earlier: a bucket that saw b before a (another bucket saw them
+    # the other way round) must not fold a into b, or the story would have no kept article
+    assert first_match(items["a"], (1, a.article_id), seen, 0.8) is None
+    assert first_match(items["b"], (2, b.article_id), seen, 0.8).matched_id == a.article_id
     kept = remembered(seen, Seen((3, "z"), "z", "z", items["c"]), cap=2)
     assert [s.article_id for s in kept] == [b.article_id, "z"]
+
+
+def test_the_listing_skips_files_the_ledger_has_and_names_in_progress(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import apache_beam as beam
+    from apache_beam.io.filesystem import FileMetadata
+    from apache_beam.testing.util import assert_that, equal_to
+    from conftest import ROOT, SEEDS
+    from pipeline.stream import _NotTakenFn
+    land, out = tmp_path / "land", tmp_path / "out"
+    land.mkdir()
+    for name in ("a.txt", "b.txt"):
+        shutil.copy(os.path.join(SEEDS, sorted(os.listdir(SEEDS))[0]), land / name)
+    subprocess.run([sys.executable, "-m", "pipeline", "--input", str(land), "--output", str(out),
+                    "--skip_entities", "--quiet", "--no_report"], cwd=ROOT, check=True, capture_output=True)
+    (land / "b.txt").write_text("an edited version of b, long enough to be an article " * 5)
+    os.utime(land / "b.txt", (time.time() + 5, time.time() + 5))
+    (land / "c.txt").write_text("new")
+    (land / "d.txt.part").write_text("half")
+
+    def meta(name):
+        path = str(land / name)
+        return FileMetadata(path, os.path.getsize(path), os.path.getmtime(path))
+
+    with TestPipeline() as p:
+        taken = (p | beam.Create([meta(n) for n in ("a.txt", "b.txt", "c.txt", "d.txt.part")])
+                 | beam.ParDo(_NotTakenFn(str(out)))
+                 | beam.Map(lambda e: (os.path.basename(e.path), e.prior_hash is not None,
+                                       len(e.prior_records))))
+        # a: taken before, unchanged; b: changed (replaces its rows); c: new; d: in progress
+        assert_that(taken, equal_to([("b.txt", True, 1), ("c.txt", False, 0)]))

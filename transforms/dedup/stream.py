@@ -61,11 +61,15 @@ class Found(typing.NamedTuple):
     value: float
 
 
-def first_match(item: DedupItem, seen: List[Seen], threshold: float) -> Optional[Found]:
-    """Pure: the earliest article of ``seen`` that ``item`` verifies against, or None."""
+def first_match(item: DedupItem, order: tuple, seen: List[Seen],
+                threshold: float) -> Optional[Found]:
+    """Pure: the earliest article of ``seen`` that arrived before ``item`` (at ``order``) and
+    that ``item`` verifies against, or None. Only earlier ones: buckets see arrivals in
+    different orders, and a link to a later article could fold two copies into each other,
+    leaving the story with no kept article."""
     for s in sorted(seen, key=lambda s: s.order):
-        if s.article_id == item.article_id:
-            continue
+        if s.order >= order:
+            break
         m = verify(s.item, item, threshold)
         if m is not None:
             return Found(s.order, s.article_id, s.root_id, m.measure, m.value)
@@ -91,9 +95,11 @@ class _ExactFn(beam.DoFn):
     def process(self, element, first=beam.DoFn.StateParam(FIRST)):
         _, article = element
         canonical = first.read()
-        if canonical is None or canonical == article.article_id:
+        if canonical is None:
             first.write(article.article_id)
             yield article
+        elif canonical == article.article_id:
+            return  # the same record again (a file matched by two inputs): once is enough
         else:
             self.exact.inc()
             yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
@@ -129,7 +135,7 @@ class _BandFn(beam.DoFn):
         _, (item, order) = element
         stored = list(seen.read())
         self.candidates.inc(len(stored))
-        found = first_match(item, stored, self.threshold)
+        found = first_match(item, order, stored, self.threshold)
         yield item.article_id, ("band", found)
         keep = remembered(stored, Seen(order, item.article_id,
                                        found.root_id if found else item.article_id, item),
