@@ -10,7 +10,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 
 from schemas.catalog import open_lake
 from schemas.records import Article, Duplicate, Entity, EntityCount, FileTaken, RecordTaken, Reject
-from schemas.tables import ARTICLES, DUPLICATES, REJECTS, STAGED
+from schemas.tables import ARTICLES, DUPLICATES, STAGED
 from schemas.views import connect
 from transforms.sink.commit import commit_batch, staged_files, staging_dir
 from transforms.sink.parquet import WriteTables, read_manifest, write_manifest
