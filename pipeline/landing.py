@@ -61,19 +61,18 @@ class Landing:
 
     def changed(self, path: str, now: float, wall: float) -> None:
         """Created or written to: not ready before it is closed or quiet."""
-        if in_progress_name(path):
-            return
-        old = self.files.get(path)
-        self.files[path] = Seen(old.size if old else None, old.mtime if old else None,
-                                now, False, wall)
+        self._event(path, now, wall, closed=False)
 
     def closed(self, path: str, now: float, wall: float) -> None:
         """Closed after writing, or moved into the folder: complete."""
+        self._event(path, now, wall, closed=True)
+
+    def _event(self, path: str, now: float, wall: float, closed: bool) -> None:
         if in_progress_name(path):
             return
         old = self.files.get(path)
         self.files[path] = Seen(old.size if old else None, old.mtime if old else None,
-                                now, True, wall)
+                                now, closed, wall)
 
     def gone(self, path: str) -> None:
         self.files.pop(path, None)

@@ -194,6 +194,18 @@ def add_counts(totals: Dict[str, int], counts: Dict[str, int]) -> None:
         totals[k] = totals.get(k, 0) + v
 
 
+def open_output(output: str, overwrite: bool, say):
+    """Under the writer lock: clears the output (``--overwrite``), opens the lake for writing
+    and removes what interrupted runs left."""
+    if overwrite:
+        clear_output(output)
+    con = open_lake(output, read_only=False)
+    removed = remove_orphans(con, output)
+    if removed:
+        say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
+    return con
+
+
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
         progress: Optional[Progress] = None) -> RunResult:
     """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``;
@@ -204,12 +216,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
     output = os.path.abspath(opts.output)
     lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
     with lock:
-        if opts.overwrite:
-            clear_output(output)
-        con = open_lake(output, read_only=False)
-        removed = remove_orphans(con, output)
-        if removed:
-            say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
+        con = open_output(output, opts.overwrite, say)
         files = outside(list_files(opts.input), output)
         plan = plan_run(con, files, reprocess=opts.reprocess, max_files=opts.batch_files,
                         max_bytes=opts.batch_bytes)

@@ -38,10 +38,10 @@ from pipeline.landing import Landing, Scope
 from pipeline.lock import WriterLock
 from pipeline.plan import attach_prior_records, cut, outside, select
 from pipeline.progress import Progress
-from pipeline.run import RunResult, Writer, add_counts, clear_output, runner_is_local
-from schemas.catalog import catalog_path, new_duckdb, open_lake
+from pipeline.run import RunResult, Writer, add_counts, open_output, runner_is_local
+from schemas.catalog import catalog_path, new_duckdb
 from transforms.read.discover import list_files
-from transforms.sink.commit import compact, needs_compaction, remove_orphans
+from transforms.sink.commit import compact, needs_compaction
 
 # Local folders are listed this often as well, in case inotify dropped events (queue overflow).
 LOCAL_RELIST = 60.0
@@ -133,12 +133,7 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                   and options.view_as(DirectOptions).direct_running_mode == "in_memory")
     with Stop() as stop, WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait,
                                     on_wait=say):
-        if opts.overwrite:
-            clear_output(output)
-        con = open_lake(output, read_only=False)
-        removed = remove_orphans(con, output)
-        if removed:
-            say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
+        con = open_output(output, opts.overwrite, say)
         warm = None
         if in_process:
             # The models live in this process for the whole watch: every batch's in-process

@@ -27,3 +27,24 @@ def samples_copy(tmp_path):
     dst = tmp_path / "samples"
     shutil.copytree(SAMPLES, dst)
     return dst
+
+
+# Every table, less the columns that name the run or the moment (a rerun after a crash has
+# another run id and time); ledger states compared as they are.
+LAKE_TABLES = {
+    "articles": "* EXCLUDE (run_id, ingested_at)",
+    "duplicates": "* EXCLUDE (run_id, ingested_at)",
+    "rejects": "* EXCLUDE (run_id, ingested_at)",
+    "dedup_index": "* EXCLUDE (run_id)",
+    "dedup_bands": "*",
+    "ingest_files": "* EXCLUDE (run_id, ingested_at)",
+    "ingest_records": "* EXCLUDE (run_id, ingested_at)",
+}
+
+
+def lake_tables(out):
+    """Every table of the output at ``out``, sorted, without run ids and times."""
+    from schemas.views import connect
+    con = connect(str(out))
+    return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()
+            for t, cols in LAKE_TABLES.items()}

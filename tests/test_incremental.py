@@ -11,22 +11,11 @@ import time
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, lake_tables
 from schemas.views import connect
 
 pytestmark = pytest.mark.slow
 
-# Every table, less the columns that name the run or the moment (a rerun after a crash
-# has another run id and time); ledger states compared as they are.
-TABLES = {
-    "articles": "* EXCLUDE (run_id, ingested_at)",
-    "duplicates": "* EXCLUDE (run_id, ingested_at)",
-    "rejects": "* EXCLUDE (run_id, ingested_at)",
-    "dedup_index": "* EXCLUDE (run_id)",
-    "dedup_bands": "*",
-    "ingest_files": "* EXCLUDE (run_id, ingested_at)",
-    "ingest_records": "* EXCLUDE (run_id, ingested_at)",
-}
 FAST = ("--skip_entities", "--batch_files", "7")  # 14 sample files: 2 batches
 
 
@@ -41,11 +30,6 @@ def run_ok(*args, env=None):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     return out
-
-
-def tables(out):
-    con = connect(str(out))
-    return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in TABLES.items()}
 
 
 def snapshot_id(out):
@@ -82,7 +66,7 @@ def grown(tmp_path_factory):
     t0 = time.monotonic()
     out = run_ok("--input", str(land), "--output", str(ref), *FAST)
     full_s = time.monotonic() - t0
-    return land, ref, tables(ref), out, full_s
+    return land, ref, lake_tables(ref), out, full_s
 
 
 def grow(land):
@@ -96,7 +80,7 @@ def reference(grown):
     land, *_ = grown
     out = land.parent / "one-run"
     run_ok("--input", str(land), "--output", str(out), *FAST)
-    return land, tables(out)
+    return land, lake_tables(out)
 
 
 def crashed_then_rerun(land, out, start):
@@ -134,7 +118,7 @@ def test_rerun_over_an_unchanged_folder_adds_nothing(grown):
     print(f"\nrun over 9 new files: {full_s:.1f}s; no-op rerun over 14 taken files: {again_s:.1f}s")
     assert "14 already taken; 0 batch(es)" in out and "nothing new" in out
     assert snapshot_id(ref) == before  # not one commit: no table, no ledger row changed
-    assert tables(ref) == want
+    assert lake_tables(ref) == want
 
 
 @pytest.mark.parametrize("kill_at", ["planned", "staged:1", "commit:1", "committed:1",
@@ -143,7 +127,7 @@ def test_kill_9_at_any_point_then_rerun_equals_one_uninterrupted_run(reference, 
     land, want = reference
     out = tmp_path / "out"
     crashed_then_rerun(land, out, lambda args: pipeline(*args, env={"NEWS_INGEST_KILL_AT": kill_at}))
-    assert tables(out) == want
+    assert lake_tables(out) == want
     no_orphans(str(out))
 
 
@@ -162,7 +146,7 @@ def test_kill_9_from_outside_at_a_random_moment(reference, tmp_path, after_s):
         return proc
 
     crashed_then_rerun(land, out, start)
-    assert tables(out) == want
+    assert lake_tables(out) == want
     no_orphans(str(out))
 
 
@@ -186,7 +170,7 @@ def test_kill_9_during_ner_then_rerun_equals_an_uninterrupted_run(tmp_path):
     proc.communicate(timeout=60)
     assert connect(str(out)).execute("SELECT count(*) FROM articles").fetchone()[0] == 0
     run_ok("--input", str(land), "--output", str(out))
-    assert tables(out) == tables(ref)
+    assert lake_tables(out) == lake_tables(ref)
     no_orphans(str(out))
 
 
@@ -249,7 +233,7 @@ def test_small_runs_are_compacted_without_changing_what_queries_return(tmp_path)
     land, out = tmp_path / "land", tmp_path / "out"
     shutil.copytree(SAMPLES, land)
     run_ok("--input", str(land), "--output", str(out), "--skip_entities", "--batch_files", "1")
-    before = tables(out)
+    before = lake_tables(out)
     con = connect(str(out))
     files_before = con.execute("SELECT count(*) FROM ducklake_list_files('lake', 'articles')").fetchone()[0]
     # one file per commit that kept an article (files with no rows are not registered)
@@ -257,7 +241,7 @@ def test_small_runs_are_compacted_without_changing_what_queries_return(tmp_path)
     con.close()
     out_text = run_ok("compact", str(out))
     assert re.search(r"\barticles 1\b", out_text)
-    assert tables(out) == before
+    assert lake_tables(out) == before
     con = connect(str(out))
     assert con.execute("SELECT count(*) FROM ducklake_list_files('lake', 'articles')").fetchone()[0] == 1
 
@@ -317,9 +301,9 @@ def test_reprocessing_a_folder_with_copies_in_it_changes_nothing_but_the_run(tmp
     for sub in ("seeds", "pages", "exports"):
         shutil.copytree(os.path.join(SAMPLES, sub), land / sub)
     run_ok("--input", str(land), "--output", str(out), "--skip_entities")
-    before = tables(out)
+    before = lake_tables(out)
     run_ok("--input", str(land), "--output", str(out), "--skip_entities", "--reprocess")
-    after = tables(out)
+    after = lake_tables(out)
     assert {t: rows for t, rows in after.items() if t != "ingest_files"} == {
         t: rows for t, rows in before.items() if t != "ingest_files"}
     con = connect(str(out))

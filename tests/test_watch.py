@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, lake_tables
 from pipeline.landing import Landing, Scope, in_progress_name
 from schemas.views import connect
 
@@ -73,15 +73,6 @@ SEEDS = sorted(os.path.join(SAMPLES, "seeds", f) for f in os.listdir(os.path.joi
 DISTINCT = SEEDS + [os.path.join(SAMPLES, "pages", f) for f in (
     "polygraph-al-tanf.html", "spacenews-lunar-landers.html", "ap-uk-tories-manifesto.html.gz",
     "aljazeera-afghanistan-helicopter.html")] + [os.path.join(SAMPLES, "bad", "press-kit.pdf")]
-TABLES = {
-    "articles": "* EXCLUDE (run_id, ingested_at)",
-    "duplicates": "* EXCLUDE (run_id, ingested_at)",
-    "rejects": "* EXCLUDE (run_id, ingested_at)",
-    "dedup_index": "* EXCLUDE (run_id)",
-    "dedup_bands": "*",
-    "ingest_files": "* EXCLUDE (run_id, ingested_at)",
-    "ingest_records": "* EXCLUDE (run_id, ingested_at)",
-}
 
 
 def watcher(land, out, *extra):
@@ -120,11 +111,6 @@ def wait_committed(out, paths, timeout=120, proc=None):
         assert proc is None or proc.poll() is None, proc.stdout.read()
         time.sleep(0.1)
     raise AssertionError(f"not committed in {timeout}s: {sorted(want - committed_files(out))}")
-
-
-def tables(out):
-    con = connect(str(out))
-    return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall() for t, cols in TABLES.items()}
 
 
 def stop(proc, sig=signal.SIGTERM):
@@ -212,7 +198,7 @@ def test_kill_9_while_files_land_then_restart_equals_one_batch_run(tmp_path, kil
     assert proc.returncode == 0, rest
     subprocess.run([sys.executable, "-m", "pipeline", "--input", str(land), "--output", str(ref),
                     "--skip_entities", "--quiet"], cwd=ROOT, check=True, capture_output=True)
-    assert tables(out) == tables(ref)
+    assert lake_tables(out) == lake_tables(ref)
     # nothing half-committed is left: every batch folder belongs to a commit
     con = connect(str(out))
     commits = {r[0] for r in con.execute("SELECT commit_id FROM runs").fetchall()}
