@@ -87,10 +87,15 @@ def cut(entries: Sequence[FileEntry], max_files: int, max_bytes: int) -> List[Li
     return batches
 
 
-def read_ledger(con) -> Ledger:
-    """file -> (size, mtime us, content hash, state) of every file the lake has taken."""
-    rows = con.execute("SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
-                       "FROM ingest_files").fetchall()
+def read_ledger(con, paths: Optional[Sequence[str]] = None) -> Ledger:
+    """file -> (size, mtime us, content hash, state) of every file the lake has taken, or of
+    ``paths`` only (a watcher's few files; the whole ledger grows with every run)."""
+    sql = "SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state FROM ingest_files"
+    if paths is None:
+        rows = con.execute(sql).fetchall()
+    else:
+        rows = con.execute(sql + " WHERE file_uri IN (SELECT unnest(?::VARCHAR[]))",
+                           [list(paths)]).fetchall() if paths else []
     return {uri: (size, mtime, digest, state) for uri, size, mtime, digest, state in rows}
 
 

@@ -55,7 +55,7 @@ class _NotTakenFn(beam.DoFn):
         from apache_beam.io.filesystem import FileMetadata
         from apache_beam.io.filesystems import FileSystems
         from pipeline.landing import in_progress_name
-        from pipeline.plan import attach_prior_records, select
+        from pipeline.plan import attach_prior_records, read_ledger, select
         from schemas.catalog import exists, open_lake
         if in_progress_name(m.path):
             self.in_progress.inc()
@@ -69,10 +69,7 @@ class _NotTakenFn(beam.DoFn):
         if self.con is None:
             yield FileEntry(path, meta.size_in_bytes, modified_us(meta), None, [])
             return
-        rows = self.con.execute(
-            "SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
-            "FROM ingest_files WHERE file_uri = ?", [path]).fetchall()
-        take, _ = select([meta], {r[0]: r[1:] for r in rows})
+        take, _ = select([meta], read_ledger(self.con, [path]))
         if not take:
             self.taken_before.inc()
             return

@@ -36,7 +36,7 @@ from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipeline.landing import Landing, Scope
 from pipeline.lock import WriterLock
-from pipeline.plan import attach_prior_records, cut, outside, select
+from pipeline.plan import attach_prior_records, cut, outside, read_ledger, select
 from pipeline.progress import Progress
 from pipeline.run import RunResult, Writer, add_counts, open_output, runner_is_local
 from schemas.catalog import catalog_path, new_duckdb
@@ -301,7 +301,7 @@ def _plan(con, ready: List[str], landing: Landing, opts, known: Dict[str, tuple]
             gone.append(path)
         else:
             metas.append(m)
-    ledger = _ledger(con, [m.path for m in metas])
+    ledger = read_ledger(con, [m.path for m in metas])
     take, _ = select(metas, ledger)
     wanted = {e.path for e in take}
     unchanged = [m.path for m in metas if m.path not in wanted]
@@ -326,13 +326,3 @@ def _stat(path: str) -> Optional[FileMetadata]:
     except Exception:  # noqa: BLE001 (deleted meanwhile)
         return None
     return found[0] if found else None
-
-
-def _ledger(con, paths: List[str]):
-    """The ledger rows of ``paths`` only (the whole ledger grows with every run)."""
-    if not paths:
-        return {}
-    rows = con.execute("SELECT file_uri, size_bytes, epoch_us(modified_at), content_hash, state "
-                       "FROM ingest_files WHERE file_uri IN (SELECT unnest(?::VARCHAR[]))",
-                       [paths]).fetchall()
-    return {uri: (size, mtime, digest, state) for uri, size, mtime, digest, state in rows}

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT, SAMPLES, lake_tables
 from pipeline.landing import Landing, Scope, in_progress_name
+from schemas.catalog import CatalogError
 from schemas.views import connect
 
 # -- when a file is complete (pure rules) -------------------------------------------------
@@ -98,7 +99,7 @@ def wait_for(proc, line_part, timeout=120):
 def committed_files(out):
     try:
         return {r[0] for r in connect(str(out)).execute("SELECT file_uri FROM ingest_files").fetchall()}
-    except Exception:  # noqa: BLE001 (no catalog yet)
+    except CatalogError:  # no catalog yet
         return set()
 
 

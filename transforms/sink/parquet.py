@@ -79,6 +79,27 @@ ROW_FNS = {
 assert set(ROW_FNS) == set(STAGED)
 
 
+def stamps(run_id: str, ingested_at: datetime) -> Dict[str, Dict]:
+    """table -> the run columns its rows get (those of its schema)."""
+    stamp = {"run_id": run_id, "ingested_at": ingested_at}
+    return {t: {k: v for k, v in stamp.items() if k in s.names} for t, s in STAGED.items()}
+
+
+def to_row(table: str, record, stamp: Dict[str, Dict]) -> Dict:
+    """A record of ``table`` -> its row dict, with the run columns of ``stamps``."""
+    return {**ROW_FNS[table](record), **stamp[table]}
+
+
+def tag_tables(tables: Dict[str, beam.PCollection]) -> beam.PCollection:
+    """{table name: PCollection} -> one PCollection of (table name, record)."""
+    unknown = set(tables) - set(STAGED)
+    if unknown:
+        raise ValueError(f"unknown table(s) {sorted(unknown)}")
+    return ([pcoll | f"Tag_{name}" >> beam.Map(lambda r, t=name: (t, r))
+             for name, pcoll in sorted(tables.items())]
+            | "AllRows" >> beam.Flatten())
+
+
 def table_dir(staging: str, table: str) -> str:
     return FileSystems.join(staging, table)
 
@@ -120,8 +141,7 @@ class _WriteFn(TalliedFn, beam.DoFn):
                  progress: Optional[str] = None, max_bytes: int = DEFAULT_MAX_BYTES):
         TalliedFn.__init__(self, progress, "write")
         self.staging, self.max_bytes = staging, max_bytes
-        stamp = {"run_id": run_id, "ingested_at": ingested_at}
-        self.stamps = {t: {k: v for k, v in stamp.items() if k in s.names} for t, s in STAGED.items()}
+        self.stamps = stamps(run_id, ingested_at)
 
     def start_bundle(self):
         self.rows: Dict[str, List[Dict]] = defaultdict(list)
@@ -130,7 +150,7 @@ class _WriteFn(TalliedFn, beam.DoFn):
     def process(self, item):
         table, record = item
         start = time.perf_counter()
-        row = {**ROW_FNS[table](record), **self.stamps[table]}
+        row = to_row(table, record, self.stamps)
         self.rows[table].append(row)
         self.bytes[table] += _ROW_COST + len(row.get("text") or "")
         if table in TABLES:
@@ -161,14 +181,8 @@ class WriteTables(beam.PTransform):
         self.progress, self.max_bytes = progress, max_bytes
 
     def expand(self, tables):
-        unknown = set(tables) - set(STAGED)
-        if unknown:
-            raise ValueError(f"unknown table(s) {sorted(unknown)}")
-        tagged = [pcoll | f"Tag_{name}" >> beam.Map(lambda r, t=name: (t, r))
-                  for name, pcoll in sorted(tables.items())]
         return (
-            tagged
-            | "AllRows" >> beam.Flatten()
+            tag_tables(tables)
             | "Write" >> beam.ParDo(_WriteFn(self.staging, self.run_id, self.ingested_at,
                                              self.progress, self.max_bytes))
             | "Gather" >> beam.combiners.ToList()

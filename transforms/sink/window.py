@@ -34,9 +34,8 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import trigger, window
 
-from schemas.tables import STAGED
 from transforms.sink.commit import commit_batch, staging_dir
-from transforms.sink.parquet import ROW_FNS, write_manifest, write_rows
+from transforms.sink.parquet import stamps, tag_tables, to_row, write_manifest, write_rows
 
 
 def pane_commit_id(run_id: str, win, pane) -> str:
@@ -74,13 +73,9 @@ class _CommitPaneFn(beam.DoFn):
                     self.repeated.inc()  # a retried pane: its commit is in already
                     return
                 staging = staging_dir(self.output, commit_id)
-                stamp = {"run_id": self.run_id, "ingested_at": started}
-                paths = []
-                for table, records in sorted(by_table.items()):
-                    names = STAGED[table].names
-                    rows = [{**ROW_FNS[table](r), **{k: v for k, v in stamp.items() if k in names}}
-                            for r in records]
-                    paths.append(write_rows(staging, table, rows))
+                stamp = stamps(self.run_id, started)
+                paths = [write_rows(staging, table, [to_row(table, r, stamp) for r in records])
+                         for table, records in sorted(by_table.items())]
                 write_manifest(paths, staging)
                 row = {"run_id": self.run_id, "batch": pane.index if pane is not None else 0,
                        "batches": 0, "commit_id": commit_id, "started_at": started,
@@ -108,11 +103,8 @@ class CommitWindows(beam.PTransform):
         self.threshold, self.options, self.version = threshold, options, version
 
     def expand(self, tables):
-        tagged = [pcoll | f"Tag_{name}" >> beam.Map(lambda r, t=name: (t, r))
-                  for name, pcoll in sorted(tables.items())]
         return (
-            tagged
-            | "AllRecords" >> beam.Flatten()
+            tag_tables(tables)
             | "Windows" >> beam.WindowInto(
                 window.FixedWindows(self.window_seconds),
                 trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
