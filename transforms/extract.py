@@ -109,10 +109,11 @@ def extract_record(rec: RawRecord, identify=None,
     page = PageMeta()
     try:
         if rec.fmt == "html":
-            tree = parse_page(rec.body)
+            body = strip.mend_document_end(rec.body)
+            tree = parse_page(body)
             page = page_metadata(tree)
             title = title or page.title
-            text = maintext.main_text(rec.body, title=title, tree=tree)
+            text = maintext.main_text(body, title=title, tree=tree)
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
             url = _absolute_url(page.url, url) if page.url else url
             published = published or page.published

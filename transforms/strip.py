@@ -49,6 +49,17 @@ def looks_like_html(text: str) -> bool:
     return _TAG_LIKE.search(text) is not None
 
 
+_DOCUMENT_END = re.compile(r"</(?:body|html)\s*>", re.I)
+
+
+def mend_document_end(html: str) -> str:
+    """The page without ``</body>`` and ``</html>`` end tags. A browser renders markup that
+    follows them as more of the body (HTML's "after body" rule), but libxml2 drops it, so a
+    page that closes its body early (a theme's footer include, then the article) lost its
+    article. The parser closes both at the end of the input anyway."""
+    return _DOCUMENT_END.sub("", html) if "</" in html else html
+
+
 def parse(html: str) -> BeautifulSoup:
     return BeautifulSoup(html, "lxml")
 
