@@ -59,8 +59,22 @@ def _key(s: str) -> str:
     return " ".join(tokens(s))
 
 
+# Lines no article body holds whatever their length: a copyright notice, a syndication
+# notice ("This copy is for your personal, non-commercial use only..."). Not a bare web
+# address: articles list their sources that way.
+_NOTICE = re.compile(r"""^(?:
+      (?:copyright\s*)?(?:©\s*(?:\d{4}|\w)|\(c\)\s*\d{4}).{0,200}
+    | copyright\s+\d{4}\b.{0,200}
+    | .{0,200}\ball\s+rights\s+reserved\.?
+    | this\s+copy\s+is\s+for\s+your\s+personal,?\s+non-?commercial\s+use\b.*
+    )$""", re.I | re.X | re.S)
+
+
 def is_boilerplate(line: str) -> bool:
-    """A short line a reader skips: prompts, teasers, bare dates, contact and reprint notes."""
+    """A line a reader skips: prompts, teasers, bare dates, contact and reprint notes (short
+    lines only), copyright and syndication notices (any line)."""
+    if _NOTICE.match(line):
+        return True
     if len(line) >= 160:
         return False
     return bool(_BOILERPLATE.match(line) or _DATE_LINE.match(line) or _PROMPT.search(line))
