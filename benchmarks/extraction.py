@@ -12,7 +12,8 @@
   page, each averaged over pages; snippet pass rates (a ``with`` snippet's tokens appear in
   the text in order and contiguous; a ``without`` one's do not); and the metadata rates of
   our extractor: title (normalised to lower-cased ``\\w+`` tokens, then exact), publish date
-  (the same UTC day; over pages that have one), author (the first named author's tokens,
+  (the same day in some time zone, since the truth's day has none, and the strict UTC day
+  beside it; over pages that have one), author (the first named author's tokens,
   names split at commas and "and"/"&", ours and the truth's alike; over pages that have one).
 
 Systems, in the same run: our Extract stage, BeautifulSoup ``get_text``, and trafilatura in
@@ -149,11 +150,21 @@ def first_author(names: str) -> str:
     return re.split(r",|\s+and\s+|\s*&\s*", names)[0]
 
 
+def on_day(instant_us: int, day: str) -> bool:
+    """Whether an instant falls on ``day`` (YYYY-MM-DD) in some time zone (UTC-12 to UTC+14).
+    The truth gives a page's day without its zone, and we keep the page's instant in UTC: an
+    article published 2025-12-18T20:00-05:00 is stored as 01:00 UTC on the 19th and is
+    right for the 18th."""
+    start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1e6
+    hour = 3600 * 1e6
+    return start - 14 * hour <= instant_us < start + 36 * hour
+
+
 def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
     """WCXB metadata of ours: {field: (right, pages with a true value)}, and for date and
     author, how often ours gives one where the truth has none ({"... where none": (given,
     pages without)})."""
-    out = {"title": [0, 0], "publish date": [0, 0], "author": [0, 0],
+    out = {"title": [0, 0], "publish date": [0, 0], "publish date (UTC day)": [0, 0], "author": [0, 0],
            "date where none": [0, 0], "author where none": [0, 0]}
     for pid, html in pages:
         gt = truth[pid]["ground_truth"]
@@ -164,9 +175,11 @@ def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
             out["title"][0] += bool(a) and same_tokens(a.title, gt["title"])
         if gt.get("publish_date"):
             out["publish date"][1] += 1
+            out["publish date (UTC day)"][1] += 1
             if a is not None and a.published_at_us is not None:
+                out["publish date"][0] += on_day(a.published_at_us, gt["publish_date"][:10])
                 day = datetime.fromtimestamp(a.published_at_us / 1e6, tz=timezone.utc).date().isoformat()
-                out["publish date"][0] += day == gt["publish_date"][:10]
+                out["publish date (UTC day)"][0] += day == gt["publish_date"][:10]
         if not gt.get("publish_date"):
             out["date where none"][1] += 1
             out["date where none"][0] += bool(a) and a.published_at_us is not None

@@ -106,3 +106,82 @@ def test_an_article_swallowed_by_an_unclosed_header_is_still_found():
     assert "Paragraph 0:" in text and "Paragraph 11:" in text
     # a page that is only menus stays without text
     assert mt("<html><body><header><nav>Home World Sport Business Culture</nav></header></body></html>") == ""
+
+
+def test_markup_after_an_early_body_end_is_part_of_the_page():
+    # A theme closes </body></html> after its menu, then the article follows: browsers render
+    # it, libxml2 alone would drop it.
+    from transforms.strip import mend_document_end
+    prose = "".join(f"<p>Paragraph {i}: outsourcing payroll lets a small firm spend its time on "
+                    f"customers rather than on forms and deadlines.</p>" for i in range(8))
+    page = ("<html><head><title>HR outsourcing</title></head><body><header><nav>Home Blog Contact"
+            "</nav></header></body></html><div class='post'><h1>HR outsourcing</h1>" + prose + "</div>")
+    assert mt(page) == ""  # unmended, the article is lost: the reason for the repair
+    text = mt(mend_document_end(page))
+    assert "Paragraph 0:" in text and "Paragraph 7:" in text and "Contact" not in text
+    assert mend_document_end("<p>plain</p>") == "<p>plain</p>"
+    from schemas.records import Article, RawRecord
+    from transforms.extract import extract_record
+    a = extract_record(RawRecord("hr.html", "html", page, None, None, None, len(page)))
+    assert isinstance(a, Article) and "Paragraph 7:" in a.text
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "wcxb")
+
+
+def _fixture(name: str) -> str:
+    with gzip.open(os.path.join(FIXTURES, name), "rt", encoding="utf-8") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name, last_line, words", [
+    ("4555.html.gz", "You are welcome to use them as templates or models.", 795),
+    ("4705.html.gz", "lives and gardens in Palos Park, Illinois.", 732)])
+def test_an_extraction_of_one_block_gives_way_to_the_fuller_reading(monkeypatch, name, last_line, words):
+    # Real pages (WCXB, CC BY 4.0) on which the extractor keeps the first content box only.
+    from transforms import maintext
+    html = _fixture(name)
+    text = mt(html)
+    assert last_line in text and 0.9 * words <= len(text.split()) <= 1.2 * words
+    monkeypatch.setattr(maintext, "FULLER_READING_RATIO", 10 ** 9)  # the rule off: one block
+    assert len(mt(html).split()) < 0.2 * words
+
+
+def test_the_fuller_reading_needs_a_page_that_holds_it_and_the_extraction_inside_it(monkeypatch):
+    from transforms import maintext
+    html = _fixture("4705.html.gz")
+    monkeypatch.setattr(maintext, "FULLER_READING_RATIO", 10 ** 9)
+    first = mt(html)  # the one block the extractor keeps
+    monkeypatch.undo()
+    assert len(maintext._prefer_fuller(html, first, None, body_words=100_000).split()) > 3 * len(first.split())
+    assert maintext._prefer_fuller(html, first, None, body_words=10) == first  # too small a page
+    unrelated = "A different story about harbour traffic and container ships at the port today."
+    assert maintext._prefer_fuller(html, unrelated, None, body_words=100_000) == unrelated
+
+
+def _page_with_comments() -> str:
+    prose = "".join(f"<p>Paragraph {i}: the garden needs little water in winter and a bright "
+                    f"window, the horticulturist said.</p>" for i in range(6))
+    talk = "".join(f"<div class='comment'><p>Reader {i} says: my ferns died anyway.</p></div>"
+                   for i in range(5))
+    return ("<html><body><nav>Home</nav><article>" + prose + "</article><section id='comments'>"
+            + talk + "</section><div class='comments-area'><p>Leave a reply</p></div></body></html>")
+
+
+def test_comment_blocks_are_removed_from_the_fuller_reading():
+    from transforms.maintext import fuller_reading
+    text = fuller_reading(_page_with_comments())
+    assert "Paragraph 5:" in text and "Reader" not in text and "Leave a reply" not in text
+
+
+def test_copyright_and_syndication_notices_go_at_any_length():
+    for line in ("Copyright 2019 Hawaii News Now. All rights reserved.", "© 2024 Daily Media Ltd",
+                 "(c) 2023 The Herald", "Copyright ©2019 Dow Jones & Company, Inc. All Rights Reserved.",
+                 "This copy is for your personal, non-commercial use only. To order presentation-ready "
+                 "copies for distribution to your colleagues, clients or customers visit "
+                 "https://www.djreprints.com and use the order form on that page today."):
+        assert is_boilerplate(line), line
+    for line in ("Copyright law was the subject of the hearing, which ran for three hours.",
+                 "(c) the applicant has lived in the country for five years;",
+                 "https://www.example.org/report-2019.pdf"):  # articles list their sources so
+        assert not is_boilerplate(line), line

@@ -81,3 +81,26 @@ def test_the_visible_headline_wins_over_a_declared_seo_variant_but_not_a_logo():
     assert page("Latest stories from our newsroom").title.startswith("10 Tips")  # unrelated
     assert meta("<html><body><h1>Council passes the budget</h1></body></html>").title == \
         "Council passes the budget"                                       # nothing declared
+
+
+def test_bylines_lose_their_wrapping_and_non_names():
+    from transforms.metadata import clean_author, clean_authors
+    assert clean_author("By Arlene Marturano") == "Arlene Marturano"
+    assert clean_author("Author: Isaiah Shelton") == "Isaiah Shelton"
+    assert clean_author("David Jackson - FullStack Editorial Team") == "David Jackson"
+    assert clean_author("Cazzy Magennis Last Updated August 1") == "Cazzy Magennis"
+    assert clean_author("Sergio Martínez-Beltrán | The Texas Newsroom") == "Sergio Martínez-Beltrán"
+    assert clean_author("Mary-Jane O'Brien") == "Mary-Jane O'Brien"
+    assert clean_author("Bylaw Smith") == "Bylaw Smith"  # a name that starts like "By"
+    for junk in ("The Author", "Dec", "262588213843476", "Staff", " , "):
+        assert clean_author(junk) is None, junk
+    assert clean_authors(["By Ana Silva", "ana silva", "Author", "Tom Berg"]) == ["Ana Silva", "Tom Berg"]
+
+
+def test_the_shown_day_wins_and_a_declared_timestamp_on_it_keeps_its_time():
+    from transforms.extract import reconcile_dates
+    assert reconcile_dates("2025-06-25T20:57:54-04:00", "2025-06-25") == "2025-06-25T20:57:54-04:00"
+    assert reconcile_dates("2024-09-06T10:00:00Z", "2025-11-14") == "2025-11-14"
+    assert reconcile_dates("2024-09-06T10:00:00Z", None) == "2024-09-06T10:00:00Z"
+    assert reconcile_dates(None, "2025-11-14") == "2025-11-14"
+    assert reconcile_dates("Tue, 3 May 2022 10:00 GMT", "2022-05-03") == "2022-05-03"

@@ -20,7 +20,7 @@ from transforms import maintext, strip
 from transforms.dates import parse_date, split_leading_date
 from transforms.language import detect_language, load_identifier
 from transforms.warm import Warm
-from transforms.metadata import PageMeta, fallback_metadata, page_metadata
+from transforms.metadata import PageMeta, page_metadata, shown_authors, shown_date
 from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 
@@ -100,6 +100,20 @@ def _absolute_url(url: Optional[str], base: Optional[str]) -> Optional[str]:
     return url
 
 
+_ISO_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
+
+
+def reconcile_dates(declared: Optional[str], shown: Optional[str]) -> Optional[str]:
+    """The publication date to keep: ``shown`` (a ``YYYY-MM-DD`` day from htmldate) unless
+    ``declared`` (the page's first declared timestamp) falls on that day in its own time
+    zone, or nothing is shown. On WCXB the shown day is right on 0.808 of pages with a date,
+    the declared timestamp on 0.786 (even and odd halves alike)."""
+    if not shown:
+        return declared
+    m = _ISO_DAY.match(declared or "")
+    return declared if m and m.group(1) == shown[:10] else shown
+
+
 def extract_record(rec: RawRecord, identify=None,
                    max_words: int = DEFAULT_MAX_WORDS) -> Union[Article, Reject]:
     """Pure: one RawRecord -> Article, or Reject with a reason. ``identify``: a language
@@ -113,15 +127,17 @@ def extract_record(rec: RawRecord, identify=None,
             tree = parse_page(body)
             page = page_metadata(tree)
             title = title or page.title
-            text = maintext.main_text(body, title=title, tree=tree)
             # A page's canonical link is where it lives; a container's url may be the crawl URL.
             url = _absolute_url(page.url, url) if page.url else url
+            # The day a page shows as its publication date (htmldate, which also weighs the
+            # declared ones) is right more often than the first declared timestamp; that one
+            # is kept when it falls on that day, for its time of day.
+            if not published and tree is not None:
+                published = reconcile_dates(page.published, shown_date(tree, url))
             published = published or page.published
-            if not published or not page.authors:  # shown on the page, not declared
-                shown_date, shown_authors = fallback_metadata(
-                    tree, url, want_date=not published, want_authors=not page.authors)
-                published = published or shown_date
-                page = page._replace(authors=page.authors or shown_authors)
+            text = maintext.main_text(body, title=title, tree=tree)
+            if not page.authors and tree is not None:  # shown in a byline, not declared
+                page = page._replace(authors=shown_authors(tree))
         else:
             leading_date, body = split_leading_date(rec.body)
             published = published or leading_date

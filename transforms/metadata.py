@@ -144,6 +144,35 @@ def visible_headline(tree, declared: Optional[str]) -> Optional[str]:
     return h1 if len(shown & said) >= HEADLINE_SHARED * len(shown) else declared
 
 
+# What a byline wraps around a name: "By ", "Author: ", "Written by"; and what follows it:
+# a role ("- Editorial Team", "| The Texas Newsroom"), an update note ("Last updated August 1").
+_BYLINE_LEAD = re.compile(r"^(?:(?:written|posted|reviewed|edited)\s+by|by|authors?|written)\b\s*[:\-–—]?\s*", re.I)
+_BYLINE_TAIL = re.compile(r"\s+(?:[-–—|•·]\s|(?:last\s+)?(?:updated|published|posted)\b|on\s+\w+\s+\d).*$", re.I)
+_NOT_A_NAME = re.compile(
+    r"^(?:the\s+)?(?:author|authors|admin|administrator|editor|staff|guest|team|anonymous|unknown|"
+    r"jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)\W*$|^[\d\W_]+$", re.I)
+
+
+def clean_author(name: str) -> Optional[str]:
+    """A byline's name without its wrapping ("By Jane Doe - Editorial Team" -> "Jane Doe"),
+    or None when what remains names nobody ("Author", "Dec", "262588213843476")."""
+    name = " ".join(html.unescape(name).split()).strip(" ,;:|-–—")
+    name = _BYLINE_LEAD.sub("", name)
+    name = _BYLINE_TAIL.sub("", name).strip(" ,;:|-–—")
+    return None if not name or _NOT_A_NAME.match(name) else name
+
+
+def clean_authors(names: Iterable[str]) -> List[str]:
+    """Cleaned names (see ``clean_author``), each once (case-blind), at most ten."""
+    seen, unique = set(), []
+    for n in names:
+        c = clean_author(n)
+        if c and c.casefold() not in seen:
+            seen.add(c.casefold())
+            unique.append(c)
+    return unique[:10]
+
+
 def _host(url: Optional[str]) -> Optional[str]:
     m = re.match(r"^[a-z][a-z0-9+.-]*://(?:www\.)?([^/:?#]+)", url or "", re.I)
     return m.group(1) if m else None
@@ -190,42 +219,37 @@ def page_metadata(tree) -> PageMeta:
     if not published and url:
         m = _URL_DATE.search(url)
         published = "-".join(m.groups()) if m else None
-    authors = [html.unescape(a) for a in (_names(ld.get("author")) or authors_meta)]
-    seen, unique = set(), []
-    for a in authors:
-        if a.casefold() not in seen:
-            seen.add(a.casefold())
-            unique.append(a)
+    unique = clean_authors(_names(ld.get("author")) or authors_meta)
     lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
     language = re.split(r"[-_]", lang)[0].lower() or None  # "en-GB" -> "en"; "" -> None
-    return PageMeta(title or None, url, published, unique[:10], site_name, language)
+    return PageMeta(title or None, url, published, unique, site_name, language)
 
 
-def fallback_metadata(tree, url: Optional[str], *, want_date: bool,
-                      want_authors: bool) -> Tuple[Optional[str], List[str]]:
-    """(publication date, authors) that the page shows but does not declare, found by
-    trafilatura's byline rules and htmldate (both well kept, both on our own tree: no second
-    parse). Call it last: it reads the tree and may trim it. htmldate's default search only
-    (markup, URL, date-like elements): its extensive search dated 119 of 123 WCXB pages that
-    have no date. A library failing on a hostile page costs the field, never the article; it
-    is counted (``metadata/fallback_errors``) and logged."""
-    published, authors = None, []
-    if want_authors:
-        try:
-            from trafilatura.metadata import extract_author
-            found = extract_author(tree)
-        except Exception as e:
-            _fallback_failed("author", e)
-            found = None
-        if found:
-            authors = [a.strip() for a in found.split(";") if a.strip()]
-    if want_date:
-        try:
-            from htmldate import find_date
-            published = find_date(tree, url=url, original_date=True, extensive_search=False)
-        except Exception as e:
-            _fallback_failed("date", e)
-    return published, authors
+def shown_date(tree, url: Optional[str]) -> Optional[str]:
+    """The publication day the page shows (``YYYY-MM-DD``), by htmldate (well kept; it weighs
+    the declared dates too, and reads a copy of our tree: no second parse, nothing altered).
+    Its default search only (markup, URL, date-like elements): its extensive search dated 119
+    of 123 WCXB pages that have no date. Call it before the extractor alters the tree. A
+    library failing on a hostile page costs the field, never the article; it is counted
+    (``metadata/fallback_errors``) and logged."""
+    try:
+        from htmldate import find_date
+        return find_date(tree, url=url, original_date=True, extensive_search=False)
+    except Exception as e:
+        _fallback_failed("date", e)
+        return None
+
+
+def shown_authors(tree) -> List[str]:
+    """Authors a page shows in a byline but does not declare, by trafilatura's byline rules on
+    our own tree. Call it last: it may trim the tree."""
+    try:
+        from trafilatura.metadata import extract_author
+        found = extract_author(tree)
+    except Exception as e:
+        _fallback_failed("author", e)
+        return []
+    return clean_authors((found or "").split(";"))
 
 
 def _fallback_failed(field: str, e: Exception) -> None:
