@@ -57,10 +57,14 @@ def _types(obj: dict) -> List[str]:
     return [x.lower() for x in (t if isinstance(t, list) else [t]) if isinstance(x, str)]
 
 
-def _names(value) -> List[str]:
-    """Person or organisation names from a JSON-LD value (str, dict, list)."""
+def _names(value, nodes: Optional[Dict[str, dict]] = None) -> List[str]:
+    """Person or organisation names from a JSON-LD value (str, dict, list). ``nodes``: the
+    page's JSON-LD objects by ``@id``, to resolve a reference ({"@id": ".../#author"}, as
+    Yoast writes its author) to the node that holds the name."""
     out = []
     for v in value if isinstance(value, list) else [value]:
+        if isinstance(v, dict) and not isinstance(v.get("name"), str) and nodes:
+            v = nodes.get(v.get("@id")) if isinstance(v.get("@id"), str) else v
         if isinstance(v, str):
             out.append(v)
         elif isinstance(v, dict) and isinstance(v.get("name"), str):
@@ -68,15 +72,19 @@ def _names(value) -> List[str]:
     return [" ".join(n.split()) for n in out if n and n.strip() and not n.strip().startswith("http")]
 
 
-def _article_ld(tree) -> Dict:
+def _article_ld(tree) -> Tuple[Dict, Dict[str, dict]]:
+    """(the page's article object, or {}; all its JSON-LD objects by ``@id``)."""
     best: Dict = {}
+    nodes: Dict[str, dict] = {}
     for obj in _json_ld_objects(tree):
+        if isinstance(obj.get("@id"), str):
+            nodes.setdefault(obj["@id"], obj)
         types = _types(obj)
         if any(t in _ARTICLE_TYPES for t in types):
             # a real article type beats a generic WebPage
             if not best or ("webpage" in _types(best) and "webpage" not in types):
                 best = obj
-    return best
+    return best, nodes
 
 
 # A title part that is a date ("28.04.2023", "2023-04-28", "April 28, 2023") is no headline.
@@ -144,13 +152,37 @@ def visible_headline(tree, declared: Optional[str]) -> Optional[str]:
     return h1 if len(shown & said) >= HEADLINE_SHARED * len(shown) else declared
 
 
-# What a byline wraps around a name: "By ", "Author: ", "Written by"; and what follows it:
-# a role ("- Editorial Team", "| The Texas Newsroom"), an update note ("Last updated August 1").
-_BYLINE_LEAD = re.compile(r"^(?:(?:written|posted|reviewed|edited)\s+by|by|authors?|written)\b\s*[:\-–—]?\s*", re.I)
+# What a byline wraps around a name: "By ", "Author: ", "Written by", "Recipe by"; and what
+# follows it: a role ("- Editorial Team", "| The Texas Newsroom", "Tech Reporter", "Former
+# McKinsey Consultant"), an update note ("Last updated August 1"), a month.
+_BYLINE_LEAD = re.compile(
+    r"^(?:(?:this\s+(?:post|article|story)\s+(?:was\s+)?)?(?:written|posted|reviewed|edited)\s+by"
+    r"|(?:recipe|story|words|text|article)\s+by|read\s+more\s+about|by|authors?|written|updated)"
+    r"\b\s*[:\-–—]?\s*", re.I)
 _BYLINE_TAIL = re.compile(r"\s+(?:[-–—|•·]\s|(?:last\s+)?(?:updated|published|posted)\b|on\s+\w+\s+\d).*$", re.I)
+_MONTHS = ("jan", "january", "feb", "february", "mar", "march", "apr", "april", "may", "jun", "june",
+           "jul", "july", "aug", "august", "sep", "sept", "september", "oct", "october", "nov",
+           "november", "dec", "december")
+_ROLE_START = {"former", "senior", "staff", "contributing", "tech", "technology", "ai", "freelance",
+               "guest", "chief", "managing", "lead", "head", "executive", "associate", "deputy"}
+_ROLE_END = {"writer", "reporter", "editor", "journalist", "correspondent", "columnist", "contributor",
+             "founder", "co-founder", "cofounder", "consultant", "ceo", "head", "author", "producer",
+             "analyst", "strategist", "dietitian", "expert", "specialist"}
 _NOT_A_NAME = re.compile(
     r"^(?:the\s+)?(?:author|authors|admin|administrator|editor|staff|guest|team|anonymous|unknown|"
-    r"jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)\W*$|^[\d\W_]+$", re.I)
+    + "|".join(_MONTHS) + r")\W*$|^[\d\W_]+$", re.I)
+
+
+def _without_role(name: str) -> str:
+    """"Harry Rabinowitz Tech Reporter" -> "Harry Rabinowitz"; a role or a month after at
+    least two words of name is cut, the name alone is never emptied."""
+    words = name.split()
+    if len(words) >= 3 and words[-1].casefold().strip(".,") in _ROLE_END | set(_MONTHS):
+        for i in range(2, len(words)):
+            w = words[i].casefold().strip(".,")
+            if w in _ROLE_START or w in _ROLE_END or w in _MONTHS:
+                return " ".join(words[:i])
+    return name
 
 
 def clean_author(name: str) -> Optional[str]:
@@ -158,7 +190,7 @@ def clean_author(name: str) -> Optional[str]:
     or None when what remains names nobody ("Author", "Dec", "262588213843476")."""
     name = " ".join(html.unescape(name).split()).strip(" ,;:|-–—")
     name = _BYLINE_LEAD.sub("", name)
-    name = _BYLINE_TAIL.sub("", name).strip(" ,;:|-–—")
+    name = _without_role(_BYLINE_TAIL.sub("", name).strip(" ,;:|-–—"))
     return None if not name or _NOT_A_NAME.match(name) else name
 
 
@@ -191,8 +223,18 @@ def page_metadata(tree) -> PageMeta:
             meta.setdefault(key, content)
             if key in _AUTHOR_META and not content.startswith("http"):
                 authors_meta.append(content)
-    ld = _article_ld(tree)
-    site_name = meta.get("og:site_name") or next(iter(_names(ld.get("publisher"))), None)
+    # Yoast's share card: twitter:label1 "Written by", twitter:data1 the name
+    for n in range(1, 5):
+        if re.match(r"(?:written\s+)?by$|authors?$", meta.get(f"twitter:label{n}", ""), re.I):
+            authors_meta.append(meta.get(f"twitter:data{n}", ""))
+    # microdata: <span itemprop="author"><span itemprop="name">Name</span></span>
+    for el in tree.xpath('//*[@itemprop="author"][not(self::meta) and not(self::link)]'):
+        named = el.xpath('.//*[@itemprop="name"]')
+        text = " ".join((named[0] if named else el).text_content().split())
+        if 0 < len(text) <= 80:
+            authors_meta.append(text)
+    ld, ld_nodes = _article_ld(tree)
+    site_name = meta.get("og:site_name") or next(iter(_names(ld.get("publisher"), ld_nodes)), None)
     url = None
     for link in tree.iter("link"):
         if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
@@ -219,7 +261,7 @@ def page_metadata(tree) -> PageMeta:
     if not published and url:
         m = _URL_DATE.search(url)
         published = "-".join(m.groups()) if m else None
-    unique = clean_authors(_names(ld.get("author")) or authors_meta)
+    unique = clean_authors(_names(ld.get("author"), ld_nodes) or authors_meta)
     lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
     language = re.split(r"[-_]", lang)[0].lower() or None  # "en-GB" -> "en"; "" -> None
     return PageMeta(title or None, url, published, unique, site_name, language)
