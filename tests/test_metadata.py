@@ -104,3 +104,31 @@ def test_the_shown_day_wins_and_a_declared_timestamp_on_it_keeps_its_time():
     assert reconcile_dates("2024-09-06T10:00:00Z", None) == "2024-09-06T10:00:00Z"
     assert reconcile_dates(None, "2025-11-14") == "2025-11-14"
     assert reconcile_dates("Tue, 3 May 2022 10:00 GMT", "2022-05-03") == "2022-05-03"
+
+
+def test_authors_from_share_cards_json_ld_references_and_microdata():
+    yoast = ("<html><head><meta name='twitter:label1' content='Written by'>"
+             "<meta name='twitter:data1' content='Albert Swann'></head><body><p>x</p></body></html>")
+    assert meta(yoast).authors == ["Albert Swann"]
+    graph = {"@context": "https://schema.org", "@graph": [
+        {"@type": "Article", "headline": "H", "author": {"@id": "https://x.example/#/person/1"}},
+        {"@type": "Person", "@id": "https://x.example/#/person/1", "name": "Shivkumar M"}]}
+    ld = (f"<html><head><script type='application/ld+json'>{json.dumps(graph)}</script></head>"
+          "<body><p>x</p></body></html>")
+    assert meta(ld).authors == ["Shivkumar M"]
+    micro = ("<html><body><div class='by'>by <span itemprop='author' itemscope>"
+             "<span itemprop='name'>Sam O'Brien</span></span></div><p>x</p></body></html>")
+    assert meta(micro).authors == ["Sam O'Brien"]
+
+
+def test_a_byline_box_names_the_author_but_a_label_or_a_sentence_does_not():
+    from transforms.metadata import byline_box
+    from transforms.extract import parse_page as pp
+    box = "<html><body><div class='post-author'><p>Written by</p><p>Edzel Tabing</p></div><p>Text.</p></body></html>"
+    assert byline_box(pp(box)) == ["Edzel Tabing"]
+    link = "<html><body><a href='/authors/trevor-jackins'>Trevor Jackins</a><p>Text.</p></body></html>"
+    assert byline_box(pp(link)) == ["Trevor Jackins"]
+    for page in ("<html><body><div class='author-box'>Author</div></body></html>",
+                 "<html><body><div class='author-bio'>she writes about gardens and food for us</div></body></html>",
+                 "<html><body><div class='story'><p>No byline here at all.</p></div></body></html>"):
+        assert byline_box(pp(page)) == [], page

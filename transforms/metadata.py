@@ -282,16 +282,38 @@ def shown_date(tree, url: Optional[str]) -> Optional[str]:
         return None
 
 
+_BYLINE_CLASS = re.compile(r"author|byline", re.I)
+
+
+def byline_box(tree) -> List[str]:
+    """The name in the page's first byline box: an element whose class names an author or a
+    byline and whose text, wrapping removed ("Written by", roles), is two to five words with
+    capitals, as names are written. Links to an author page count as such a box."""
+    for el in tree.xpath('//body//*[@class or @href][not(self::script or self::style or self::meta)]'):
+        if not (_BYLINE_CLASS.search(el.get("class") or "")
+                or re.search(r"/(?:author|authors|writers?|people|profile)/[^/?#]+/?$", el.get("href") or "")):
+            continue
+        text = " ".join(" ".join(el.itertext()).split())  # "<p>By</p><p>Name</p>": words apart
+        name = clean_author(text) if 0 < len(text) <= 80 else None
+        if name and 2 <= len(name.split()) <= 5 and all(w[:1].isupper() or not w[:1].isalpha()
+                                                         or w.casefold() in _NAME_PARTICLES for w in name.split()):
+            return [name]
+    return []
+
+
+_NAME_PARTICLES = {"van", "von", "der", "de", "da", "del", "la", "le", "di", "du", "bin", "al", "and", "&"}
+
+
 def shown_authors(tree) -> List[str]:
     """Authors a page shows in a byline but does not declare, by trafilatura's byline rules on
-    our own tree. Call it last: it may trim the tree."""
+    our own tree, else the page's first byline box. Call it last: it may trim the tree."""
     try:
         from trafilatura.metadata import extract_author
         found = extract_author(tree)
     except Exception as e:
         _fallback_failed("author", e)
-        return []
-    return clean_authors((found or "").split(";"))
+        found = None
+    return clean_authors((found or "").split(";")) or byline_box(tree)
 
 
 def _fallback_failed(field: str, e: Exception) -> None:
