@@ -111,9 +111,13 @@ def test_cleanup_removes_uncommitted_batch_folders_even_empty_ones(tmp_path):
     (killed / "articles" / "beam-temp-articles-1").mkdir(parents=True)  # dirs only, no file yet
     (killed / "rejects").mkdir()
     (killed / "rejects" / "rejects-00000-of-00001.parquet").write_bytes(b"PAR1")
+    # killed between the COMMIT and the clean-up after it: the committed batch kept its manifest
+    spent = tmp_path / "out" / "data" / "batches" / "run1-00001-abc" / "_manifest.json"
+    spent.write_text("[]")
     con = open_lake(out, read_only=False)
-    assert remove_orphans(con, out) == [str(killed)]
+    assert remove_orphans(con, out) == [str(killed), str(spent)]
     assert sorted(os.listdir(tmp_path / "out" / "data" / "batches")) == ["run1-00001-abc"]
+    assert not spent.exists() and os.listdir(spent.parent)  # the batch's data stays
 
 
 def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):

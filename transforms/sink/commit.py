@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import duckdb
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.catalog import LAKE, data_path
 from schemas.tables import STAGED, TABLES
-from transforms.sink.parquet import manifest_path, read_manifest
+from transforms.sink.parquet import MANIFEST, manifest_path, read_manifest
 
 BATCHES_DIR = "batches"
 # Tables whose rows a replaced record loses (by source_uri).
@@ -208,21 +208,31 @@ def remove_orphans(con, output: str) -> List[str]:
     catalog does not know (e.g. from a compaction killed half-way). Call under the lock."""
     committed = {r[0] for r in con.execute(f"SELECT commit_id FROM {LAKE}.runs").fetchall()}
     root = batches_root(output)
-    dirs = [FileSystems.join(root, c) for c in sorted(set(_batch_folders(root)) - committed)]
+    folders, manifests = _batch_folders(root)
+    dirs = [FileSystems.join(root, c) for c in sorted(set(folders) - committed)]
     if dirs:
         FileSystems.delete(dirs)
+    # a run killed between its COMMIT and the clean-up after it leaves its manifest behind
+    # (its unregistered Parquet files go with the catalog's orphan clean-up below)
+    spent = [manifest_path(FileSystems.join(root, c)) for c in sorted(manifests & committed)]
+    if spent:
+        FileSystems.delete(spent)
     con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', cleanup_all => true)")
-    return dirs
+    return dirs + spent
 
 
-def _batch_folders(root: str) -> List[str]:
-    """Names of the batch folders under ``root``. A local folder killed early may hold only
-    empty directories, which ``FileSystems.match`` (files only) does not see; object stores
-    have no empty folders, so their file names tell them all."""
+def _batch_folders(root: str) -> Tuple[List[str], Set[str]]:
+    """(names of the batch folders under ``root``, names of those that hold a manifest). A
+    local folder killed early may hold only empty directories, which ``FileSystems.match``
+    (files only) does not see; object stores have no empty folders, so their file names tell
+    them all."""
     if FileSystems.get_scheme(root) in (None, "file"):
-        return os.listdir(root) if os.path.isdir(root) else []
+        names = os.listdir(root) if os.path.isdir(root) else []
+        return names, {n for n in names if os.path.exists(manifest_path(os.path.join(root, n)))}
     found = FileSystems.match([FileSystems.join(root, "**")])[0].metadata_list
-    return [m.path[len(root):].lstrip("/").split("/", 1)[0] for m in found]
+    parts = [m.path[len(root):].lstrip("/").split("/", 1) for m in found]
+    return ([p[0] for p in parts],
+            {p[0] for p in parts if len(p) == 2 and p[1] == MANIFEST})
 
 
 def file_counts(con) -> Dict[str, int]:
