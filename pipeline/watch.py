@@ -139,7 +139,7 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
             # The models live in this process for the whole watch: every batch's in-process
             # workers use these objects instead of loading their own.
             from transforms.entities import load_ner
-            from transforms.language import load_identifier
+            from transforms.extract.language import load_identifier
             from transforms.warm import Warm
             warm = Warm()
             warm.hold("language", load_identifier, "py3langid")

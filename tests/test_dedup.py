@@ -12,7 +12,7 @@ from transforms.dedup import facts
 from transforms.dedup.dedup import (ConnectedComponents, Dedup, id_of, pick_exact, rank_key, to_item,
                               union_find_roots, verify)
 from transforms.extract import article_id, text_hash, word_count
-from transforms.strip import plain_text
+from transforms.extract.strip import plain_text
 
 
 def art(uri, text, published=None):

@@ -8,7 +8,7 @@ from schemas.records import Article
 from transforms.entities import (Enrich, annotate, chunk_spans, load_ner, ner_components,
                                  resolve_model)
 from transforms.extract import article_id, text_hash, word_count
-from transforms.strip import plain_text
+from transforms.extract.strip import plain_text
 
 
 def art(uri, text):

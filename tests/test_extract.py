@@ -4,9 +4,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import seed_text
 from schemas.records import Article, RawRecord, Reject
-from transforms.dates import parse_date
+from transforms.extract.dates import parse_date
 from transforms.extract import Extract, extract_record, text_hash
-from transforms.strip import html_to_text, plain_text
+from transforms.extract.strip import html_to_text, plain_text
 
 
 def rec(body, fmt="html", **kw):

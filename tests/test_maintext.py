@@ -5,7 +5,7 @@ import pytest
 
 from conftest import SAMPLES
 from transforms.extract import parse_page
-from transforms.maintext import clean_lines, is_boilerplate, main_text
+from transforms.extract.maintext import clean_lines, is_boilerplate, main_text
 
 
 def mt(html, title=None):
@@ -111,7 +111,7 @@ def test_an_article_swallowed_by_an_unclosed_header_is_still_found():
 def test_markup_after_an_early_body_end_is_part_of_the_page():
     # A theme closes </body></html> after its menu, then the article follows: browsers render
     # it, libxml2 alone would drop it.
-    from transforms.strip import mend_document_end
+    from transforms.extract.strip import mend_document_end
     prose = "".join(f"<p>Paragraph {i}: outsourcing payroll lets a small firm spend its time on "
                     f"customers rather than on forms and deadlines.</p>" for i in range(8))
     page = ("<html><head><title>HR outsourcing</title></head><body><header><nav>Home Blog Contact"
@@ -139,7 +139,7 @@ def _fixture(name: str) -> str:
     ("4705.html.gz", "lives and gardens in Palos Park, Illinois.", 732)])
 def test_an_extraction_of_one_block_gives_way_to_the_fuller_reading(monkeypatch, name, last_line, words):
     # Real pages (WCXB, CC BY 4.0) on which the extractor keeps the first content box only.
-    from transforms import maintext
+    from transforms.extract import maintext
     html = _fixture(name)
     text = mt(html)
     assert last_line in text and 0.9 * words <= len(text.split()) <= 1.2 * words
@@ -148,7 +148,7 @@ def test_an_extraction_of_one_block_gives_way_to_the_fuller_reading(monkeypatch,
 
 
 def test_the_fuller_reading_needs_a_page_that_holds_it_and_the_extraction_inside_it(monkeypatch):
-    from transforms import maintext
+    from transforms.extract import maintext
     html = _fixture("4705.html.gz")
     monkeypatch.setattr(maintext, "FULLER_READING_RATIO", 10 ** 9)
     first = mt(html)  # the one block the extractor keeps
@@ -169,7 +169,7 @@ def _page_with_comments() -> str:
 
 
 def test_comment_blocks_are_removed_from_the_fuller_reading():
-    from transforms.maintext import fuller_reading
+    from transforms.extract.maintext import fuller_reading
     text = fuller_reading(_page_with_comments())
     assert "Paragraph 5:" in text and "Reader" not in text and "Leave a reply" not in text
 

@@ -1,8 +1,8 @@
 import json
 
-from transforms.dates import parse_date
+from transforms.extract.dates import parse_date
 from transforms.extract import parse_page
-from transforms.metadata import page_metadata, strip_site_suffix
+from transforms.extract.metadata import page_metadata, strip_site_suffix
 
 
 def meta(html):
@@ -84,7 +84,7 @@ def test_the_visible_headline_wins_over_a_declared_seo_variant_but_not_a_logo():
 
 
 def test_bylines_lose_their_wrapping_and_non_names():
-    from transforms.metadata import clean_author, clean_authors
+    from transforms.extract.metadata import clean_author, clean_authors
     assert clean_author("By Arlene Marturano") == "Arlene Marturano"
     assert clean_author("Author: Isaiah Shelton") == "Isaiah Shelton"
     assert clean_author("David Jackson - FullStack Editorial Team") == "David Jackson"
@@ -122,7 +122,7 @@ def test_authors_from_share_cards_json_ld_references_and_microdata():
 
 
 def test_a_byline_box_names_the_author_but_a_label_or_a_sentence_does_not():
-    from transforms.metadata import byline_box
+    from transforms.extract.metadata import byline_box
     from transforms.extract import parse_page as pp
     box = "<html><body><div class='post-author'><p>Written by</p><p>Edzel Tabing</p></div><p>Text.</p></body></html>"
     assert byline_box(pp(box)) == ["Edzel Tabing"]

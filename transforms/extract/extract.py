@@ -16,11 +16,11 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas.records import Article, RawRecord, Reject
-from transforms import maintext, strip
-from transforms.dates import parse_date, split_leading_date
-from transforms.language import detect_language, load_identifier
+from transforms.extract import maintext, strip
+from transforms.extract.dates import parse_date, split_leading_date
+from transforms.extract.language import detect_language, load_identifier
 from transforms.warm import Warm
-from transforms.metadata import PageMeta, page_metadata, shown_authors, shown_date
+from transforms.extract.metadata import PageMeta, page_metadata, shown_authors, shown_date
 from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 

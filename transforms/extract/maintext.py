@@ -15,7 +15,7 @@ from typing import Optional
 
 import numpy as np
 
-from transforms import strip
+from transforms.extract import strip
 from transforms.dedup import minhash
 from transforms.dedup.minhash import tokens
 
