@@ -185,3 +185,15 @@ def test_copyright_and_syndication_notices_go_at_any_length():
                  "(c) the applicant has lived in the country for five years;",
                  "https://www.example.org/report-2019.pdf"):  # articles list their sources so
         assert not is_boilerplate(line), line
+
+
+def test_only_whole_comment_names_are_removed_and_text_after_them_stays():
+    import lxml.html
+    from transforms.extract.maintext import without_comments
+    page = ("<div><div class='table-responsive'><p>Table kept.</p></div>"
+            "<div class='commentary-body'><p>Commentary kept.</p></div>"
+            "<p>Before <a class='comments-link'>5 comments</a> after text.</p>"
+            "<ol class='commentlist'><li>Gone.</li></ol><div id='disqus_thread'>Gone too.</div></div>")
+    text = without_comments(lxml.html.fromstring(page)).text_content()
+    assert "Table kept." in text and "Commentary kept." in text and "after text." in text
+    assert "5 comments" not in text and "Gone" not in text

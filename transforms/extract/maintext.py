@@ -172,8 +172,16 @@ def _longer_reading(html: str, found: str, upper_bound: int) -> str:
 FULLER_READING_RATIO = 3
 FULLER_READING_CONTAINMENT = 0.9
 # Reader comments are no part of the article, but a structure-blind extractor keeps them:
-# elements whose class or id names them go first (the names trafilatura and WordPress use).
-_COMMENT_BLOCK = re.compile(r"comment|disqus|respond|discussion", re.I)
+# elements whose class or id names them go first (the names WordPress, Disqus and most themes
+# use: "comments-area", "comment-list", "commentlist", "respond", "disqus_thread"). A whole
+# name part only: "responsive" and "commentary" are no comments.
+_COMMENT_BLOCK = re.compile(r"(?:^|[-_])(?:comments?|commentlist|respond|disqus|discussions?)(?:$|[-_])",
+                            re.I)
+
+
+def _names_comments(el) -> bool:
+    names = (el.get("class") or "").split() + (el.get("id") or "").split()
+    return any(_COMMENT_BLOCK.search(n) for n in names)
 
 
 def _body_words(tree) -> int:
@@ -183,12 +191,10 @@ def _body_words(tree) -> int:
 
 def without_comments(tree):
     """``tree`` with every element whose class or id names comments removed (in place)."""
-    doomed = [el for el in tree.iter("*")
-              if _COMMENT_BLOCK.search(f"{el.get('class') or ''} {el.get('id') or ''}")]
+    doomed = [el for el in tree.iter("*") if _names_comments(el)]
     for el in doomed:  # an element already gone with an ancestor is removed from that subtree
-        parent = el.getparent()
-        if parent is not None:
-            parent.remove(el)
+        if el.getparent() is not None:
+            el.drop_tree()  # its tail (text after it in the parent) stays
     return tree
 
 
