@@ -155,9 +155,11 @@ def on_day(instant_us: int, day: str) -> bool:
     The truth gives a page's day without its zone, and we keep the page's instant in UTC: an
     article published 2025-12-18T20:00-05:00 is stored as 01:00 UTC on the 19th and is
     right for the 18th."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):  # a month or a year only: its UTC date
+        return datetime.fromtimestamp(instant_us / 1e6, tz=timezone.utc).date().isoformat().startswith(day)
     start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1e6
     hour = 3600 * 1e6
-    return start - 14 * hour <= instant_us < start + 36 * hour
+    return start - 14 * hour <= instant_us < start + 38 * hour
 
 
 def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:

@@ -198,30 +198,38 @@ def without_comments(tree):
     return tree
 
 
+def _resiliparse_text(html: str) -> str:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+    return extract_plain_text(HTMLTree.parse(html), main_content=True)
+
+
 def fuller_reading(html: str) -> str:
     """The page's main-content text by resiliparse (fast, no article model: all text that is
     not navigation, header, footer or aside), reader comments taken out first."""
     import lxml.html
-    from resiliparse.extract.html2text import extract_plain_text
-    from resiliparse.parse.html import HTMLTree
     from trafilatura.utils import load_html
     tree = load_html(html)  # a fresh tree: the extractor has altered the page's own
     if tree is None:
         return ""
-    pruned = lxml.html.tostring(without_comments(tree), encoding=str)
-    return extract_plain_text(HTMLTree.parse(pruned), main_content=True)
+    return _resiliparse_text(lxml.html.tostring(without_comments(tree), encoding=str))
 
 
 def _prefer_fuller(html: str, found: str, title: Optional[str], body_words: int) -> str:
     words = tokens(found)
-    if not words or body_words < FULLER_READING_RATIO * len(words):
+    enough = FULLER_READING_RATIO * len(words)
+    if not words or body_words < enough:
         return found  # the page cannot hold a reading that much longer: no second extractor
     try:
+        # the page as it is first (a few ms): comments only take words away, so a page whose
+        # whole main-content text is not long enough needs no second parse to remove them
+        if len(tokens(_resiliparse_text(html))) < enough:
+            return found
         fuller = fuller_reading(html)
     except Exception:  # the second reading is an improvement, never a reason to fail
         return found
     more = tokens(fuller)
-    if len(more) < FULLER_READING_RATIO * len(words):
+    if len(more) < enough:
         return found
     inside = sum((Counter(words) & Counter(more)).values())
     if inside < FULLER_READING_CONTAINMENT * len(words):
