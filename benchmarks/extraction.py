@@ -159,7 +159,7 @@ def on_day(instant_us: int, day: str) -> bool:
         return datetime.fromtimestamp(instant_us / 1e6, tz=timezone.utc).date().isoformat().startswith(day)
     start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1e6
     hour = 3600 * 1e6
-    return start - 14 * hour <= instant_us < start + 38 * hour
+    return start - 14 * hour <= instant_us < start + 36 * hour  # local midnights at UTC+14 and UTC-12
 
 
 def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
