@@ -119,6 +119,9 @@ def test_authors_from_share_cards_json_ld_references_and_microdata():
     micro = ("<html><body><div class='by'>by <span itemprop='author' itemscope>"
              "<span itemprop='name'>Sam O'Brien</span></span></div><p>x</p></body></html>")
     assert meta(micro).authors == ["Sam O'Brien"]
+    talk = ("<html><body><p>x</p><ol class='comment-list'><li itemscope itemtype='https://schema.org/Comment'>"
+            "<span itemprop='author'>Reader Joe</span> says: nice</li></ol></body></html>")
+    assert meta(talk).authors == []  # a commenter is no author of the article
 
 
 def test_a_byline_box_names_the_author_but_a_label_or_a_sentence_does_not():

@@ -227,8 +227,11 @@ def page_metadata(tree) -> PageMeta:
     for n in range(1, 5):
         if re.match(r"(?:written\s+)?by$|authors?$", meta.get(f"twitter:label{n}", ""), re.I):
             authors_meta.append(meta.get(f"twitter:data{n}", ""))
-    # microdata: <span itemprop="author"><span itemprop="name">Name</span></span>
-    for el in tree.xpath('//*[@itemprop="author"][not(self::meta) and not(self::link)]'):
+    # microdata: <span itemprop="author"><span itemprop="name">Name</span></span>; not the
+    # authors of reader comments (schema.org Comment items, comment blocks)
+    for el in tree.xpath('//*[@itemprop="author"][not(self::meta) and not(self::link)]'
+                         '[not(ancestor::*[contains(@itemtype, "Comment") or '
+                         'contains(@class, "comment") or contains(@id, "comment")])]'):
         named = el.xpath('.//*[@itemprop="name"]')
         text = " ".join((named[0] if named else el).text_content().split())
         if 0 < len(text) <= 80:
