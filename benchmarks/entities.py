@@ -20,7 +20,7 @@ import time
 from typing import Dict, Tuple
 
 from transforms.entities import load_ner
-from transforms.mentions import clean_span, refine
+from transforms.entities.mentions import clean_span, refine
 
 LABEL_MAP = {"PERSON": "PER", "ORG": "ORG", "GPE": "LOC", "LOC": "LOC"}
 

@@ -7,9 +7,11 @@ Generates N distinct ~500-word HTML news pages, then
 1. runs the whole pipeline on them (``python -m pipeline``, multi_processing with
    ``--workers`` worker processes, all pages in one batch: ``--batch_files=0``), timing it
    from start to exit;
-2. times spaCy alone on the same article bodies: NER-only pipeline load plus
-   ``nlp.pipe(bodies, n_process=workers)`` -- the ceiling for a pipeline whose slowest
-   stage is NER;
+2. times spaCy alone, as it comes, on the texts the pipeline wrote: NER-only pipeline
+   load plus ``nlp.pipe(texts, n_process=workers)`` -- the ceiling for a pipeline whose
+   slowest stage is NER;
+3. checks that the pipeline's entities are the ceiling's spans after the same clean-up
+   (``transforms.entities.mentions.refine``), article by article;
 
 and prints pages per second of both, their ratio, and the peak resident memory of each
 process of the pipeline run (driver and SDK workers), sampled from /proc.
@@ -143,15 +145,38 @@ def run_pipeline(input_dir: str, output_dir: str, workers: int, batch: int, *ext
                   *extra])
 
 
-def ner_ceiling(bodies: List[str], workers: int, batch: int) -> Tuple[float, float]:
-    """(seconds in all, seconds of them spent importing spaCy and loading the model)."""
+def pipeline_articles(output: str) -> List[Tuple[str, list]]:
+    """(text, entities as (start, end, label, text)) of every article the pipeline wrote,
+    in source order."""
+    from schemas.views import connect
+    con = connect(output)
+    rows = con.execute("SELECT text, entities FROM articles ORDER BY source_uri").fetchall()
+    con.close()
+    return [(text, [(e["start_char"], e["end_char"], e["label"], e["text"]) for e in ents])
+            for text, ents in rows]
+
+
+def ner_ceiling(texts: List[str], workers: int, batch: int) -> Tuple[float, float, List[list]]:
+    """spaCy as it comes, NER only: (seconds in all, seconds of them spent importing spaCy
+    and loading the model, each text's raw (start, end, label) spans)."""
     from transforms.entities import load_ner
     t0 = time.perf_counter()
-    nlp = load_ner("en_core_web_sm")
+    nlp = load_ner("en_core_web_sm", numpy_blas=False)  # spaCy as it comes
     loaded = time.perf_counter() - t0
-    n = sum(len(d.ents) for d in nlp.pipe(bodies, n_process=workers, batch_size=batch))
-    assert n > 0
-    return time.perf_counter() - t0, loaded
+    spans = [[(e.start_char, e.end_char, e.label_) for e in d.ents]
+             for d in nlp.pipe(texts, n_process=workers, batch_size=batch)]
+    return time.perf_counter() - t0, loaded, spans
+
+
+def same_entities(articles: List[Tuple[str, list]], ceiling_spans: List[list]) -> int:
+    """How many articles' entities differ from the ceiling's raw spans put through the same
+    clean-up (``mentions.refine``) the pipeline applies."""
+    from transforms.entities.mentions import refine
+    differ = 0
+    for (text, ents), raw in zip(articles, ceiling_spans):
+        want = [(e.start_char, e.end_char, e.label, e.text) for e in refine(text, raw)[0]]
+        differ += want != ents
+    return differ
 
 
 def main(argv=None) -> int:
@@ -168,7 +193,10 @@ def main(argv=None) -> int:
         words = sum(len(b.split()) for b in bodies) / len(bodies)
         print(f"{args.n} pages, {words:.0f} words each on average; {args.workers} workers; NER batch {args.batch}")
         pipe_s, sampler, out = run_pipeline(inp, os.path.join(tmp, "out"), args.workers, args.batch)
-        ceil_s, load_s = ner_ceiling(bodies, args.workers, args.batch)
+        articles = pipeline_articles(os.path.join(tmp, "out"))
+        # the ceiling reads the texts the pipeline extracted: same input to NER on both sides
+        ceil_s, load_s, spans = ner_ceiling([t for t, _ in articles], args.workers, args.batch)
+        differ = same_entities(articles, spans)
         bare_s = None
         if args.breakdown:
             bare_s, _, _ = run_pipeline(inp, os.path.join(tmp, "bare"), args.workers, args.batch,
@@ -178,6 +206,8 @@ def main(argv=None) -> int:
     print(f"whole pipeline : {pipe_s:7.1f} s  {args.n / pipe_s:7.1f} pages/s")
     print(f"NER-only ceiling: {ceil_s:6.1f} s  {args.n / ceil_s:7.1f} pages/s  (spaCy nlp.pipe, n_process={args.workers}, model load included)")
     print(f"ratio pipeline/ceiling: {ceil_s / pipe_s:.2f}")
+    print(f"entities: {'the same as' if not differ else f'{differ} of {len(articles)} articles differ from'} "
+          f"the ceiling's ({sum(len(e) for _, e in articles):,} mentions in the pipeline's output)")
     if bare_s is not None:
         print(f"breakdown: pipeline without NER (--skip_entities) {bare_s:.1f} s, so NER in the "
               f"pipeline ~{pipe_s - bare_s:.1f} s; ceiling: spaCy import + model load {load_s:.1f} s, "

@@ -80,3 +80,46 @@ def test_other_languages_are_skipped_with_a_reason(nlp):
     out_de, out_u = annotate(nlp, [de, unknown])
     assert out_de.entities == [] and out_de.ner_skipped == "language de (model is en)"
     assert out_u.ner_skipped is None and {e.canonical for e in out_u.entities} >= {"Joe Biden", "Xi Jinping"}
+
+
+def test_numpy_blas_products_equal_thincs():
+    import numpy
+    from thinc.api import NumpyOps
+
+    from transforms.entities.blas import NumpyBlasOps
+    rnd = numpy.random.default_rng(0)
+    x, y = rnd.random((37, 11), dtype="f"), rnd.random((11, 5), dtype="f")
+    plain, fast = NumpyOps(), NumpyBlasOps()
+    for a, b, kw in ((x, y, {}), (x.T.copy(), y, {"trans1": True}), (x, y.T.copy(), {"trans2": True})):
+        want = plain.gemm(a, b, **kw)
+        numpy.testing.assert_allclose(fast.gemm(a, b, **kw), want, rtol=1e-5)
+        out = numpy.zeros_like(want)
+        assert fast.gemm(a, b, out=out, **kw) is out
+        numpy.testing.assert_allclose(out, want, rtol=1e-5)
+
+
+def test_numpy_blas_finds_the_same_entities_as_spacy_as_it_comes(nlp):
+    """The faster matrix products must not change one entity, on real articles."""
+    import glob
+    import gzip
+    import os
+
+    from schemas.records import RawRecord
+    from transforms.entities.blas import NumpyBlasOps
+    from transforms.extract import extract_record
+    here = os.path.dirname(__file__)
+    texts = [seed_text(f"00{i}") for i in range(5)]
+    for path in sorted(glob.glob(os.path.join(here, "..", "samples", "pages", "*.htm*"))
+                       + glob.glob(os.path.join(here, "fixtures", "wcxb", "*.html.gz"))):
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as f:
+            texts.append(extract_record(RawRecord(path, "html", f.read(), None, None, None, 0)).text)
+    assert type(nlp.get_pipe("ner").model.ops) is NumpyBlasOps
+    as_it_comes = load_ner("en_core_web_sm", numpy_blas=False)
+    assert type(as_it_comes.get_pipe("ner").model.ops) is not NumpyBlasOps
+
+    def spans(model):
+        return [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in model.pipe(texts)]
+    ours = spans(nlp)
+    assert sum(map(len, ours)) > 300
+    assert ours == spans(as_it_comes)

@@ -1,4 +1,4 @@
-from transforms.mentions import clean_span, core_name, refine, resolve_aliases, vote_labels
+from transforms.entities.mentions import clean_span, core_name, refine, resolve_aliases, vote_labels
 
 
 def span(text, sub, label="PERSON"):
