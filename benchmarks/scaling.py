@@ -1,7 +1,7 @@
 """How the pipeline scales with worker processes on one machine, in one command.
 
     .venv/bin/python -m benchmarks.scaling [--n 5000] [--workers 1,2,4,8,16]
-                                          [--batch_files 0] [--skip_entities] [--plot PNG]
+                                          [--batch_files 0] [--skip_entities] [--plot SVG]
 
 Generates N distinct ~500-word news pages (``benchmarks.throughput``'s), then runs the whole
 pipeline on them once per worker count (``multi_processing`` with W SDK worker processes,
@@ -10,7 +10,7 @@ timing each run from start to exit and sampling the resident memory of every pro
 Prints, per worker count: seconds, pages per second, speed-up over the fewest workers, the
 efficiency (speed-up / worker ratio), the largest worker's peak RSS and the driver's, and
 checks that every run wrote the same number of articles. ``--plot`` also draws the curve
-(pages per second against workers, with the ideal line) to a PNG.
+(pages per second against workers, with the ideal line) to an SVG file.
 
 Worker counts above the machine's cores are skipped, with a note: they would measure the
 scheduler, not the pipeline.
@@ -49,23 +49,15 @@ def run(inp: str, out: str, workers: int, batch_files: int, skip_entities: bool)
 
 
 def plot(rows: List[Dict], n: int, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The curve and the linear ideal from the first count, as an SVG file."""
+    from pipeline.report.plots import ACCENT, COLOR, lines
     ws = [r["workers"] for r in rows]
     rates = [n / r["seconds"] for r in rows]
     base = rates[0] / ws[0]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.plot(ws, rates, marker="o", label="pipeline")
-    ax.plot(ws, [base * w for w in ws], linestyle="--", color="gray", label="ideal (linear)")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ws, [str(w) for w in ws])
-    ax.set_xlabel("worker processes")
-    ax.set_ylabel("pages per second")
-    ax.set_title(f"{n} pages, one machine")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=96)
+    svg = lines(ws, [("pipeline", rates, COLOR), ("ideal (linear)", [base * w for w in ws], ACCENT)],
+                xlabel="worker processes", ylabel="pages per second", title=f"{n} pages, one machine")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(svg)
 
 
 def main(argv=None) -> int:
@@ -74,7 +66,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", default="1,2,4,8,16")
     ap.add_argument("--batch_files", type=int, default=0)
     ap.add_argument("--skip_entities", action="store_true")
-    ap.add_argument("--plot", default=None, help="also draw the curve to this PNG")
+    ap.add_argument("--plot", default=None, help="also draw the curve to this SVG file")
     args = ap.parse_args(argv)
     cores = os.cpu_count() or 1
     wanted = [int(w) for w in args.workers.split(",") if w.strip()]

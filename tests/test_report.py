@@ -104,9 +104,12 @@ def test_a_later_run_reports_only_what_it_took(two_runs):
 def test_the_report_opens_offline(two_runs):
     soup = soup_of(two_runs / "_reports" / "r1.html")
     assert soup.find("script") is None and soup.find("link") is None
-    images = soup.find_all("img")
-    assert len(images) >= 6
-    assert all(img["src"].startswith("data:image/png;base64,") for img in images)
+    assert soup.find("img") is None  # charts are inline SVG: nothing to fetch or decode
+    charts = soup.find_all("figure", class_="chart")
+    assert len(charts) >= 6
+    assert all(c.find("svg") is not None and c.find("svg").find(["rect", "polyline"]) for c in charts)
+    assert {c["aria-label"] for c in charts} >= {"rejects by reason", "articles per site",
+                                                 "text length distribution", "runs over time"}
 
 
 def test_the_report_command_across_runs_and_for_one(two_runs, capsys):
@@ -136,7 +139,8 @@ def test_timings_are_in_the_run_history(two_runs):
 def test_labels_that_look_like_maths_or_markup_are_drawn_and_escaped(tmp_path):
     from pipeline.report import plots
     from pipeline.report.page import render
-    assert plots.bars([("Tom$ $Jerry", 2), ("a$\\foo$b", 1), ("x$^$y", 1)]) is not None
+    chart = plots.bars([("Tom$ $Jerry", 2), ("a$\\foo$b", 1), ("x$^$y", 1), ("<b>&", 1)])
+    assert "Tom$ $Jerry" in chart and "&lt;b&gt;&amp;" in chart and "<b>" not in chart
     page = render({"run_id": "<b>", "output": "<script>alert(1)</script>", "empty": True, "runs": []})
     assert "<script>" not in page and "&lt;script&gt;" in page
 
@@ -147,3 +151,32 @@ def test_a_no_op_run_writes_no_report(two_runs, capsys):
     assert main(["--input", str(inputs), "--output", str(two_runs), "--run_id", "r3"]) == 0
     assert "report:" not in capsys.readouterr().out
     assert sorted(p.name for p in (two_runs / "_reports").iterdir()) == before
+
+
+def test_charts_are_well_formed_svg_for_every_shape_of_data():
+    import datetime as dt
+    import xml.etree.ElementTree as ET
+
+    from pipeline.report import plots
+    day = dt.date(2024, 1, 1)
+    charts = [
+        plots.bars([(f"site{i}.example", 100 - i) for i in range(30)], xlabel="articles"),
+        plots.bars([("graph", 0.4), ("job", 2.75)], xlabel="seconds", fmt="{:,.1f}"),
+        plots.per_day([(day, 3), (day + dt.timedelta(days=2), 1)]),
+        plots.per_day([(day, 3), (day + dt.timedelta(days=90), 1)]),           # weeks
+        plots.per_day([(day - dt.timedelta(days=3000), 1), (day, 5)]),         # months
+        plots.histogram({"bins": [(0, 10, 2), (10, 20, 0), (20, 30, 5)], "median": 21.0, "log": False},
+                        xlabel="words"),
+        plots.histogram({"bins": [(1, 10, 1), (10, 100, 4), (100, 5000, 2)], "median": 40.0, "log": True},
+                        xlabel="words"),
+        plots.history([{"articles": 11, "seconds": 3.2, "reject_rate": 0.2}]),
+        plots.history([{"articles": a, "seconds": 1.5, "reject_rate": 0.0} for a in (11, 0, 4)]),
+    ]
+    for svg in charts:
+        root = ET.fromstring(svg)
+        assert root.tag.endswith("svg") and float(root.get("height")) > 0
+    sites = ET.fromstring(charts[0])
+    labels = [t.text for t in sites.iter("{http://www.w3.org/2000/svg}text")]
+    assert "site0.example" in labels and "(16 others)" in labels and "site20.example" not in labels
+    assert plots.bars([]) is None and plots.per_day([]) is None and plots.history([]) is None
+    assert plots.ticks(7, True) == [0, 2, 4, 6, 8] and plots.ticks(0.3, False)[-1] >= 0.3

@@ -1,4 +1,4 @@
-"""The report as one self-contained HTML page: inline CSS, charts as embedded PNG, no script,
+"""The report as one self-contained HTML page: inline CSS, charts as inline SVG, no script,
 nothing fetched, so it opens offline in any browser and survives being mailed around.
 
 Every section is a ``<section id=...>``; every table has a ``class`` naming what it lists, so
@@ -6,7 +6,6 @@ that tests (and scripts) can read the figures back.
 """
 from __future__ import annotations
 
-import base64
 import html
 from datetime import datetime
 from typing import Any, Dict, Iterable, Optional, Sequence
@@ -25,7 +24,7 @@ section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 
 table{border-collapse:collapse;font-size:13px;margin:6px 0} td,th{padding:3px 10px 3px 0;text-align:left;vertical-align:top}
 th{color:#555;font-weight:600;border-bottom:1px solid #ddd} td.n,th.n{text-align:right}
 .row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start} .row>div{flex:1 1 300px}
-img{max-width:100%} .muted{color:#777} code{font-size:12px;background:#f1f1f1;padding:1px 4px;border-radius:3px}
+figure.chart{margin:8px 0} figure.chart svg{max-width:100%;height:auto} .muted{color:#777} code{font-size:12px;background:#f1f1f1;padding:1px 4px;border-radius:3px}
 """
 
 
@@ -41,11 +40,10 @@ def _n(x: Any) -> str:
     return f"{x:,}"
 
 
-def _img(png: Optional[bytes], alt: str) -> str:
-    if not png:
+def _img(svg: Optional[str], alt: str) -> str:
+    if not svg:
         return ""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+    return f'<figure class="chart" role="img" aria-label="{_e(alt)}">{svg}</figure>'
 
 
 def _table(cls: str, head: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
