@@ -1,8 +1,13 @@
 import logging
 import os
 import shutil
+import tempfile
 
 import pytest
+
+# The language model's uncompressed copy (transforms/extract/language.py) goes to a folder of
+# the test machine's temporary space, not the user's cache; runs started by tests inherit it.
+os.environ.setdefault("NEWS_INGEST_CACHE", os.path.join(tempfile.gettempdir(), "news-ingest-test-cache"))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(ROOT, "samples")
