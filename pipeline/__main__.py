@@ -163,7 +163,7 @@ def main(argv=None) -> int:
             watched = watch(options, opts, run_id, progress)
             result = watched.run
         else:
-            result = run(options, opts, run_id, progress)
+            result = run(options, opts, run_id, progress, facts=True)
     except Busy as e:
         return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
     except CatalogError as e:
@@ -175,7 +175,8 @@ def main(argv=None) -> int:
         # What follows only reads: whatever fails here, the run's commits stand.
         try:
             from pipeline.report.facts import gather
-            facts = gather(opts.output, run_id)  # read once, for the report and the summary
+            # read once, for the report and the summary
+            facts = result.facts or gather(opts.output, run_id)
             if not opts.no_report:
                 from pipeline.report import write_report
                 report = write_report(opts.output, run_id, facts=facts)

@@ -49,6 +49,7 @@ class RunResult(typing.NamedTuple):
     batches: int
     counts: Dict[str, int]   # articles, duplicates, rejects, replaced, files_* summed
     seconds: float
+    facts: Optional[dict] = None  # pipeline.report.facts of the run, when asked and it committed
 
 
 def code_version() -> str:
@@ -207,9 +208,11 @@ def open_output(output: str, overwrite: bool, say):
 
 
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
-        progress: Optional[Progress] = None) -> RunResult:
+        progress: Optional[Progress] = None, facts: bool = False) -> RunResult:
     """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``;
-    ``progress`` shows what it does (default: lines on stdout)."""
+    ``progress`` shows what it does (default: lines on stdout); ``facts``: also read what
+    the run's report says (``pipeline.report.facts``) through the writer's connection, after
+    the last commit."""
     t0 = time.monotonic()
     progress = progress or Progress("log", skip_entities=opts.skip_entities)
     say = progress.say
@@ -233,10 +236,18 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         if plan.batches and needs_compaction(con):
             compact(con)
             say("compacted small files")
+        seconds = time.monotonic() - t0
+        gathered = None
+        if facts and plan.batches:
+            try:  # only reads: whatever fails here, the commits stand
+                from pipeline.report.facts import gather
+                gathered = gather(output, run_id, con=con)
+            except Exception as e:  # noqa: BLE001 (the caller reads them again on its own)
+                log.info("report facts not read through the writer's connection: %s", e)
         con.close()
         progress.close()
     return RunResult(run_id, plan.found, plan.skipped, plan.new, plan.known, len(plan.batches),
-                     totals, time.monotonic() - t0)
+                     totals, seconds, gathered)
 
 
 def _counter(result, name: str) -> Optional[int]:

@@ -28,7 +28,11 @@ def _rows(con, sql: str, params: List[Any]) -> List[tuple]:
     return con.execute(sql, params).fetchall()
 
 
-def gather(output: str, run_id: Optional[str] = None) -> Dict[str, Any]:
+def gather(output: str, run_id: Optional[str] = None, con=None) -> Dict[str, Any]:
+    """``con``: the writer's open connection to the lake, right after ``run_id``'s last
+    commit (saves opening another: 0.2 s of loading extensions); it is left open."""
+    if con is not None:
+        return _gather(con, output, run_id)
     con = open_lake(output)
     if run_id is not None:  # the lake as the run left it: later runs may have replaced rows
         snapshot = snapshot_of_run(con, run_id)
