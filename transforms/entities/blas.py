@@ -3,8 +3,8 @@
 NER with ``en_core_web_sm`` spends about 40% of its time in ``NumpyOps.gemm`` (the tok2vec
 CNN and the parser's feature precomputation over all tokens of a batch). thinc calls BLIS
 for it; numpy's OpenBLAS picks a kernel for the CPU it runs on at load time and was 3x
-faster per product on the x86 machines measured (NER 23-29% faster as a whole). The entities are the
-same: ``benchmarks/throughput.py`` compares them with spaCy's own on every run, and
+faster per product on the development machine (AMD EPYC; NER 23-29% faster as a whole).
+The entities are the same: ``benchmarks/throughput.py`` compares them with spaCy's own on every run, and
 ``tests/test_entities.py`` on real articles.
 
 The parser's per-step products stay in BLIS: spaCy calls them from Cython through a C
