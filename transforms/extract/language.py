@@ -2,6 +2,7 @@
 the package, no download)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -62,6 +63,7 @@ def _model_parts(folder: Optional[str]):
             log.info("language model copy %s unreadable (%s): loading the shipped one", path, e)
     ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
     if path:
+        tmp = None
         try:
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
@@ -75,6 +77,9 @@ def _model_parts(folder: Optional[str]):
             os.replace(tmp, path)  # whole or not at all, also with workers racing
         except OSError as e:
             log.info("language model copy not kept in %s (%s)", folder, e)
+            if tmp:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)  # a disk that filled up mid-write keeps no half copy
     return ptc, pc, classes, nextmove, row, output
 
 
