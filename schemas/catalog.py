@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Optional
+from typing import Dict, Optional
 
 import duckdb
 import pyarrow as pa
@@ -138,12 +138,13 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
     existing = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
     missing = [name for name in ALL if name not in existing]
-    added = []
-    for name in sorted(existing & set(ALL)):
-        have = {r[0] for r in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
-            [LAKE, name]).fetchall()}
-        added += [(name, f) for f in ALL[name] if f.name not in have and f.nullable]
+    have: Dict[str, set] = {}
+    for table, column in con.execute(  # one query for every table's columns (not one each)
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
+            [LAKE]).fetchall():
+        have.setdefault(table, set()).add(column)
+    added = [(name, f) for name in sorted(existing & set(ALL)) for f in ALL[name]
+             if f.name not in have.get(name, set()) and f.nullable]
     if not missing and not added:
         return
     con.execute("BEGIN")
