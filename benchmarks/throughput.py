@@ -180,7 +180,7 @@ def ner_ceiling(texts: List[str], workers: int, batch: int) -> Tuple[float, floa
     and loading the model, each text's raw (start, end, label) spans)."""
     from transforms.entities import load_ner
     t0 = time.perf_counter()
-    nlp = load_ner("en_core_web_sm", numpy_blas=False)  # spaCy as it comes
+    nlp = load_ner("en_core_web_sm", tuned=False)  # spaCy as it comes
     loaded = time.perf_counter() - t0
     spans = [[(e.start_char, e.end_char, e.label_) for e in d.ents]
              for d in nlp.pipe(texts, n_process=workers, batch_size=batch)]

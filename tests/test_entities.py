@@ -1,3 +1,5 @@
+import os
+
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
@@ -98,6 +100,38 @@ def test_numpy_blas_products_equal_thincs():
         numpy.testing.assert_allclose(out, want, rtol=1e-5)
 
 
+def test_tuned_load_builds_the_same_tokenizer_as_spacy(nlp):
+    """The tokenizer built once (from an empty one) equals the one spaCy builds twice."""
+    from transforms.entities.model import EMPTY_TOKENIZER, _tokenizer_overrides
+    name = resolve_model("en_core_web_sm")
+    assert _tokenizer_overrides(name) == {"nlp": {"tokenizer": {"@tokenizers": EMPTY_TOKENIZER}}}
+    as_it_comes = load_ner("en_core_web_sm", tuned=False)
+    assert len(nlp.tokenizer.rules) > 1000
+    # every rule and pattern (the shared vocabulary holds whatever strings were seen so far)
+    assert (nlp.tokenizer.to_bytes(exclude=["vocab"])
+            == as_it_comes.tokenizer.to_bytes(exclude=["vocab"]))
+    text = "Mr. O'Neill didn't pay $3.50 at 9 a.m. in the U.S.; see https://example.com/a-b :-)"
+    assert [t.text for t in nlp(text)] == [t.text for t in as_it_comes(text)]
+
+
+def test_tuned_load_leaves_other_tokenizers_alone(tmp_path):
+    """Only spaCy's default tokenizer, which the package's file replaces, starts empty."""
+    import shutil
+
+    from transforms.entities.model import _config_path, _tokenizer_overrides
+    src = os.path.dirname(_config_path(resolve_model("en_core_web_sm")))
+    copy = tmp_path / "model"
+    shutil.copytree(src, copy)
+    cfg = (copy / "config.cfg").read_text()
+    assert '{"@tokenizers":"spacy.Tokenizer.v1"}' in cfg
+    (copy / "config.cfg").write_text(cfg.replace('"spacy.Tokenizer.v1"', '"spacy.zh.ChineseTokenizer"'))
+    assert _tokenizer_overrides(str(copy)) == {}
+    (copy / "config.cfg").write_text(cfg)
+    assert _tokenizer_overrides(str(copy)) != {}
+    (copy / "tokenizer").unlink()
+    assert _tokenizer_overrides(str(copy)) == {}
+
+
 def test_numpy_blas_finds_the_same_entities_as_spacy_as_it_comes(nlp):
     """The faster matrix products must not change one entity, on real articles."""
     import glob
@@ -115,7 +149,7 @@ def test_numpy_blas_finds_the_same_entities_as_spacy_as_it_comes(nlp):
         with opener(path, "rt", encoding="utf-8", errors="replace") as f:
             texts.append(extract_record(RawRecord(path, "html", f.read(), None, None, None, 0)).text)
     assert type(nlp.get_pipe("ner").model.ops) is NumpyBlasOps
-    as_it_comes = load_ner("en_core_web_sm", numpy_blas=False)
+    as_it_comes = load_ner("en_core_web_sm", tuned=False)
     assert type(as_it_comes.get_pipe("ner").model.ops) is not NumpyBlasOps
 
     def spans(model):
