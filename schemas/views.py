@@ -16,9 +16,9 @@ def connect(output_dir: str, run_id: Optional[str] = None,
     the state as that run's last commit left it (time travel).
     """
     output_dir = str(output_dir).rstrip("/")
-    con = open_lake(output_dir, catalog)
+    con = open_lake(output_dir, catalog, verify_extensions=True)  # the user's connection
     if run_id is None:
         return con
     snapshot = snapshot_of_run(con, run_id)
     con.close()
-    return open_lake(output_dir, catalog, snapshot=snapshot)
+    return open_lake(output_dir, catalog, snapshot=snapshot, verify_extensions=True)

@@ -196,3 +196,29 @@ def test_a_batch_whose_job_did_not_finish_cannot_be_committed(tmp_path):
                                     "started_at": WHEN, "finished_at": WHEN, "files_found": 1,
                                     "files_skipped": 0, "options": "{}", "code_version": "test"}, "x")
     assert connect(out).execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_extension_signatures_are_skipped_only_on_our_own_connections_to_files_nobody_else_can_change(tmp_path):
+    from schemas.catalog import new_duckdb, only_we_can_change
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    f = folder / "x.duckdb_extension"
+    f.write_bytes(b"\0")
+    os.chmod(folder, 0o755)
+    os.chmod(f, 0o644)
+    assert only_we_can_change(str(f))
+    os.chmod(f, 0o664)
+    assert not only_we_can_change(str(f))  # the group may write the file
+    os.chmod(f, 0o644)
+    os.chmod(folder, 0o777)
+    assert not only_we_can_change(str(f))  # anyone may replace it
+
+    def unsigned_allowed(con):
+        return con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()[0]
+    assert unsigned_allowed(new_duckdb()) is True
+    assert unsigned_allowed(new_duckdb(verify_extensions=True)) is False
+    out = str(tmp_path / "out")
+    open_lake(out, read_only=False).close()
+    user = connect(out)  # handed to users: DuckDB's checks stay on
+    assert unsigned_allowed(user) is False
+    assert user.execute("SELECT count(*) FROM articles").fetchone() == (0,)
