@@ -234,5 +234,38 @@ def _prune(opts) -> None:
             print(f"warning: old {folder} not pruned ({type(e).__name__}: {e})", file=sys.stderr)
 
 
+def exit_now(code: int) -> None:
+    """Ends the process with ``code`` without the interpreter's teardown of every module
+    (0.3-0.4 s after Beam, spaCy and trafilatura are imported, on every run). Everything a
+    run writes is committed and closed before ``main`` returns; the exit handlers still run
+    and the standard streams are flushed. With another thread still alive, a normal exit."""
+    import atexit
+    import threading
+    if threading.active_count() > 1 or not hasattr(atexit, "_run_exitfuncs"):
+        sys.exit(code)
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing left to tell
+                pass
+    finally:
+        os._exit(code)
+
+
+def cli() -> int:
+    try:
+        return main()
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more (Python's advice)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def entry() -> None:
+    """``python -m pipeline`` and the ``news-ingest`` command."""
+    exit_now(cli())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
