@@ -11,6 +11,7 @@ A batch's Beam job holds only that batch, so memory stays flat however large the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -207,6 +208,40 @@ def open_output(output: str, overwrite: bool, say):
     return con
 
 
+def in_process(options) -> bool:
+    """Whether the job's workers are threads of this process (Beam's in-memory runner)."""
+    return (runner_is_local(options.view_as(StandardOptions).runner)
+            and options.view_as(DirectOptions).direct_running_mode == "in_memory")
+
+
+@contextlib.contextmanager
+def local_models(options, opts):
+    """A ``transforms.warm.Warm`` whose models this process keeps for the whole run, when
+    the jobs' workers are threads of this process (the in-memory runner); else None (workers
+    load their own). The NER model goes to a child process that starts loading at once, on
+    another core (``transforms.entities.process``); the language identifier and a DuckDB
+    with the lake's extensions stay here. Every batch's job uses them instead of loading its
+    own. The child ends with the block."""
+    if not in_process(options):
+        yield None
+        return
+    from schemas.catalog import new_duckdb
+    from transforms.extract.language import load_identifier
+    from transforms.warm import Warm
+    warm, ner = Warm(), None
+    try:
+        if not opts.skip_entities:
+            from transforms.entities.process import NerProcess
+            ner = NerProcess(opts.spacy_model)
+            warm.hold("ner", lambda: ner, opts.spacy_model)
+        warm.hold("language", load_identifier, "py3langid")
+        warm.hold("duckdb", new_duckdb, "duckdb")
+        yield warm
+    finally:
+        if ner is not None:
+            ner.close()
+
+
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
         progress: Optional[Progress] = None, facts: bool = False) -> RunResult:
     """Runs every batch of a run; ``opts`` is the IngestOptions view of ``options``;
@@ -218,7 +253,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
     say = progress.say
     output = os.path.abspath(opts.output)
     lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
-    with lock:
+    with lock, local_models(options, opts) as warm:
         con = open_output(output, opts.overwrite, say)
         files = outside(list_files(opts.input), output)
         plan = plan_run(con, files, reprocess=opts.reprocess, max_files=opts.batch_files,
@@ -228,7 +263,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         progress.planned(plan.new + plan.known, len(plan.batches))
         faults.point("planned")
         totals: Dict[str, int] = {}
-        writer = Writer(con, options, opts, run_id, progress)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm)
         for i, batch in enumerate(plan.batches, start=1):
             done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped)
             add_counts(totals, done.counts)

@@ -32,14 +32,13 @@ from typing import Dict, List, Optional
 
 from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
 from pipeline.landing import Landing, Scope
 from pipeline.lock import WriterLock
 from pipeline.plan import attach_prior_records, cut, outside, read_ledger, select
 from pipeline.progress import Progress
-from pipeline.run import RunResult, Writer, add_counts, open_output, runner_is_local
-from schemas.catalog import catalog_path, new_duckdb
+from pipeline.run import RunResult, Writer, add_counts, local_models, open_output
+from schemas.catalog import catalog_path
 from transforms.read.discover import list_files
 from transforms.sink.commit import compact, needs_compaction
 
@@ -129,23 +128,9 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     seen: set = set()
     batches = taken = failures = 0
     known: Dict[str, tuple] = {}  # path -> (size, mtime) as taken: a relisting skips them
-    in_process = (runner_is_local(options.view_as(StandardOptions).runner)
-                  and options.view_as(DirectOptions).direct_running_mode == "in_memory")
     with Stop() as stop, WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait,
-                                    on_wait=say):
+                                    on_wait=say), local_models(options, opts) as warm:
         con = open_output(output, opts.overwrite, say)
-        warm = None
-        if in_process:
-            # The models live in this process for the whole watch: every batch's in-process
-            # workers use these objects instead of loading their own.
-            from transforms.entities import load_ner
-            from transforms.extract.language import load_identifier
-            from transforms.warm import Warm
-            warm = Warm()
-            warm.hold("language", load_identifier, "py3langid")
-            warm.hold("duckdb", new_duckdb, "duckdb")
-            if not opts.skip_entities:
-                warm.hold("ner", lambda: load_ner(opts.spacy_model), opts.spacy_model)
         writer = Writer(con, options, opts, run_id, progress, warm=warm)
         observer = _observe(scope, events)
         roots = scope.roots()

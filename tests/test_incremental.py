@@ -2,6 +2,7 @@
 one writer at a time, readers isolated from a run in progress. Real processes, real
 DuckLake, real files."""
 import os
+import random
 import re
 import shutil
 import signal
@@ -76,12 +77,14 @@ def grow(land):
 
 @pytest.fixture(scope="module")
 def reference(grown):
-    """One uninterrupted run over the whole landing folder into an empty output."""
+    """One uninterrupted run over the whole landing folder into an empty output: (landing
+    folder, its tables, each batch's seconds as the run printed them)."""
     land, *_ = grown
     out = land.parent / "one-run"
-    started = time.monotonic()
-    run_ok("--input", str(land), "--output", str(out), *FAST)
-    return land, lake_tables(out), time.monotonic() - started
+    printed = run_ok("--input", str(land), "--output", str(out), *FAST)
+    batches = [float(s) for s in re.findall(r"^batch \d+/\d+ committed: .* \((\d+\.\d)s: graph", printed, re.M)]
+    assert len(batches) == 2, printed
+    return land, lake_tables(out), batches
 
 
 def crashed_then_rerun(land, out, start):
@@ -132,18 +135,22 @@ def test_kill_9_at_any_point_then_rerun_equals_one_uninterrupted_run(reference, 
     no_orphans(str(out))
 
 
-@pytest.mark.parametrize("share", [0.4, 0.7])
-def test_kill_9_from_outside_at_a_random_moment(reference, tmp_path, share):
-    """Killed by the test at a moment it does not choose by the code's points: that share of
-    the uninterrupted run's duration on this machine (inside the first batch's Beam job, or
-    around the second's)."""
-    land, want, seconds = reference
+@pytest.mark.parametrize("after", ["files: ", "batch 1/2 committed"])
+def test_kill_9_from_outside_at_a_random_moment(reference, tmp_path, after):
+    """Killed by the test at a moment it draws, not at one of the code's points: a random
+    time, up to half a batch of the uninterrupted run, after the run printed ``after`` (its
+    plan, or its first commit): inside a batch's Beam job, its commit, or between."""
+    land, want, batches = reference
     out = tmp_path / "out"
+    delay = random.uniform(0, 0.5) * batches[0 if after == "files: " else 1]
 
     def start(args):
         proc = pipeline(*args)
-        time.sleep(share * seconds)
-        assert proc.poll() is None, "the run ended before it could be killed"
+        for line in proc.stdout:
+            if line.startswith(after):
+                break
+        time.sleep(delay)
+        assert proc.poll() is None, f"the run ended within {delay:.2f}s after {after!r}"
         os.killpg(proc.pid, signal.SIGKILL)
         return proc
 

@@ -1,14 +1,28 @@
 """Enrich stage: named entities from spaCy on each article.
 
-``enrich`` (the Beam transform), ``annotate`` (pure NER over articles), ``model`` (which
+``enrich`` (the Beam transform), ``ner`` (pure NER over articles: ``annotate``), ``model`` (which
 pipeline to load, and what of it), ``blas`` (its matrix products), ``mentions`` (clean-up
-of the model's spans into queryable mentions).
-"""
-from transforms.entities.annotate import (DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate, chunk_spans,
-                                          raw_spans, skip_reason)
-from transforms.entities.enrich import STAGE, Enrich, SpacyNerHandler
-from transforms.entities.model import DEFAULT_MODEL, load_ner, ner_components, resolve_model
+of the model's spans into queryable mentions), ``process`` (the model in a child process
+of its own, for runs whose workers live in the driver).
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_CHUNK_CHARS", "DEFAULT_MODEL", "STAGE", "Enrich", "SpacyNerHandler",
-           "annotate", "chunk_spans", "load_ner", "ner_components", "raw_spans", "resolve_model",
-           "skip_reason"]
+The names below are imported on first use, so that the child process loads spaCy without
+importing Beam.
+"""
+import importlib
+
+_FROM = {
+    "ner": ("DEFAULT_BATCH", "DEFAULT_CHUNK_CHARS", "annotate", "chunk_spans", "raw_spans",
+                 "skip_reason"),
+    "enrich": ("STAGE", "Enrich", "SpacyNerHandler"),
+    "model": ("DEFAULT_MODEL", "load_ner", "ner_components", "resolve_model"),
+}
+_MODULE = {name: module for module, names in _FROM.items() for name in names}
+__all__ = sorted(_MODULE)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE[name]}"), name)
+    globals()[name] = value
+    return value

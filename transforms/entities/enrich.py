@@ -2,7 +2,7 @@
 
 The model is loaded once per worker process by RunInference (or taken from the process's
 ``Warm``), articles are batched, and an article the model fails on becomes a reject
-(``ner_error``) without taking its batch down. The logic is ``annotate.annotate``.
+(``ner_error``) without taking its batch down. The logic is ``ner.annotate``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from schemas.records import Article, Reject
-from transforms.entities.annotate import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate
+from transforms.entities.ner import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate
 from transforms.entities.model import DEFAULT_MODEL, load_ner
 from transforms.progress import Tally, TalliedFn
 from transforms.rejects import REJECTS, reject

@@ -1,0 +1,161 @@
+"""The NER model in a child process (``transforms.entities.process``): the same entities as
+the model loaded here, errors kept to their request, and no child outliving its parent."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import seed_text
+from schemas.records import Article
+from transforms.entities import Enrich, annotate, load_ner
+from transforms.entities.process import NerProcess
+from transforms.extract import article_id, text_hash, word_count
+from transforms.extract.strip import plain_text
+from transforms.warm import Warm
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def art(uri, text):
+    h = text_hash(text)
+    return Article(article_id(uri, h), uri, None, None, None, text, word_count(text), h, len(text),
+                   "en", [], [], None)
+
+
+def seeds():
+    return [art(p, plain_text(seed_text(p))) for p in ("000", "001", "002", "003", "004")]
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return load_ner("en_core_web_sm")
+
+
+def test_the_child_finds_the_same_entities_as_the_model_loaded_here(nlp):
+    ner = NerProcess("en_core_web_sm")
+    try:
+        assert (ner.lang, ner.max_length) == (nlp.lang, nlp.max_length)
+        arts = seeds()
+        ours = annotate(ner, arts, max_chars=400)  # pieces across chunk boundaries too
+        assert ours == annotate(nlp, arts, max_chars=400)
+        assert sum(len(a.entities) for a in ours) > 100
+    finally:
+        ner.close()
+    assert gone(ner.pid)
+
+
+def test_an_error_stays_with_its_request_and_the_child_goes_on():
+    ner = NerProcess("en_core_web_sm")
+    try:
+        with pytest.raises(RuntimeError):
+            ner.pipe([None])  # spaCy refuses a text that is not a string
+        docs = ner.pipe(["Joe Biden met Xi Jinping in Beijing."])
+        assert [(e.label_) for e in docs[0].ents] == ["PERSON", "PERSON", "GPE"]
+        assert not gone(ner.pid)
+    finally:
+        ner.close()
+
+
+def test_a_child_that_died_is_replaced_by_the_model_loaded_here(nlp, caplog):
+    ner = NerProcess("en_core_web_sm")
+    try:
+        assert ner.lang == "en"
+        os.kill(ner.pid, signal.SIGKILL)
+        arts = seeds()[:2]
+        with caplog.at_level(logging.WARNING, logger="transforms.entities.process"):
+            assert annotate(ner, arts) == annotate(nlp, arts)
+        assert "loading the model in this process" in caplog.text
+    finally:
+        ner.close()
+
+
+def test_a_model_that_cannot_load_fails_as_it_would_here():
+    ner = NerProcess("no_such_pipeline_xx")
+    try:
+        with pytest.raises(ValueError, match="no_such_pipeline_xx"):
+            ner.lang
+    finally:
+        ner.close()
+
+
+def test_enrich_uses_the_child_its_process_holds():
+    """Through a runner whose workers are this process's threads (as ``pipeline.run`` sets it
+    up): the articles come out as with a model of their own."""
+    ner = NerProcess("en_core_web_sm")
+    warm = Warm()
+    warm.hold("ner", lambda: ner, "en_core_web_sm")
+    try:
+        with TestPipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+            arts = p | beam.Create(seeds())
+            held = arts | "held" >> Enrich(batch_size=2, warm=warm)
+            own = arts | "own" >> Enrich(batch_size=2)
+            key = beam.Map(lambda a: (a.source_uri, a.entities))
+            assert_that(held.articles | "k1" >> key,
+                        equal_to([(a.source_uri, a.entities) for a in annotate(load_ner("en_core_web_sm"), seeds())]))
+            assert_that(own.articles | "k2" >> key,
+                        equal_to([(a.source_uri, a.entities) for a in annotate(load_ner("en_core_web_sm"), seeds())]),
+                        label="own")
+        assert ner.answered >= 3  # 5 articles in batches of 2: the held child did the work
+    finally:
+        ner.close()
+
+
+def test_the_child_ends_when_its_parent_is_killed(tmp_path):
+    script = ("import sys, time\n"
+              "from transforms.entities.process import NerProcess\n"
+              "ner = NerProcess('en_core_web_sm')\n"
+              "print(ner.pid, flush=True)\n"
+              "ner.lang\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert parent.stdout.readline().strip() == "ready"
+        assert not gone(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while not gone(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_a_run_holds_models_only_for_workers_in_its_own_process():
+    from pipeline.options import IngestOptions
+    from pipeline.run import local_models
+
+    def models(*args):
+        options = PipelineOptions(["--input", "x", "--runner", "FnApiRunner", *args])
+        return local_models(options, options.view_as(IngestOptions))
+    with models() as warm:  # the in-memory runner: workers are threads of this process
+        ner = warm.get("ner", lambda: None, "en_core_web_sm")
+        assert isinstance(ner, NerProcess) and ner.lang == "en"
+    assert gone(ner.pid)  # ended with the run
+    with models("--direct_running_mode=multi_processing", "--direct_num_workers=2") as warm:
+        assert warm is None  # the workers load their own
+    with models("--skip_entities") as warm:  # the other models only
+        mine = Warm()  # any weak-referenceable object: what a job would load itself
+        assert warm.get("ner", lambda: mine, "en_core_web_sm") is mine
+        assert warm.get("language", lambda: None, "py3langid") is not None

@@ -1,0 +1,199 @@
+"""spaCy NER in a child process of its own, started before the model is needed.
+
+In a run whose Beam workers live in the driver's process (the in-memory runner, the default
+on one machine), importing spaCy and loading the model took ~1 s of the one core that also
+lists, plans, builds the graph and extracts. Started at the beginning of the run, the child
+loads on another core in the meantime; the driver's NER stage then sends it the texts and
+gets the entity spans back (the same model, loaded the same way: the same entities).
+
+Workers that live elsewhere (other processes, other machines) load their own model, as
+before: only the process that started the child (through ``transforms.warm.Warm``) uses it.
+
+The child reads requests on its standard input and answers on its standard output; it ends
+when its input closes, which is also what happens when the driver is killed. If the child
+fails or dies, the model is loaded in the driver and used from then on.
+
+Run as ``python -m transforms.entities.process MODEL`` by ``NerProcess``; this module and
+the child import nothing of Beam.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import typing
+import weakref
+from typing import List, Optional, Sequence
+
+log = logging.getLogger(__name__)
+_HEADER = struct.Struct("<Q")
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Ent(typing.NamedTuple):
+    """An entity span as ``ner.raw_spans`` reads it from a spaCy ``Span``."""
+    start_char: int
+    end_char: int
+    label_: str
+
+
+class Doc(typing.NamedTuple):
+    """What ``annotate`` reads of a spaCy ``Doc``: its entities."""
+    ents: List[Ent]
+
+
+def _send(stream, message) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream):
+    """The next message, or None when the other side closed the stream."""
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (size,) = _HEADER.unpack(head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the stream ended inside a message")
+    return pickle.loads(data)
+
+
+def serve(model: str, requests, answers) -> int:
+    """The child: loads ``model`` (``load_ner``), says ``("ready", lang, max_length)`` (or
+    ``("failed", why)``), then answers each ``(texts, batch_size)`` with ``("spans", [[(start,
+    end, label), ...] per text])`` or ``("error", why)``, until ``requests`` ends."""
+    from transforms.entities.model import load_ner
+    try:
+        nlp = load_ner(model)
+    except Exception as e:  # noqa: BLE001 (told to the parent, which loads it itself)
+        _send(answers, ("failed", f"{type(e).__name__}: {e}"))
+        return 1
+    _send(answers, ("ready", nlp.lang, nlp.max_length))
+    while True:
+        request = _receive(requests)
+        if request is None:
+            return 0
+        texts, batch_size = request
+        try:
+            spans = [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
+                     for doc in nlp.pipe(texts, batch_size=batch_size)]
+        except Exception as e:  # noqa: BLE001 (the parent raises it, as spaCy would have)
+            _send(answers, ("error", f"{type(e).__name__}: {e}"))
+            continue
+        _send(answers, ("spans", spans))
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Closes the child's input (it ends by itself) and waits for it, killing it if slow."""
+    try:
+        if proc.stdin:
+            proc.stdin.close()
+    except OSError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdout,):
+        if stream:
+            stream.close()
+
+
+class NerProcess:
+    """spaCy's NER pipeline ``model`` in a child process, started at once.
+
+    To ``annotate`` it looks like the loaded pipeline: ``lang``, ``max_length`` and
+    ``pipe(texts, batch_size)``, whose docs carry only ``ents``. The first of these waits for
+    the child to have loaded. Safe to call from several threads (one request at a time).
+    ``close()`` ends the child; so does losing the last reference, and the process's exit.
+    """
+
+    def __init__(self, model: str):
+        self.model = model
+        self._lock = threading.Lock()
+        self._local = None           # the pipeline loaded here, after the child failed
+        self._meta: Optional[tuple] = None   # (lang, max_length) from the child
+        self.answered = 0            # requests the child answered
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen([sys.executable, "-m", __name__, model],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._stopper = weakref.finalize(self, _stop, self._proc)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _fall_back(self, why: str) -> None:
+        """Under the lock: the model from here on is one loaded in this process."""
+        from transforms.entities.model import load_ner
+        log.warning("NER process for %s failed (%s); loading the model in this process",
+                    self.model, why)
+        self._stopper()
+        self._local = load_ner(self.model)
+
+    def _ready(self) -> None:
+        """Under the lock: waits for the child's first message, once."""
+        if self._meta is not None or self._local is not None:
+            return
+        try:
+            message = _receive(self._proc.stdout)
+        except (OSError, EOFError, pickle.UnpicklingError) as e:
+            message = ("failed", f"{type(e).__name__}: {e}")
+        if not message or message[0] != "ready":
+            self._fall_back(message[1] if message else f"it exited ({self._proc.poll()})")
+            return
+        self._meta = message[1:]
+
+    @property
+    def lang(self) -> str:
+        with self._lock:
+            self._ready()
+            return self._local.lang if self._local is not None else self._meta[0]
+
+    @property
+    def max_length(self) -> int:
+        with self._lock:
+            self._ready()
+            return self._local.max_length if self._local is not None else self._meta[1]
+
+    def pipe(self, texts: Sequence[str], batch_size: int = 64):
+        texts = list(texts)
+        with self._lock:
+            self._ready()
+            if self._local is None:
+                try:
+                    _send(self._proc.stdin, (texts, batch_size))
+                    answer = _receive(self._proc.stdout)
+                except (OSError, EOFError, pickle.UnpicklingError) as e:
+                    answer = ("failed", f"{type(e).__name__}: {e}")
+                if answer is None or answer[0] == "failed":
+                    self._fall_back(answer[1] if answer else f"it exited ({self._proc.poll()})")
+                elif answer[0] == "error":
+                    raise RuntimeError(answer[1])
+                else:
+                    self.answered += 1
+                    return [Doc([Ent(*s) for s in spans]) for spans in answer[1]]
+            return list(self._local.pipe(texts, batch_size=batch_size))
+
+    def close(self) -> None:
+        self._stopper()
+
+
+if __name__ == "__main__":
+    # Answers go out on a copy of the standard output; the standard output itself becomes
+    # the standard error, so that nothing a library prints can corrupt them.
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    code = serve(sys.argv[1], sys.stdin.buffer, answers)
+    answers.close()
+    sys.stderr.flush()
+    os._exit(code)  # without the interpreter's teardown of spaCy (~0.3 s the driver waits)
