@@ -250,6 +250,11 @@ def exit_now(code: int) -> None:
                 stream.flush()
             except (OSError, ValueError):  # a closed pipe: nothing left to tell
                 pass
+        try:  # what C code buffered in its own stdio
+            import ctypes
+            ctypes.CDLL(None).fflush(None)
+        except (OSError, AttributeError, TypeError):
+            pass
     finally:
         os._exit(code)
 
@@ -257,9 +262,13 @@ def exit_now(code: int) -> None:
 def cli() -> int:
     try:
         return main()
-    except BrokenPipeError:  # `... | head`: the reader left; say nothing more (Python's advice)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    except BrokenPipeError:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:  # `... | head`: the reader left; say nothing more (Python's advice)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        raise  # another pipe than ours
 
 
 def entry() -> None:

@@ -15,10 +15,14 @@ extensions load from their PyPI packages: nothing is downloaded.
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import getpass
 import glob
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from typing import Dict, Optional
@@ -54,24 +58,57 @@ def _extension_file(package: str, name: str) -> str:
     return found[0]
 
 
+def _own_folder(path: str) -> bool:
+    """``path`` is a real folder (not a link) of this user that nobody else may write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o022
+            and (not hasattr(os, "getuid") or st.st_uid == os.getuid()))
+
+
+def _copy_folder() -> str:
+    """Where this user keeps the renamed SQLite extension: a folder of the temporary folder
+    named after DuckDB's version and the user, or, where someone else took that name, a new
+    private folder for this process (removed at its exit)."""
+    user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
+    folder = os.path.join(tempfile.gettempdir(), f"news-ingest-duckdb-{duckdb.__version__}-{user}")
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # checked below
+    if _own_folder(folder):
+        return folder
+    folder = tempfile.mkdtemp(prefix="news-ingest-duckdb-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def _sqlite_extension() -> str:
     """The SQLite extension under the name DuckDB expects: its package ships it as
     ``sqlite.duckdb_extension``, whose entry point is ``sqlite_scanner_init``."""
     src = _extension_file("duckdb_extension_sqlite", "sqlite.duckdb_extension")
-    dst_dir = os.path.join(tempfile.gettempdir(), f"news-ingest-duckdb-{duckdb.__version__}")
-    dst = os.path.join(dst_dir, "sqlite_scanner.duckdb_extension")
-    if not os.path.exists(dst) or os.path.getsize(dst) != os.path.getsize(src):
-        os.makedirs(dst_dir, mode=0o755, exist_ok=True)
-        tmp = f"{dst}.{os.getpid()}"
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)  # writable by its owner only (see new_duckdb)
-        os.replace(tmp, dst)  # atomic: concurrent workers never load half a file
+    folder = _copy_folder()
+    dst = os.path.join(folder, "sqlite_scanner.duckdb_extension")
+    if not os.path.isfile(dst) or os.path.getsize(dst) != os.path.getsize(src):
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")  # a new file, never a planted link
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+                shutil.copyfileobj(f, out)
+            os.replace(tmp, dst)  # atomic: concurrent workers never load half a file
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
     return dst
 
 
 def _lake_extensions() -> tuple:
-    return (_extension_file("duckdb_extension_ducklake", "ducklake.duckdb_extension"),
-            _sqlite_extension())
+    return (os.path.realpath(_extension_file("duckdb_extension_ducklake", "ducklake.duckdb_extension")),
+            os.path.realpath(_sqlite_extension()))
 
 
 def load_extensions(con: "duckdb.DuckDBPyConnection") -> None:
@@ -80,16 +117,27 @@ def load_extensions(con: "duckdb.DuckDBPyConnection") -> None:
 
 
 def only_we_can_change(path: str) -> bool:
-    """True when ``path`` and its folder belong to this user or root and nobody else may
-    write them (where the system cannot tell, False)."""
+    """True when nobody but this user or root can change the file at ``path`` (a real path,
+    no links): the file and every folder above it belong to this user or root, and nobody
+    else may write them, except folders like /tmp whose sticky bit keeps others from
+    replacing what is not theirs. Where the system cannot tell, False."""
     if not hasattr(os, "getuid"):
         return False
     me = os.getuid()
-    for p in (path, os.path.dirname(path)):
-        st = os.stat(p)
-        if st.st_uid not in (me, 0) or st.st_mode & 0o022:
+    current = path
+    while True:
+        try:
+            st = os.lstat(current)
+        except OSError:
             return False
-    return True
+        if stat.S_ISLNK(st.st_mode) or st.st_uid not in (me, 0):
+            return False
+        if st.st_mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX):
+            return False
+        parent = os.path.dirname(current)
+        if parent == current:
+            return True
+        current = parent
 
 
 def attach_sql(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
@@ -123,7 +171,9 @@ def new_duckdb(verify_extensions: bool = False) -> "duckdb.DuckDBPyConnection":
     which may load other extensions)."""
     paths = _lake_extensions()
     trusted = not verify_extensions and all(only_we_can_change(p) for p in paths)
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"} if trusted else {})
+    # nothing is ever downloaded into a connection that takes unsigned extensions
+    config = {"allow_unsigned_extensions": "true", "autoinstall_known_extensions": "false"}
+    con = duckdb.connect(config=config if trusted else {})
     for path in paths:
         con.execute(f"LOAD '{path}'")
     return con

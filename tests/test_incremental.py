@@ -362,3 +362,50 @@ def test_a_page_reused_for_another_story_leaves_its_copies_on_the_old_version(tm
     assert connect(str(out), run_id="r1").execute(
         "SELECT count(*) FROM articles WHERE article_id = ?", [old_id]).fetchone()[0] == 1
     every_record_once(con)
+
+
+def children(pid: int):
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
+
+
+def exited(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_kill_9_with_ner_in_its_child_process(grown, tmp_path):
+    """NER on, in the default in-memory runner (the model in a child process of the run):
+    the driver alone killed at a random moment of its second batch; the child does not
+    outlive it, and the rerun equals one uninterrupted run."""
+    land, *_ = grown
+    ref = tmp_path / "ref"
+    printed = run_ok("--input", str(land), "--output", str(ref), "--batch_files", "7")
+    want = lake_tables(ref)
+    assert want["articles"] and "top entities:" in printed
+    second = float(re.findall(r"^batch 2/2 committed: .* \((\d+\.\d)s: graph", printed, re.M)[0])
+    delay = random.uniform(0, 0.5) * second
+    out = tmp_path / "out"
+    proc = pipeline("--input", str(land), "--output", str(out), "--batch_files", "7")
+    for line in proc.stdout:
+        if line.startswith("batch 1/2 committed"):
+            break
+    kids = children(proc.pid)
+    time.sleep(delay)
+    assert proc.poll() is None, f"the run ended within {delay:.2f}s after its first commit"
+    assert kids, "no NER process was started"
+    os.kill(proc.pid, signal.SIGKILL)  # the driver only, as the kernel's OOM killer would
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while not all(exited(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(exited(k) for k in kids)
+    run_ok("--input", str(land), "--output", str(out), "--batch_files", "7")
+    assert lake_tables(out) == want
+    no_orphans(str(out))

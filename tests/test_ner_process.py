@@ -16,7 +16,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from conftest import seed_text
 from schemas.records import Article
 from transforms.entities import Enrich, annotate, load_ner
-from transforms.entities.process import NerProcess
+from transforms.entities.process import ModelUnavailable, NerProcess
 from transforms.extract import article_id, text_hash, word_count
 from transforms.extract.strip import plain_text
 from transforms.warm import Warm
@@ -61,16 +61,30 @@ def test_the_child_finds_the_same_entities_as_the_model_loaded_here(nlp):
     assert gone(ner.pid)
 
 
-def test_an_error_stays_with_its_request_and_the_child_goes_on():
+def test_an_error_stays_with_its_request_and_the_child_goes_on(nlp):
+    with pytest.raises(Exception) as here:
+        list(nlp.pipe([None]))  # spaCy refuses a text that is not a string
     ner = NerProcess("en_core_web_sm")
     try:
-        with pytest.raises(RuntimeError):
-            ner.pipe([None])  # spaCy refuses a text that is not a string
+        with pytest.raises(Exception) as there:
+            ner.pipe([None])
+        assert (type(there.value), str(there.value)) == (type(here.value), str(here.value))
+        # Ctrl-C and SIGTERM reach the whole process group: the parent decides, not the child
+        os.kill(ner.pid, signal.SIGINT)
+        os.kill(ner.pid, signal.SIGTERM)
         docs = ner.pipe(["Joe Biden met Xi Jinping in Beijing."])
         assert [(e.label_) for e in docs[0].ents] == ["PERSON", "PERSON", "GPE"]
         assert not gone(ner.pid)
     finally:
         ner.close()
+    assert ner._proc.returncode == 0  # it ended by itself when its input closed
+
+
+def test_a_child_never_asked_is_not_waited_for():
+    """A run with nothing new closes the child while it still loads: killed, not awaited."""
+    ner = NerProcess("en_core_web_sm")
+    ner.close()  # spaCy takes far longer to import than this
+    assert ner._proc.returncode == -signal.SIGKILL
 
 
 def test_a_child_that_died_is_replaced_by_the_model_loaded_here(nlp, caplog):
@@ -86,11 +100,18 @@ def test_a_child_that_died_is_replaced_by_the_model_loaded_here(nlp, caplog):
         ner.close()
 
 
-def test_a_model_that_cannot_load_fails_as_it_would_here():
+def test_a_model_that_cannot_load_fails_the_job_instead_of_rejecting_every_article():
     ner = NerProcess("no_such_pipeline_xx")
     try:
-        with pytest.raises(ValueError, match="no_such_pipeline_xx"):
+        with pytest.raises(ModelUnavailable, match="no_such_pipeline_xx"):
             ner.lang
+        with pytest.raises(ModelUnavailable):  # and again, without another try
+            ner.pipe(["Joe Biden"])
+        warm = Warm()
+        warm.hold("ner", lambda: ner, "no_such_pipeline_xx")
+        with pytest.raises(Exception, match="no_such_pipeline_xx"):
+            with TestPipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+                p | beam.Create(seeds()) | Enrich("no_such_pipeline_xx", warm=warm)
     finally:
         ner.close()
 
@@ -119,7 +140,7 @@ def test_enrich_uses_the_child_its_process_holds():
 
 def test_the_child_ends_when_its_parent_is_killed(tmp_path):
     script = ("import sys, time\n"
-              "from transforms.entities.process import NerProcess\n"
+              "from transforms.entities.process import ModelUnavailable, NerProcess\n"
               "ner = NerProcess('en_core_web_sm')\n"
               "print(ner.pid, flush=True)\n"
               "ner.lang\n"

@@ -198,7 +198,9 @@ def test_a_batch_whose_job_did_not_finish_cannot_be_committed(tmp_path):
     assert connect(out).execute("SELECT count(*) FROM runs").fetchone()[0] == 0
 
 
-def test_extension_signatures_are_skipped_only_on_our_own_connections_to_files_nobody_else_can_change(tmp_path):
+def test_extension_signatures_are_skipped_only_on_our_own_connections_to_files_nobody_else_can_change(
+        tmp_path, monkeypatch):
+    from schemas import catalog
     from schemas.catalog import new_duckdb, only_we_can_change
     folder = tmp_path / "ext"
     folder.mkdir()
@@ -212,9 +214,14 @@ def test_extension_signatures_are_skipped_only_on_our_own_connections_to_files_n
     os.chmod(f, 0o644)
     os.chmod(folder, 0o777)
     assert not only_we_can_change(str(f))  # anyone may replace it
+    os.chmod(folder, 0o755)
+    link = tmp_path / "link.duckdb_extension"
+    link.symlink_to(f)
+    assert not only_we_can_change(str(link))  # whoever owns a link may point it elsewhere
 
     def unsigned_allowed(con):
         return con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()[0]
+    monkeypatch.setattr(catalog, "only_we_can_change", lambda path: True)
     assert unsigned_allowed(new_duckdb()) is True
     assert unsigned_allowed(new_duckdb(verify_extensions=True)) is False
     out = str(tmp_path / "out")
@@ -222,3 +229,20 @@ def test_extension_signatures_are_skipped_only_on_our_own_connections_to_files_n
     user = connect(out)  # handed to users: DuckDB's checks stay on
     assert unsigned_allowed(user) is False
     assert user.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+    monkeypatch.setattr(catalog, "only_we_can_change", lambda path: False)
+    assert unsigned_allowed(new_duckdb()) is False  # signed files load all the same
+
+
+def test_the_renamed_sqlite_extension_is_never_written_into_someone_elses_folder(tmp_path, monkeypatch):
+    from schemas import catalog
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    theirs = tmp_path / f"news-ingest-duckdb-{duckdb.__version__}-{os.getuid()}"
+    theirs.mkdir(mode=0o777)  # taken by someone else: anyone may write it
+    os.chmod(theirs, 0o777)
+    path = catalog._sqlite_extension()
+    assert not path.startswith(str(theirs)) and os.listdir(theirs) == []
+    assert os.path.getsize(path) > 1_000_000
+    os.chmod(theirs, 0o755)
+    mine = catalog._sqlite_extension()
+    assert mine == str(theirs / "sqlite_scanner.duckdb_extension")

@@ -14,8 +14,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from schemas.records import Article, Reject
-from transforms.entities.ner import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate
 from transforms.entities.model import DEFAULT_MODEL, load_ner
+from transforms.entities.ner import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate
+from transforms.entities.process import ModelUnavailable
 from transforms.progress import Tally, TalliedFn
 from transforms.rejects import REJECTS, reject
 from transforms.warm import Warm
@@ -38,7 +39,9 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
     def load_model(self):
         if self.warm is None:
             return load_ner(self.model)
-        return self.warm.get("ner", lambda: load_ner(self.model), self.model)
+        model = self.warm.get("ner", lambda: load_ner(self.model), self.model)
+        model.lang  # a model held in a child process: loaded (or failed) before any article
+        return model
 
     def run_inference(self, batch: Sequence[Article], model, inference_args: Optional[Dict[str, Any]] = None):
         if self._tally is None:  # made on the worker: a handler has no setup of its own
@@ -51,12 +54,16 @@ class SpacyNerHandler(ModelHandler[Article, Any, Any]):
     def _annotate(self, batch: Sequence[Article], model):
         try:
             return annotate(model, batch, self.max_chars, self.batch_size)
+        except ModelUnavailable:
+            raise  # no article is to blame: the job fails and nothing of it commits
         except Exception:
             pass  # retry one by one so one bad article does not take its batch down
         out = []
         for a in batch:
             try:
                 out.extend(annotate(model, [a], self.max_chars, self.batch_size))
+            except ModelUnavailable:
+                raise
             except Exception as e:
                 out.append(reject(STAGE, a.source_uri, "ner_error", f"{type(e).__name__}: {e}", a.size_bytes))
         return out
@@ -98,9 +105,9 @@ class _SplitFn(TalliedFn, beam.DoFn):
 class Enrich(beam.PTransform):
     """PCollection[Article] -> DoOutputsTuple: ``articles`` (with entities), ``rejects``.
     ``progress``: the folder of ``transforms.progress`` tallies, or None. ``warm``: the
-    ``transforms.warm.Warm`` of a process that runs many jobs (``--watch``): its workers use
-    the model that process holds instead of loading their own; None: each job's workers
-    load it once."""
+    ``transforms.warm.Warm`` of the run's process (``pipeline.run.local_models``): its
+    workers use the model that process holds (in a child process of its own) instead of
+    loading their own; None: each job's workers load it once."""
 
     def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = DEFAULT_BATCH,
                  max_chars: int = DEFAULT_CHUNK_CHARS, progress: Optional[str] = None,

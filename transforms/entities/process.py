@@ -13,14 +13,17 @@ The child reads requests on its standard input and answers on its standard outpu
 when its input closes, which is also what happens when the driver is killed. If the child
 fails or dies, the model is loaded in the driver and used from then on.
 
-Run as ``python -m transforms.entities.process MODEL`` by ``NerProcess``; this module and
+``NerProcess`` starts the child (``main``) with the parent's ``sys.path``; this module and
 the child import nothing of Beam.
 """
 from __future__ import annotations
 
+import builtins
+import json
 import logging
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -31,7 +34,6 @@ from typing import List, Optional, Sequence
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<Q")
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class Ent(typing.NamedTuple):
@@ -68,7 +70,8 @@ def _receive(stream):
 def serve(model: str, requests, answers) -> int:
     """The child: loads ``model`` (``load_ner``), says ``("ready", lang, max_length)`` (or
     ``("failed", why)``), then answers each ``(texts, batch_size)`` with ``("spans", [[(start,
-    end, label), ...] per text])`` or ``("error", why)``, until ``requests`` ends."""
+    end, label), ...] per text])`` or ``("error", exception type, message)``, until
+    ``requests`` ends."""
     from transforms.entities.model import load_ner
     try:
         nlp = load_ner(model)
@@ -85,9 +88,23 @@ def serve(model: str, requests, answers) -> int:
             spans = [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
                      for doc in nlp.pipe(texts, batch_size=batch_size)]
         except Exception as e:  # noqa: BLE001 (the parent raises it, as spaCy would have)
-            _send(answers, ("error", f"{type(e).__name__}: {e}"))
+            _send(answers, ("error", type(e).__name__, str(e)))
             continue
         _send(answers, ("spans", spans))
+
+
+def _error(name: str, message: str) -> Exception:
+    """The child's exception as the parent raises it: the same type where it is a built-in
+    one (a reject then reads as it would have with the model loaded here)."""
+    kind = getattr(builtins, name, None)
+    if isinstance(kind, type) and issubclass(kind, Exception):
+        return kind(message)
+    return RuntimeError(f"{name}: {message}")
+
+
+class ModelUnavailable(RuntimeError):
+    """Neither the child nor this process could load the model: no article can be annotated
+    (``Enrich`` fails the job rather than rejecting every article)."""
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -122,10 +139,12 @@ class NerProcess:
         self._local = None           # the pipeline loaded here, after the child failed
         self._meta: Optional[tuple] = None   # (lang, max_length) from the child
         self.answered = 0            # requests the child answered
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen([sys.executable, "-m", __name__, model],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._failed: Optional[ModelUnavailable] = None
+        # -I: no current folder, user site or PYTHON* variables; the child imports from
+        # exactly the parent's sys.path
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _CHILD, json.dumps(sys.path), model],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._stopper = weakref.finalize(self, _stop, self._proc)
 
     @property
@@ -138,10 +157,17 @@ class NerProcess:
         log.warning("NER process for %s failed (%s); loading the model in this process",
                     self.model, why)
         self._stopper()
-        self._local = load_ner(self.model)
+        try:
+            self._local = load_ner(self.model)
+        except Exception as e:
+            self._failed = ModelUnavailable(f"spaCy pipeline {self.model!r} could not be "
+                                            f"loaded: {type(e).__name__}: {e}")
+            raise self._failed from e
 
     def _ready(self) -> None:
         """Under the lock: waits for the child's first message, once."""
+        if self._failed is not None:
+            raise self._failed
         if self._meta is not None or self._local is not None:
             return
         try:
@@ -178,22 +204,35 @@ class NerProcess:
                 if answer is None or answer[0] == "failed":
                     self._fall_back(answer[1] if answer else f"it exited ({self._proc.poll()})")
                 elif answer[0] == "error":
-                    raise RuntimeError(answer[1])
+                    raise _error(*answer[1:])
                 else:
                     self.answered += 1
                     return [Doc([Ent(*s) for s in spans]) for spans in answer[1]]
             return list(self._local.pipe(texts, batch_size=batch_size))
 
     def close(self) -> None:
+        """Ends the child: at once if it never said it was ready (a run with nothing to
+        annotate does not wait for a load it does not need)."""
+        if self._meta is None and self._proc.poll() is None:
+            self._proc.kill()
         self._stopper()
 
 
-if __name__ == "__main__":
+def main(path: str, model: str) -> None:
+    """The child's entry point (see ``_CHILD``)."""
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent
+    # decides when to stop, and ends the child by closing its input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Answers go out on a copy of the standard output; the standard output itself becomes
     # the standard error, so that nothing a library prints can corrupt them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    code = serve(sys.argv[1], sys.stdin.buffer, answers)
+    code = serve(model, sys.stdin.buffer, answers)
     answers.close()
     sys.stderr.flush()
     os._exit(code)  # without the interpreter's teardown of spaCy (~0.3 s the driver waits)
+
+
+_CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+          "from transforms.entities.process import main; main(*sys.argv[1:])")
