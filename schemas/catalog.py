@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import getpass
 import glob
 import json
@@ -68,6 +69,7 @@ def _own_folder(path: str) -> bool:
             and (not hasattr(os, "getuid") or st.st_uid == os.getuid()))
 
 
+@functools.lru_cache(maxsize=None)  # one decision (and at most one private folder) per process
 def _copy_folder() -> str:
     """Where this user keeps the renamed SQLite extension: a folder of the temporary folder
     named after DuckDB's version and the user, or, where someone else took that name, a new

@@ -53,3 +53,12 @@ def lake_tables(out):
     con = connect(str(out))
     return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()
             for t, cols in LAKE_TABLES.items()}
+
+
+def exited(pid: int) -> bool:
+    """The process has exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

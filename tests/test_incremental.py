@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SAMPLES, lake_tables
+from conftest import ROOT, SAMPLES, exited, lake_tables
 from schemas.views import connect
 
 pytestmark = pytest.mark.slow
@@ -370,14 +370,6 @@ def children(pid: int):
         with open(f"/proc/{pid}/task/{task}/children") as f:
             found += [int(c) for c in f.read().split()]
     return found
-
-
-def exited(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_kill_9_with_ner_in_its_child_process(grown, tmp_path):

@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from conftest import seed_text
+from conftest import exited as gone, seed_text
 from schemas.records import Article
 from transforms.entities import Enrich, annotate, load_ner
 from transforms.entities.process import ModelUnavailable, NerProcess
@@ -32,15 +32,6 @@ def art(uri, text):
 
 def seeds():
     return [art(p, plain_text(seed_text(p))) for p in ("000", "001", "002", "003", "004")]
-
-
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaped yet counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 @pytest.fixture(scope="module")

@@ -237,12 +237,16 @@ def test_the_renamed_sqlite_extension_is_never_written_into_someone_elses_folder
     from schemas import catalog
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    catalog._copy_folder.cache_clear()
     theirs = tmp_path / f"news-ingest-duckdb-{duckdb.__version__}-{os.getuid()}"
     theirs.mkdir(mode=0o777)  # taken by someone else: anyone may write it
     os.chmod(theirs, 0o777)
     path = catalog._sqlite_extension()
     assert not path.startswith(str(theirs)) and os.listdir(theirs) == []
     assert os.path.getsize(path) > 1_000_000
+    assert catalog._sqlite_extension() == path  # decided once per process
     os.chmod(theirs, 0o755)
+    catalog._copy_folder.cache_clear()
     mine = catalog._sqlite_extension()
     assert mine == str(theirs / "sqlite_scanner.duckdb_extension")
+    catalog._copy_folder.cache_clear()  # later tests: the real temporary folder again
