@@ -218,7 +218,7 @@ class NerProcess:
         self._stopper()
 
 
-def main(path: str, model: str) -> None:
+def main(model: str) -> None:
     """The child's entry point (see ``_CHILD``)."""
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent
     # decides when to stop, and ends the child by closing its input.
@@ -228,11 +228,14 @@ def main(path: str, model: str) -> None:
     # the standard error, so that nothing a library prints can corrupt them.
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    code = serve(model, sys.stdin.buffer, answers)
-    answers.close()
+    try:
+        code = serve(model, sys.stdin.buffer, answers)
+        answers.close()
+    except BrokenPipeError:  # the parent is gone (killed mid-request): nobody to answer
+        code = 0
     sys.stderr.flush()
     os._exit(code)  # without the interpreter's teardown of spaCy (~0.3 s the driver waits)
 
 
 _CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-          "from transforms.entities.process import main; main(*sys.argv[1:])")
+          "from transforms.entities.process import main; main(sys.argv[2])")
