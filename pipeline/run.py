@@ -145,6 +145,8 @@ class Writer:
             earlier = (self.output, None, _snapshot(con))
         batch_started = datetime.now(timezone.utc)
         t_batch = time.monotonic()
+        if self.warm is not None:
+            self.warm.before_job()
         with self.progress.batch(index, len(batch), self.local) as tallies:
             p = beam.Pipeline(options=self.options)
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
@@ -221,7 +223,8 @@ def local_models(options, opts):
     load their own). The NER model goes to a child process that starts loading at once, on
     another core (``transforms.entities.process``); the language identifier and a DuckDB
     with the lake's extensions stay here. Every batch's job uses them instead of loading its
-    own. The child ends with the block."""
+    own. The child ends with the block; the others load before the first job (a run with
+    nothing new loads none of them)."""
     if not in_process(options):
         yield None
         return
@@ -234,8 +237,8 @@ def local_models(options, opts):
             from transforms.entities.process import NerProcess
             ner = NerProcess(opts.spacy_model)
             warm.hold("ner", lambda: ner, opts.spacy_model)
-        warm.hold("language", load_identifier, "py3langid")
-        warm.hold("duckdb", new_duckdb, "duckdb")
+        warm.hold_from_first_job("language", load_identifier, "py3langid")
+        warm.hold_from_first_job("duckdb", new_duckdb, "duckdb")
         yield warm
     finally:
         if ner is not None:

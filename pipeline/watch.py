@@ -132,6 +132,8 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                                     on_wait=say), local_models(options, opts) as warm:
         con = open_output(output, opts.overwrite, say)
         writer = Writer(con, options, opts, run_id, progress, warm=warm)
+        if warm is not None:
+            warm.before_job()  # everything loaded before the first file lands
         observer = _observe(scope, events)
         roots = scope.roots()
         say(f"watching {', '.join(roots + scope.remote)} "

@@ -11,7 +11,7 @@ strong reference is what makes the objects outlive each job.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Tuple
 
 from apache_beam.utils import shared
 
@@ -22,6 +22,7 @@ class Warm:
     def __init__(self):
         self.handles = {kind: shared.Shared() for kind in KINDS}
         self._held: Dict[str, Any] = {}
+        self._later: List[Tuple[str, Callable[[], Any], str]] = []
 
     def get(self, kind: str, load: Callable[[], Any], tag: str) -> Any:
         """The object of ``kind`` (made by ``load`` if this process has none with ``tag``)."""
@@ -32,5 +33,14 @@ class Warm:
         self._held[kind] = self.get(kind, load, tag)
         return self._held[kind]
 
+    def hold_from_first_job(self, kind: str, load: Callable[[], Any], tag: str) -> None:
+        """Like ``hold``, from the first ``before_job`` on: a run with no job loads nothing."""
+        self._later.append((kind, load, tag))
+
+    def before_job(self) -> None:
+        """Call in the process that made this ``Warm`` before each job it runs."""
+        while self._later:
+            self.hold(*self._later.pop(0))
+
     def __getstate__(self):
-        return {"handles": self.handles, "_held": {}}
+        return {"handles": self.handles, "_held": {}, "_later": []}
