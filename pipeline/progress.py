@@ -16,6 +16,7 @@ for the local runners, Beam metrics for runners that serve them while the job ru
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -23,13 +24,43 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, Iterator, Optional, TextIO
+from typing import Callable, Dict, Iterator, List, Optional, TextIO
 
 from transforms.progress import FIRST, LAST, STAGES, empty, from_metrics, read_folder
 
 log = logging.getLogger(__name__)
 
 # How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
+TALLY_PREFIX = "news-ingest-progress-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_tally_folders(root: Optional[str] = None) -> List[str]:
+    """Removes the tally folders of this user's runs whose process is gone (killed: a run
+    removes its own when it ends); returns them. ``root``: default the temporary folder."""
+    root = root or tempfile.gettempdir()
+    gone = []
+    for path in glob.glob(os.path.join(root, TALLY_PREFIX + "*")):
+        pid = os.path.basename(path)[len(TALLY_PREFIX):].split("-", 1)[0]
+        try:
+            mine = os.lstat(path).st_uid == os.getuid() if hasattr(os, "getuid") else True
+        except OSError:
+            continue
+        if pid.isdigit() and mine and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            gone.append(path)
+    return gone
+
+
 LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
           "ner": "NER", "write": "written"}
 
@@ -135,7 +166,10 @@ class Progress:
         if self.mode in ("quiet", "lines"):
             yield None
             return
-        folder = tempfile.mkdtemp(prefix="news-ingest-progress-") if local else None
+        folder = None
+        if local:
+            remove_stale_tally_folders()
+            folder = tempfile.mkdtemp(prefix=f"{TALLY_PREFIX}{os.getpid()}-")
         self._result = None
         stop = threading.Event()
         started = time.monotonic()

@@ -1,6 +1,7 @@
 """Scheduled runs over one output: only new files, atomic batches, exactly once under kill -9,
 one writer at a time, readers isolated from a run in progress. Real processes, real
 DuckLake, real files."""
+import glob
 import os
 import random
 import re
@@ -8,11 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
 from conftest import ROOT, SAMPLES, exited, lake_tables
+from pipeline.progress import TALLY_PREFIX
 from schemas.views import connect
 
 pytestmark = pytest.mark.slow
@@ -398,6 +401,9 @@ def test_kill_9_with_ner_in_its_child_process(grown, tmp_path):
     while not all(exited(k) for k in kids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(exited(k) for k in kids)
+    tallies = os.path.join(tempfile.gettempdir(), f"{TALLY_PREFIX}{proc.pid}-*")
+    assert glob.glob(tallies)  # the killed run's progress folder...
     run_ok("--input", str(land), "--output", str(out), "--batch_files", "7")
     assert lake_tables(out) == want
     no_orphans(str(out))
+    assert not glob.glob(tallies)  # ...is removed by the next run

@@ -190,3 +190,18 @@ def test_the_eta_weighs_stages_by_their_seconds_in_the_batch_before():
     assert progress.eta(c, totals) == pytest.approx(90, rel=0.02)  # NER is 90% of the work
     c["ner"].update(n=100)
     assert progress.eta(c, {**totals, "ner": 100}) == pytest.approx(0, abs=0.1)
+
+
+def test_tally_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    from pipeline.progress import TALLY_PREFIX, remove_stale_tally_folders
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now belongs to no process (reused pids are left alone: kept)
+    killed = tmp_path / f"{TALLY_PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{TALLY_PREFIX}{os.getpid()}-def"
+    older = tmp_path / f"{TALLY_PREFIX}xyz123"  # no pid in the name: not ours to judge
+    other = tmp_path / "something-else"
+    for d in (killed, live, older, other):
+        d.mkdir()
+        (d / "extract-1.json").write_text("{}")
+    assert remove_stale_tally_folders(str(tmp_path)) == [str(killed)]
+    assert not killed.exists() and live.exists() and older.exists() and other.exists()
