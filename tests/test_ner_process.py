@@ -168,9 +168,9 @@ def test_a_run_holds_models_only_for_workers_in_its_own_process():
     with models("--direct_running_mode=multi_processing", "--direct_num_workers=2") as warm:
         assert warm is None  # the workers load their own
     with models("--skip_entities") as warm:  # the other models only, from the first job on
-        mine = Warm()  # any weak-referenceable object: what a job would load itself
-        assert warm.get("ner", lambda: mine, "en_core_web_sm") is mine
-        assert warm.get("language", lambda: mine, "py3langid") is mine  # nothing held yet
-        del mine
+        class Loaded:  # what a job would load itself
+            pass
+        assert isinstance(warm.get("ner", Loaded, "en_core_web_sm"), Loaded)
+        assert isinstance(warm.get("language", Loaded, "py3langid"), Loaded)  # nothing held yet
         warm.before_job()
-        assert warm.get("language", lambda: None, "py3langid") is not None
+        assert not isinstance(warm.get("language", Loaded, "py3langid"), Loaded)
