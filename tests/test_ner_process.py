@@ -162,15 +162,16 @@ def test_a_run_holds_models_only_for_workers_in_its_own_process():
         options = PipelineOptions(["--input", "x", "--runner", "FnApiRunner", *args])
         return local_models(options, options.view_as(IngestOptions))
     with models() as warm:  # the in-memory runner: workers are threads of this process
+        assert warm.holds("ner")
         ner = warm.get("ner", lambda: None, "en_core_web_sm")
         assert isinstance(ner, NerProcess) and ner.lang == "en"
     assert gone(ner.pid)  # ended with the run
     with models("--direct_running_mode=multi_processing", "--direct_num_workers=2") as warm:
         assert warm is None  # the workers load their own
     with models("--skip_entities") as warm:  # the other models only, from the first job on
-        class Loaded:  # what a job would load itself
-            pass
-        assert isinstance(warm.get("ner", Loaded, "en_core_web_sm"), Loaded)
-        assert isinstance(warm.get("language", Loaded, "py3langid"), Loaded)  # nothing held yet
+        assert not any(warm.holds(k) for k in ("ner", "language", "duckdb"))
         warm.before_job()
-        assert not isinstance(warm.get("language", Loaded, "py3langid"), Loaded)
+        assert warm.holds("language") and warm.holds("duckdb") and not warm.holds("ner")
+        identify = warm.get("language", lambda: None, "py3langid")
+        assert identify("The government said on Monday that the new rules would apply "
+                        "to every company in the country.")[0] == "en"

@@ -33,6 +33,9 @@ class Warm:
         self._held[kind] = self.get(kind, load, tag)
         return self._held[kind]
 
+    def holds(self, kind: str) -> bool:
+        return kind in self._held
+
     def hold_from_first_job(self, kind: str, load: Callable[[], Any], tag: str) -> None:
         """Like ``hold``, from the first ``before_job`` on: a run with no job loads nothing."""
         self._later.append((kind, load, tag))
