@@ -11,7 +11,7 @@ import apache_beam as beam
 from schemas.records import FileEntry
 from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD, Dedup
 from transforms.dedup.index import LookupPrior, band_rows, index_row
-from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL, Enrich
+from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL, AnnounceToNer, Enrich
 from transforms.extract import DEFAULT_MAX_WORDS, Extract
 from transforms.read.decode import DEFAULT_MAX_BYTES, LEDGER_FILES, LEDGER_RECORDS, ReadAndDecode
 from transforms.rejects import REJECTS
@@ -64,7 +64,11 @@ class Ingest(beam.PTransform):
             output, catalog, snapshot, retaken = self.earlier
             dedup.lookup = LookupPrior(output, catalog, snapshot, num_perm, shingle, dedup.bands,
                                        dedup.rows, retaken, self.warm)
-        deduped = extracted.articles | "Dedup" >> dedup
+        articles = extracted.articles
+        if not self.skip_entities and self.warm is not None and self.warm.holds("ner"):
+            # NER in a child process of this one: it annotates while Dedup runs
+            articles = articles | "AnnounceToNER" >> AnnounceToNer(self.spacy_model, self.warm)
+        deduped = articles | "Dedup" >> dedup
         rejects = [read[REJECTS], extracted[REJECTS]]
         articles = deduped.articles
         if not self.skip_entities:

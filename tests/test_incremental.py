@@ -163,11 +163,15 @@ def test_kill_9_from_outside_at_a_random_moment(reference, tmp_path, after):
 
 
 def test_kill_9_during_ner_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    """Killed while worker processes run NER (in-memory runs annotate in a child process
+    ahead of the NER stage, too quickly to catch it there: test_kill_9_with_ner_in_its_child_process)."""
     land = tmp_path / "land"
     shutil.copytree(os.path.join(SAMPLES, "pages"), land)
     ref, out = tmp_path / "ref", tmp_path / "out"
-    run_ok("--input", str(land), "--output", str(ref))
-    proc = pipeline("--input", str(land), "--output", str(out), "--progress_interval", "0.05")
+    workers = ("--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    run_ok("--input", str(land), "--output", str(ref), *workers)
+    proc = pipeline("--input", str(land), "--output", str(out), "--progress_interval", "0.05",
+                    *workers)
     deadline = time.monotonic() + 120
     # NER runs once dedup is done: kill when the progress lines say dedup has its total
     # (the model loads meanwhile) and NER has not finished
@@ -181,7 +185,7 @@ def test_kill_9_during_ner_then_rerun_equals_an_uninterrupted_run(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
     assert connect(str(out)).execute("SELECT count(*) FROM articles").fetchone()[0] == 0
-    run_ok("--input", str(land), "--output", str(out))
+    run_ok("--input", str(land), "--output", str(out), *workers)
     assert lake_tables(out) == lake_tables(ref)
     no_orphans(str(out))
 

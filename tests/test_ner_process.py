@@ -71,6 +71,65 @@ def test_an_error_stays_with_its_request_and_the_child_goes_on(nlp):
     assert ner._proc.returncode == 0  # it ended by itself when its input closed
 
 
+def test_announced_texts_are_answered_the_same(nlp):
+    texts = [plain_text(seed_text(p)) for p in ("000", "001", "002")]
+    want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
+    ner = NerProcess("en_core_web_sm")
+    try:
+        ner.prefetch([None], "en")  # a text the model refuses: announced, it breaks nothing
+        ner.prefetch(texts[:2], "en")
+        ner.prefetch(texts[2:], "de")  # another language: not annotated ahead, still answered
+        for _ in range(2):  # kept until asked for, then computed again when asked again
+            docs = ner.pipe(texts + texts[:1])
+            assert [[tuple(e) for e in d.ents] for d in docs] == want + want[:1]
+        with pytest.raises(Exception):
+            ner.pipe([None])
+    finally:
+        ner.close()
+
+
+def test_the_whole_graph_with_the_child_gives_the_same_articles():
+    """Ingest over the samples with the model held in a child (articles announced to it
+    right after Extract) and without: the same articles, entities included."""
+    from conftest import SAMPLES
+    from pipeline.build import Ingest
+    from schemas.records import FileEntry
+    from transforms.read.discover import list_files
+    files = [FileEntry(m.path, m.size_in_bytes, None, None, []) for m in list_files([SAMPLES])]
+    ner = NerProcess("en_core_web_sm")
+    warm = Warm()
+    warm.hold("ner", lambda: ner, "en_core_web_sm")
+
+    def keyed(articles, label):
+        return articles | label >> beam.Map(lambda a: (a.source_uri, (a.text, a.entities, a.entity_counts)))
+
+    def check(rows):
+        rows = list(rows)
+        assert len(rows) >= 10
+        for uri, g in rows:
+            assert len(list(g["own"])) == 1 and list(g["held"]) == list(g["own"]), uri
+
+    class Labels(beam.pipeline.PipelineVisitor):
+        seen = []
+
+        def enter_composite_transform(self, node):
+            self.seen.append(node.full_label)
+    try:
+        with TestPipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+            files_in = p | beam.Create(files)
+            held = files_in | "held" >> Ingest(warm=warm)
+            own = files_in | "own" >> Ingest()
+            joined = ({"held": keyed(held["articles"], "kh"), "own": keyed(own["articles"], "ko")}
+                      | beam.CoGroupByKey())
+            assert_that(joined, check)
+            p.visit(Labels())
+        assert "held/AnnounceToNER" in Labels.seen and not any(
+            label.startswith("own/AnnounceToNER") for label in Labels.seen)
+        assert ner.answered >= 1
+    finally:
+        ner.close()
+
+
 def test_a_child_never_asked_is_not_waited_for():
     """A run with nothing new closes the child while it still loads: killed, not awaited."""
     ner = NerProcess("en_core_web_sm")

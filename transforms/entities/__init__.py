@@ -13,7 +13,7 @@ import importlib
 _FROM = {
     "ner": ("DEFAULT_BATCH", "DEFAULT_CHUNK_CHARS", "annotate", "chunk_spans", "raw_spans",
                  "skip_reason"),
-    "enrich": ("STAGE", "Enrich", "SpacyNerHandler"),
+    "enrich": ("STAGE", "AnnounceToNer", "Enrich", "SpacyNerHandler"),
     "model": ("DEFAULT_MODEL", "load_ner", "ner_components", "resolve_model"),
 }
 _MODULE = {name: module for module, names in _FROM.items() for name in names}

@@ -15,7 +15,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from schemas.records import Article, Reject
 from transforms.entities.model import DEFAULT_MODEL, load_ner
-from transforms.entities.ner import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate
+from transforms.entities.ner import DEFAULT_BATCH, DEFAULT_CHUNK_CHARS, annotate, chunk_spans
 from transforms.entities.process import ModelUnavailable
 from transforms.progress import Tally, TalliedFn
 from transforms.rejects import REJECTS, reject
@@ -100,6 +100,37 @@ class _SplitFn(TalliedFn, beam.DoFn):
                 self.docs.inc()
                 self.mentions.inc(len(item.entities))
             yield item
+
+
+class _AnnounceFn(beam.DoFn):
+    def __init__(self, model: str, warm: Warm, max_chars: int):
+        self.model, self.warm, self.max_chars = model, warm, max_chars
+        self.ner = None
+
+    def setup(self):
+        held = self.warm.get("ner", lambda: load_ner(self.model), self.model)
+        self.ner = held if hasattr(held, "prefetch") else None
+
+    def process(self, article: Article):
+        if self.ner is not None:
+            spans = chunk_spans(article.text, self.max_chars)  # the pieces annotate() sends
+            self.ner.prefetch([article.text[s:e] for s, e in spans], article.language)
+        yield article
+
+
+class AnnounceToNer(beam.PTransform):
+    """PCollection[Article] -> the same, unchanged, each article's text announced on the way
+    to the NER model that the ``warm`` of this process holds in a child process
+    (``process.NerProcess.prefetch``): put right after Extract, the child annotates the
+    articles while they go through Dedup, and Enrich finds them done. Only for a ``warm``
+    that holds such a model (``pipeline.run.local_models``); the entities are the same."""
+
+    def __init__(self, model: str, warm: Warm, max_chars: int = DEFAULT_CHUNK_CHARS):
+        super().__init__()
+        self.model, self.warm, self.max_chars = model, warm, max_chars
+
+    def expand(self, articles):
+        return articles | "Announce" >> beam.ParDo(_AnnounceFn(self.model, self.warm, self.max_chars))
 
 
 class Enrich(beam.PTransform):

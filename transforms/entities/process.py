@@ -19,10 +19,12 @@ the child import nothing of Beam.
 from __future__ import annotations
 
 import builtins
+import collections
 import json
 import logging
 import os
 import pickle
+import queue
 import signal
 import struct
 import subprocess
@@ -67,30 +69,90 @@ def _receive(stream):
     return pickle.loads(data)
 
 
+# Texts announced before they are asked for (``prefetch``) are annotated while the parent
+# does other work and kept until asked for: at most this many characters of them.
+PREFETCH_CHARS = 50_000_000
+
+
+def _spans(doc) -> list:
+    return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
 def serve(model: str, requests, answers) -> int:
     """The child: loads ``model`` (``load_ner``), says ``("ready", lang, max_length)`` (or
-    ``("failed", why)``), then answers each ``(texts, batch_size)`` with ``("spans", [[(start,
-    end, label), ...] per text])`` or ``("error", exception type, message)``, until
-    ``requests`` ends."""
+    ``("failed", why)``), then takes requests until ``requests`` ends:
+
+    - ``("prefetch", texts, language)``: no answer; the texts (of an article in
+      ``language``, skipped where the model is for another one) are annotated as soon as
+      nothing is asked, and kept;
+    - ``("pipe", texts, batch_size)``: answered with ``("spans", [[(start, end, label), ...]
+      per text])``, from what was kept where it can, or ``("error", exception type,
+      message)``.
+
+    A thread reads the requests as they come (from before the model loads), so a parent that
+    announces texts never waits for the model to take them."""
     from transforms.entities.model import load_ner
+    inbox: "queue.Queue" = queue.Queue()
+
+    def read() -> None:
+        try:
+            while True:
+                message = _receive(requests)
+                if message is None:
+                    break
+                inbox.put(message)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            pass
+        inbox.put(None)
+    threading.Thread(target=read, daemon=True).start()  # reading while the model loads
     try:
         nlp = load_ner(model)
     except Exception as e:  # noqa: BLE001 (told to the parent, which loads it itself)
         _send(answers, ("failed", f"{type(e).__name__}: {e}"))
         return 1
     _send(answers, ("ready", nlp.lang, nlp.max_length))
+    kept: "collections.OrderedDict[str, list]" = collections.OrderedDict()
+    kept_chars = 0
+    backlog: "collections.deque" = collections.deque()
     while True:
-        request = _receive(requests)
-        if request is None:
+        message = backlog.popleft() if backlog else inbox.get()
+        if message is None:
             return 0
-        texts, batch_size = request
+        if message[0] == "prefetch":
+            # every announcement waiting now goes into one batch
+            while True:
+                try:
+                    backlog.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            announced = [message]
+            while backlog and backlog[0] is not None and backlog[0][0] == "prefetch":
+                announced.append(backlog.popleft())
+            texts = list(dict.fromkeys(
+                t for _, ts, language in announced
+                if nlp.lang == "xx" or language in (None, nlp.lang)
+                for t in ts if t not in kept))
+            try:
+                for text, doc in zip(texts, nlp.pipe(texts, batch_size=64)):
+                    kept[text] = _spans(doc)
+                    kept_chars += len(text)
+            except Exception:  # noqa: BLE001 (asked for later, the text fails there, in its turn)
+                pass
+            while kept_chars > PREFETCH_CHARS:
+                kept_chars -= len(kept.popitem(last=False)[0])
+            continue
+        _, texts, batch_size = message
+        missing = list(dict.fromkeys(t for t in texts if t not in kept))
         try:
-            spans = [[(e.start_char, e.end_char, e.label_) for e in doc.ents]
-                     for doc in nlp.pipe(texts, batch_size=batch_size)]
+            found = dict(zip(missing, (_spans(d) for d in nlp.pipe(missing, batch_size=batch_size))))
         except Exception as e:  # noqa: BLE001 (the parent raises it, as spaCy would have)
             _send(answers, ("error", type(e).__name__, str(e)))
             continue
-        _send(answers, ("spans", spans))
+        _send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts]))
+        for t in texts:  # served: kept no longer
+            if t in kept:
+                kept_chars -= len(t)
+                del kept[t]
 
 
 def _error(name: str, message: str) -> Exception:
@@ -197,7 +259,7 @@ class NerProcess:
             self._ready()
             if self._local is None:
                 try:
-                    _send(self._proc.stdin, (texts, batch_size))
+                    _send(self._proc.stdin, ("pipe", texts, batch_size))
                     answer = _receive(self._proc.stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as e:
                     answer = ("failed", f"{type(e).__name__}: {e}")
@@ -209,6 +271,18 @@ class NerProcess:
                     self.answered += 1
                     return [Doc([Ent(*s) for s in spans]) for spans in answer[1]]
             return list(self._local.pipe(texts, batch_size=batch_size))
+
+    def prefetch(self, texts: Sequence[str], language: Optional[str]) -> None:
+        """Announces the texts of one article in ``language``: the child annotates them while
+        this process does other work, and a later ``pipe`` of the same texts is answered at
+        once. Never waits for the child; does nothing once the model runs here."""
+        with self._lock:
+            if self._local is not None or self._failed is not None:
+                return
+            try:
+                _send(self._proc.stdin, ("prefetch", list(texts), language))
+            except (OSError, ValueError):
+                pass  # the next pipe() finds the child gone and loads the model here
 
     def close(self) -> None:
         """Ends the child: at once if it never said it was ready (a run with nothing to
