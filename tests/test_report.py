@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 from conftest import SAMPLES
 from pipeline.__main__ import main
 from schemas.views import connect
+from transforms.progress import STAGES
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +134,11 @@ def test_timings_are_in_the_run_history(two_runs):
     con = connect(str(two_runs))
     for (raw,) in con.execute("SELECT timings FROM runs").fetchall():
         t = json.loads(raw)
-        assert t["job"] > 0 and t["graph"] > 0 and t["stages"]["ner"] > 0
+        assert t["job"] > 0 and t["graph"] > 0
+        # every stage's seconds; NER's may round to 0.000 when its model had annotated the
+        # articles ahead (in-memory runs announce them right after Extract)
+        assert set(t["stages"]) == set(STAGES) and all(v >= 0 for v in t["stages"].values())
+        assert t["stages"]["extract"] > 0
 
 
 def test_labels_that_look_like_maths_or_markup_are_drawn_and_escaped(tmp_path):
