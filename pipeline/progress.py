@@ -34,30 +34,39 @@ log = logging.getLogger(__name__)
 TALLY_PREFIX = "news-ingest-progress-"
 
 
-def _alive(pid: int) -> bool:
+ALIVE = ".run"  # in a tally folder: locked by the run that owns it for as long as it lives
+
+
+def _hold_folder(folder: str):
+    """Locks the folder's ``ALIVE`` file for this process (released when it exits, however
+    it exits); the open file, or None where the system has no such locks."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
+        import fcntl
+    except ImportError:
+        return None
+    f = open(os.path.join(folder, ALIVE), "w")
+    fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    return f
 
 
 def remove_stale_tally_folders(root: Optional[str] = None) -> List[str]:
-    """Removes the tally folders of this user's runs whose process is gone (killed: a run
-    removes its own when it ends); returns them. ``root``: default the temporary folder."""
-    root = root or tempfile.gettempdir()
+    """Removes the tally folders of runs that ended without removing them (killed): those
+    whose ``ALIVE`` file nobody holds locked. A lock tells a live run from a dead one also
+    across process namespaces, and a reused process id fools it not. Returns them.
+    ``root``: default the temporary folder."""
+    try:
+        import fcntl
+    except ImportError:
+        return []
     gone = []
-    for path in glob.glob(os.path.join(root, TALLY_PREFIX + "*")):
-        pid = os.path.basename(path)[len(TALLY_PREFIX):].split("-", 1)[0]
+    for path in glob.glob(os.path.join(root or tempfile.gettempdir(), TALLY_PREFIX + "*")):
         try:
-            mine = os.lstat(path).st_uid == os.getuid() if hasattr(os, "getuid") else True
-        except OSError:
+            with open(os.path.join(path, ALIVE), "r+") as f:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held (a live run), someone else's, or no such file: left alone
             continue
-        if pid.isdigit() and mine and not _alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            gone.append(path)
+        shutil.rmtree(path, ignore_errors=True)
+        gone.append(path)
     return gone
 
 
@@ -166,10 +175,11 @@ class Progress:
         if self.mode in ("quiet", "lines"):
             yield None
             return
-        folder = None
+        folder = alive = None
         if local:
             remove_stale_tally_folders()
             folder = tempfile.mkdtemp(prefix=f"{TALLY_PREFIX}{os.getpid()}-")
+            alive = _hold_folder(folder)
         self._result = None
         stop = threading.Event()
         started = time.monotonic()
@@ -240,6 +250,8 @@ class Progress:
                 log.warning("progress display failed (the run goes on): %s: %s", type(e).__name__, e)
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
+                if alive is not None:
+                    alive.close()
 
     def watch(self, result) -> None:
         """A job's result as soon as the runner returns it (remote runners return while the

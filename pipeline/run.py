@@ -211,8 +211,10 @@ def open_output(output: str, overwrite: bool, say):
 
 
 def in_process(options) -> bool:
-    """Whether the job's workers are threads of this process (Beam's in-memory runner)."""
-    return (runner_is_local(options.view_as(StandardOptions).runner)
+    """Whether the job's workers are threads of this process: the FnApiRunner (also under
+    the DirectRunner's names) in its in-memory mode. Prism runs its workers apart."""
+    runner = options.view_as(StandardOptions).runner
+    return (runner_is_local(runner) and "prism" not in str(runner).lower()
             and options.view_as(DirectOptions).direct_running_mode == "in_memory")
 
 

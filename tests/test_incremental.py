@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -391,13 +390,17 @@ def test_kill_9_with_ner_in_its_child_process(grown, tmp_path):
     second = float(re.findall(r"^batch 2/2 committed: .* \((\d+\.\d)s: graph", printed, re.M)[0])
     delay = random.uniform(0, 0.5) * second
     out = tmp_path / "out"
-    proc = pipeline("--input", str(land), "--output", str(out), "--batch_files", "7")
+    tmp = tmp_path / "tmp"  # its own temporary folder: no other test's run cleans it up
+    tmp.mkdir()
+    env = {"TMPDIR": str(tmp)}
+    proc = pipeline("--input", str(land), "--output", str(out), "--batch_files", "7",
+                    "--progress_interval", "0.05", env=env)
     for line in proc.stdout:
-        if line.startswith("batch 1/2 committed"):
+        if line.startswith("progress: batch 2/2"):  # the second batch's job is under way
             break
     kids = children(proc.pid)
     time.sleep(delay)
-    assert proc.poll() is None, f"the run ended within {delay:.2f}s after its first commit"
+    assert proc.poll() is None, f"the run ended within {delay:.2f}s into its second batch"
     assert kids, "no NER process was started"
     os.kill(proc.pid, signal.SIGKILL)  # the driver only, as the kernel's OOM killer would
     proc.communicate(timeout=60)
@@ -405,9 +408,9 @@ def test_kill_9_with_ner_in_its_child_process(grown, tmp_path):
     while not all(exited(k) for k in kids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(exited(k) for k in kids)
-    tallies = os.path.join(tempfile.gettempdir(), f"{TALLY_PREFIX}{proc.pid}-*")
+    tallies = os.path.join(str(tmp), f"{TALLY_PREFIX}{proc.pid}-*")
     assert glob.glob(tallies)  # the killed run's progress folder...
-    run_ok("--input", str(land), "--output", str(out), "--batch_files", "7")
+    run_ok("--input", str(land), "--output", str(out), "--batch_files", "7", env=env)
     assert lake_tables(out) == want
     no_orphans(str(out))
     assert not glob.glob(tallies)  # ...is removed by the next run

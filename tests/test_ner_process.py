@@ -76,12 +76,20 @@ def test_announced_texts_are_answered_the_same(nlp):
     want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(texts)]
     ner = NerProcess("en_core_web_sm")
     try:
-        ner.prefetch([None], "en")  # a text the model refuses: announced, it breaks nothing
-        ner.prefetch(texts[:2], "en")
+        # a text the model refuses, announced with good ones: they are annotated all the same
+        ner.prefetch([None, texts[0]], "en")
+        ner.prefetch(texts[1:2], "en")
         ner.prefetch(texts[2:], "de")  # another language: not annotated ahead, still answered
-        for _ in range(2):  # kept until asked for, then computed again when asked again
-            docs = ner.pipe(texts + texts[:1])
-            assert [[tuple(e) for e in d.ents] for d in docs] == want + want[:1]
+        assert ner.settle() == 2
+        docs = ner.pipe(texts + texts[:1])
+        assert [[tuple(e) for e in d.ents] for d in docs] == want + want[:1]
+        assert ner.ahead == 3  # texts[0] twice and texts[1] came from what was kept
+        docs = ner.pipe(texts)  # served once: computed again
+        assert [[tuple(e) for e in d.ents] for d in docs] == want and ner.ahead == 3
+        ner.prefetch(texts, None)  # no language known: annotated ahead
+        assert ner.settle() == 3
+        ner.new_job()  # what an earlier job announced goes
+        assert ner.settle() == 0
         with pytest.raises(Exception):
             ner.pipe([None])
     finally:

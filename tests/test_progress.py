@@ -193,15 +193,33 @@ def test_the_eta_weighs_stages_by_their_seconds_in_the_batch_before():
 
 
 def test_tally_folders_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
-    from pipeline.progress import TALLY_PREFIX, remove_stale_tally_folders
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()  # its pid now belongs to no process (reused pids are left alone: kept)
-    killed = tmp_path / f"{TALLY_PREFIX}{dead.pid}-abc"
-    live = tmp_path / f"{TALLY_PREFIX}{os.getpid()}-def"
-    older = tmp_path / f"{TALLY_PREFIX}xyz123"  # no pid in the name: not ours to judge
-    other = tmp_path / "something-else"
-    for d in (killed, live, older, other):
+    """A folder is a live run's while a process holds its lock: one killed (kill -9, its
+    lock gone with it) is removed; a live one, or one without the lock file, is kept."""
+    from pipeline.progress import ALIVE, TALLY_PREFIX, remove_stale_tally_folders
+    hold = ("import fcntl, sys, time\n"
+            "f = open(sys.argv[1], 'w'); fcntl.flock(f.fileno(), fcntl.LOCK_EX)\n"
+            "print('held', flush=True); time.sleep(600)\n")
+    folders = {}
+    for name in ("killed", "live", "no-lock-file"):
+        d = tmp_path / f"{TALLY_PREFIX}{name}"
         d.mkdir()
         (d / "extract-1.json").write_text("{}")
-    assert remove_stale_tally_folders(str(tmp_path)) == [str(killed)]
-    assert not killed.exists() and live.exists() and older.exists() and other.exists()
+        folders[name] = d
+    other = tmp_path / "something-else"
+    other.mkdir()
+    (other / ALIVE).write_text("")
+    runs = {}
+    for name in ("killed", "live"):
+        runs[name] = subprocess.Popen([sys.executable, "-c", hold, str(folders[name] / ALIVE)],
+                                      stdout=subprocess.PIPE, text=True)
+        assert runs[name].stdout.readline().strip() == "held"
+    try:
+        runs["killed"].kill()
+        runs["killed"].wait()
+        assert remove_stale_tally_folders(str(tmp_path)) == [str(folders["killed"])]
+        assert not folders["killed"].exists() and folders["live"].exists()
+        assert folders["no-lock-file"].exists() and other.exists()
+    finally:
+        runs["live"].kill()
+        runs["live"].wait()
+    assert remove_stale_tally_folders(str(tmp_path)) == [str(folders["live"])]

@@ -11,6 +11,7 @@ strong reference is what makes the objects outlive each job.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, List, Tuple
 
 from apache_beam.utils import shared
@@ -20,6 +21,7 @@ KINDS = ("ner", "language", "duckdb")
 
 class Warm:
     def __init__(self):
+        self.pid = os.getpid()
         self.handles = {kind: shared.Shared() for kind in KINDS}
         self._held: Dict[str, Any] = {}
         self._later: List[Tuple[str, Callable[[], Any], str]] = []
@@ -36,14 +38,23 @@ class Warm:
     def holds(self, kind: str) -> bool:
         return kind in self._held
 
+    def here(self) -> bool:
+        """Whether this is the process that made this ``Warm`` (and holds its objects)."""
+        return os.getpid() == self.pid
+
     def hold_from_first_job(self, kind: str, load: Callable[[], Any], tag: str) -> None:
         """Like ``hold``, from the first ``before_job`` on: a run with no job loads nothing."""
         self._later.append((kind, load, tag))
 
     def before_job(self) -> None:
-        """Call in the process that made this ``Warm`` before each job it runs."""
+        """Call in the process that made this ``Warm`` before each job it runs: loads what is
+        held from the first job on, and tells the held objects a new job begins."""
         while self._later:
-            self.hold(*self._later.pop(0))
+            self.hold(*self._later[0])  # a load that fails is tried again before the next job
+            self._later.pop(0)
+        for obj in self._held.values():
+            if hasattr(obj, "new_job"):
+                obj.new_job()
 
     def __getstate__(self):
-        return {"handles": self.handles, "_held": {}, "_later": []}
+        return {"pid": self.pid, "handles": self.handles, "_held": {}, "_later": []}

@@ -108,12 +108,18 @@ class _AnnounceFn(beam.DoFn):
         self.ner = None
 
     def setup(self):
+        if not self.warm.here():  # a worker elsewhere: nothing held here to announce to
+            self.ner = None
+            return
         held = self.warm.get("ner", lambda: load_ner(self.model), self.model)
         self.ner = held if hasattr(held, "prefetch") else None
 
     def process(self, article: Article):
         if self.ner is not None:
-            spans = chunk_spans(article.text, self.max_chars)  # the pieces annotate() sends
+            # the pieces annotate() will send (it cuts below the model's max_length too)
+            longest = self.ner.known_max_length()
+            cut = min(self.max_chars, longest - 1) if longest else self.max_chars
+            spans = chunk_spans(article.text, cut)
             self.ner.prefetch([article.text[s:e] for s, e in spans], article.language)
         yield article
 

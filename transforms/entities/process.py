@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import pickle
-import queue
 import signal
 import struct
 import subprocess
@@ -70,12 +69,103 @@ def _receive(stream):
 
 
 # Texts announced before they are asked for (``prefetch``) are annotated while the parent
-# does other work and kept until asked for: at most this many characters of them.
+# does other work and kept until asked for or until the next job: at most this many
+# characters of them, announced or annotated (later announcements are dropped: asked for,
+# they are annotated then).
 PREFETCH_CHARS = 50_000_000
+PREFETCH_BATCH = 64
 
 
 def _spans(doc) -> list:
     return [(e.start_char, e.end_char, e.label_) for e in doc.ents]
+
+
+class _Inbox:
+    """The child's requests as a reader thread takes them off its input: ``pipe`` requests
+    first, announced texts in order; ``closed`` once the input ends (the parent closed it, or
+    died)."""
+
+    def __init__(self, requests):
+        self._cond = threading.Condition()
+        self._asks: "collections.deque" = collections.deque()
+        self.announced: "collections.deque" = collections.deque()   # (text, language)
+        self.announced_chars = 0
+        self.kept_chars = 0   # of texts annotated ahead and kept (the serving loop says)
+        self.closed = False
+        threading.Thread(target=self._read, args=(requests,), daemon=True).start()
+
+    def _read(self, requests) -> None:
+        try:
+            while True:
+                message = _receive(requests)
+                if message is None:
+                    break
+                with self._cond:
+                    if message[0] == "prefetch":
+                        for text in message[1]:
+                            size = len(text) if isinstance(text, str) else 0
+                            if self.announced_chars + self.kept_chars + size <= PREFETCH_CHARS:
+                                self.announced.append((text, message[2]))
+                                self.announced_chars += size
+                    elif message[0] == "forget":
+                        self.announced.clear()
+                        self.announced_chars = 0
+                        self._asks.append(message)
+                    else:
+                        self._asks.append(message)
+                    self._cond.notify()
+        except (OSError, EOFError, pickle.UnpicklingError):
+            pass
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def next(self):
+        """The next request (``pipe``/``forget``), or ``("prefetch", [(text, language), ...])``
+        when none waits and texts are announced, or None once the input ended."""
+        with self._cond:
+            while not (self.closed or self._asks or self.announced):
+                self._cond.wait()
+            if self.closed:
+                return None  # the parent is gone or done: announced work is dropped
+            if self._asks:
+                return self._asks.popleft()
+            return self._take()
+
+    def _take(self):
+        taken = [self.announced.popleft() for _ in range(min(PREFETCH_BATCH, len(self.announced)))]
+        self.announced_chars -= sum(len(t) for t, _ in taken if isinstance(t, str))
+        return ("prefetch", taken)
+
+    def announced_batch(self):
+        """The next batch of announced texts, without waiting, or None."""
+        with self._cond:
+            return self._take() if self.announced else None
+
+    def kept(self, chars: int) -> None:
+        """The serving loop kept (or, negative, let go of) this many characters."""
+        with self._cond:
+            self.kept_chars += chars
+
+
+def _annotate_ahead(nlp, announced, kept: dict, inbox: "_Inbox") -> None:
+    """Annotates announced (text, language) pairs into ``kept``: those in the model's
+    language, not kept yet, and short enough; a text the model refuses is left out."""
+    texts = list(dict.fromkeys(
+        t for t, language in announced
+        if (nlp.lang == "xx" or language in (None, nlp.lang))
+        and isinstance(t, str) and t not in kept and len(t) < nlp.max_length))
+    try:
+        done = dict(zip(texts, (_spans(d) for d in nlp.pipe(texts, batch_size=PREFETCH_BATCH))))
+    except Exception:  # noqa: BLE001 (one text spoils the batch: each on its own)
+        done = {}
+        for t in texts:
+            try:
+                done[t] = _spans(nlp(t))
+            except Exception:  # noqa: BLE001 (asked for later, it fails there, in its turn)
+                pass
+    kept.update(done)
+    inbox.kept(sum(map(len, done)))
 
 
 def serve(model: str, requests, answers) -> int:
@@ -83,63 +173,41 @@ def serve(model: str, requests, answers) -> int:
     ``("failed", why)``), then takes requests until ``requests`` ends:
 
     - ``("prefetch", texts, language)``: no answer; the texts (of an article in
-      ``language``, skipped where the model is for another one) are annotated as soon as
+      ``language``, skipped where the model is for another one) are annotated whenever
       nothing is asked, and kept;
-    - ``("pipe", texts, batch_size)``: answered with ``("spans", [[(start, end, label), ...]
-      per text])``, from what was kept where it can, or ``("error", exception type,
-      message)``.
+    - ``("pipe", texts, batch_size)``: answered first with ``("spans", [[(start, end,
+      label), ...] per text], how many came from what was kept)``, or ``("error", exception
+      type, message)``;
+    - ``("forget",)``: a new job; what was announced or kept goes;
+    - ``("settle",)``: answered with ``("settled", how many texts are kept)`` once every
+      text announced before it is annotated.
 
     A thread reads the requests as they come (from before the model loads), so a parent that
     announces texts never waits for the model to take them."""
     from transforms.entities.model import load_ner
-    inbox: "queue.Queue" = queue.Queue()
-
-    def read() -> None:
-        try:
-            while True:
-                message = _receive(requests)
-                if message is None:
-                    break
-                inbox.put(message)
-        except (OSError, EOFError, pickle.UnpicklingError):
-            pass
-        inbox.put(None)
-    threading.Thread(target=read, daemon=True).start()  # reading while the model loads
+    inbox = _Inbox(requests)
     try:
         nlp = load_ner(model)
     except Exception as e:  # noqa: BLE001 (told to the parent, which loads it itself)
         _send(answers, ("failed", f"{type(e).__name__}: {e}"))
         return 1
     _send(answers, ("ready", nlp.lang, nlp.max_length))
-    kept: "collections.OrderedDict[str, list]" = collections.OrderedDict()
-    kept_chars = 0
-    backlog: "collections.deque" = collections.deque()
+    kept: "dict[str, list]" = {}
     while True:
-        message = backlog.popleft() if backlog else inbox.get()
+        message = inbox.next()
         if message is None:
             return 0
+        if message[0] == "forget":
+            inbox.kept(-sum(map(len, kept)))
+            kept.clear()
+            continue
+        if message[0] == "settle":  # everything announced so far annotated first
+            while (batch := inbox.announced_batch()) is not None:
+                _annotate_ahead(nlp, batch[1], kept, inbox)
+            _send(answers, ("settled", len(kept)))
+            continue
         if message[0] == "prefetch":
-            # every announcement waiting now goes into one batch
-            while True:
-                try:
-                    backlog.append(inbox.get_nowait())
-                except queue.Empty:
-                    break
-            announced = [message]
-            while backlog and backlog[0] is not None and backlog[0][0] == "prefetch":
-                announced.append(backlog.popleft())
-            texts = list(dict.fromkeys(
-                t for _, ts, language in announced
-                if nlp.lang == "xx" or language in (None, nlp.lang)
-                for t in ts if t not in kept))
-            try:
-                for text, doc in zip(texts, nlp.pipe(texts, batch_size=64)):
-                    kept[text] = _spans(doc)
-                    kept_chars += len(text)
-            except Exception:  # noqa: BLE001 (asked for later, the text fails there, in its turn)
-                pass
-            while kept_chars > PREFETCH_CHARS:
-                kept_chars -= len(kept.popitem(last=False)[0])
+            _annotate_ahead(nlp, message[1], kept, inbox)
             continue
         _, texts, batch_size = message
         missing = list(dict.fromkeys(t for t in texts if t not in kept))
@@ -148,11 +216,12 @@ def serve(model: str, requests, answers) -> int:
         except Exception as e:  # noqa: BLE001 (the parent raises it, as spaCy would have)
             _send(answers, ("error", type(e).__name__, str(e)))
             continue
-        _send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts]))
-        for t in texts:  # served: kept no longer
-            if t in kept:
-                kept_chars -= len(t)
-                del kept[t]
+        hits = sum(t in kept for t in texts)
+        _send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts], hits))
+        served = {t for t in texts if t in kept}
+        for t in served:  # kept no longer
+            del kept[t]
+        inbox.kept(-sum(map(len, served)))
 
 
 def _error(name: str, message: str) -> Exception:
@@ -197,10 +266,12 @@ class NerProcess:
 
     def __init__(self, model: str):
         self.model = model
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()    # one request and its answer at a time
+        self._writing = threading.Lock() # one message at a time on the child's input
         self._local = None           # the pipeline loaded here, after the child failed
         self._meta: Optional[tuple] = None   # (lang, max_length) from the child
         self.answered = 0            # requests the child answered
+        self.ahead = 0               # texts of those answers annotated ahead (announced)
         self._failed: Optional[ModelUnavailable] = None
         # -I: no current folder, user site or PYTHON* variables; the child imports from
         # exactly the parent's sys.path
@@ -259,7 +330,8 @@ class NerProcess:
             self._ready()
             if self._local is None:
                 try:
-                    _send(self._proc.stdin, ("pipe", texts, batch_size))
+                    with self._writing:
+                        _send(self._proc.stdin, ("pipe", texts, batch_size))
                     answer = _receive(self._proc.stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as e:
                     answer = ("failed", f"{type(e).__name__}: {e}")
@@ -269,18 +341,44 @@ class NerProcess:
                     raise _error(*answer[1:])
                 else:
                     self.answered += 1
+                    self.ahead += answer[2]
                     return [Doc([Ent(*s) for s in spans]) for spans in answer[1]]
             return list(self._local.pipe(texts, batch_size=batch_size))
 
     def prefetch(self, texts: Sequence[str], language: Optional[str]) -> None:
         """Announces the texts of one article in ``language``: the child annotates them while
-        this process does other work, and a later ``pipe`` of the same texts is answered at
-        once. Never waits for the child; does nothing once the model runs here."""
+        this process does other work, and a later ``pipe`` of the same texts is answered
+        from that. Never waits for an answer; does nothing once the model runs here."""
+        if self._local is not None or self._failed is not None:
+            return
+        self._tell(("prefetch", list(texts), language))
+
+    def settle(self) -> int:
+        """Waits until the child has annotated every text announced so far; how many texts
+        it keeps (0 once the model runs here)."""
         with self._lock:
-            if self._local is not None or self._failed is not None:
-                return
+            self._ready()
+            if self._local is not None:
+                return 0
+            with self._writing:
+                _send(self._proc.stdin, ("settle",))
+            answer = _receive(self._proc.stdout)
+            return answer[1] if answer and answer[0] == "settled" else 0
+
+    def new_job(self) -> None:
+        """What was announced for an earlier job is not asked for any more: the child lets it
+        go (``transforms.warm.Warm.before_job`` calls this)."""
+        if self._local is None and self._failed is None:
+            self._tell(("forget",))
+
+    def known_max_length(self) -> Optional[int]:
+        """The model's ``max_length`` if the child has said it, without waiting."""
+        return self._meta[1] if self._meta is not None else None
+
+    def _tell(self, message) -> None:
+        with self._writing:
             try:
-                _send(self._proc.stdin, ("prefetch", list(texts), language))
+                _send(self._proc.stdin, message)
             except (OSError, ValueError):
                 pass  # the next pipe() finds the child gone and loads the model here
 
