@@ -30,10 +30,7 @@ from transforms.progress import FIRST, LAST, STAGES, empty, from_metrics, read_f
 
 log = logging.getLogger(__name__)
 
-# How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
 TALLY_PREFIX = "news-ingest-progress-"
-
-
 ALIVE = ".run"  # in a tally folder: locked by the run that owns it for as long as it lives
 
 
@@ -70,6 +67,7 @@ def remove_stale_tally_folders(root: Optional[str] = None) -> List[str]:
     return gone
 
 
+# How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
 LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
           "ner": "NER", "write": "written"}
 
