@@ -16,6 +16,7 @@ for the local runners, Beam metrics for runners that serve them while the job ru
 from __future__ import annotations
 
 import contextlib
+import fcntl  # POSIX, as pipeline.lock
 import glob
 import logging
 import os
@@ -36,11 +37,7 @@ ALIVE = ".run"  # in a tally folder: locked by the run that owns it for as long 
 
 def _hold_folder(folder: str):
     """Locks the folder's ``ALIVE`` file for this process (released when it exits, however
-    it exits); the open file, or None where the system has no such locks."""
-    try:
-        import fcntl
-    except ImportError:
-        return None
+    it exits); the open file."""
     f = open(os.path.join(folder, ALIVE), "w")
     fcntl.flock(f.fileno(), fcntl.LOCK_EX)
     return f
@@ -51,10 +48,6 @@ def remove_stale_tally_folders(root: Optional[str] = None) -> List[str]:
     whose ``ALIVE`` file nobody holds locked. A lock tells a live run from a dead one also
     across process namespaces, and a reused process id fools it not. Returns them.
     ``root``: default the temporary folder."""
-    try:
-        import fcntl
-    except ImportError:
-        return []
     gone = []
     for path in glob.glob(os.path.join(root or tempfile.gettempdir(), TALLY_PREFIX + "*")):
         try:
@@ -248,8 +241,7 @@ class Progress:
                 log.warning("progress display failed (the run goes on): %s: %s", type(e).__name__, e)
             if folder:
                 shutil.rmtree(folder, ignore_errors=True)
-                if alive is not None:
-                    alive.close()
+                alive.close()
 
     def watch(self, result) -> None:
         """A job's result as soon as the runner returns it (remote runners return while the

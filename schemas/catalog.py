@@ -59,16 +59,6 @@ def _extension_file(package: str, name: str) -> str:
     return found[0]
 
 
-def _own_folder(path: str) -> bool:
-    """``path`` is a real folder (not a link) of this user that nobody else may write."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return (stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o022
-            and (not hasattr(os, "getuid") or st.st_uid == os.getuid()))
-
-
 @functools.lru_cache(maxsize=None)  # one decision (and at most one private folder) per process
 def _copy_folder() -> str:
     """Where this user keeps the renamed SQLite extension: a folder of the temporary folder
@@ -76,13 +66,9 @@ def _copy_folder() -> str:
     private folder for this process (removed at its exit)."""
     user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
     folder = os.path.join(tempfile.gettempdir(), f"news-ingest-duckdb-{duckdb.__version__}-{user}")
-    try:
+    with contextlib.suppress(OSError):  # there already, or not makeable: checked below
         os.mkdir(folder, 0o755)
-    except FileExistsError:
-        pass
-    except OSError:
-        pass  # checked below
-    if _own_folder(folder):
+    if os.path.isdir(folder) and only_we_can_change(folder):
         return folder
     folder = tempfile.mkdtemp(prefix="news-ingest-duckdb-")
     atexit.register(shutil.rmtree, folder, True)

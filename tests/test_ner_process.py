@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from conftest import exited as gone, seed_text
+from conftest import SAMPLES, exited as gone, seed_text
 from schemas.records import Article
 from transforms.entities import Enrich, annotate, load_ner
 from transforms.entities.process import ModelUnavailable, NerProcess
@@ -99,7 +99,6 @@ def test_announced_texts_are_answered_the_same(nlp):
 def test_the_whole_graph_with_the_child_gives_the_same_articles():
     """Ingest over the samples with the model held in a child (articles announced to it
     right after Extract) and without: the same articles, entities included."""
-    from conftest import SAMPLES
     from pipeline.build import Ingest
     from schemas.records import FileEntry
     from transforms.read.discover import list_files
@@ -118,7 +117,8 @@ def test_the_whole_graph_with_the_child_gives_the_same_articles():
             assert len(list(g["own"])) == 1 and list(g["held"]) == list(g["own"]), uri
 
     class Labels(beam.pipeline.PipelineVisitor):
-        seen = []
+        def __init__(self):
+            self.seen = []
 
         def enter_composite_transform(self, node):
             self.seen.append(node.full_label)
@@ -130,9 +130,10 @@ def test_the_whole_graph_with_the_child_gives_the_same_articles():
             joined = ({"held": keyed(held["articles"], "kh"), "own": keyed(own["articles"], "ko")}
                       | beam.CoGroupByKey())
             assert_that(joined, check)
-            p.visit(Labels())
-        assert "held/AnnounceToNER" in Labels.seen and not any(
-            label.startswith("own/AnnounceToNER") for label in Labels.seen)
+            labels = Labels()
+            p.visit(labels)
+        assert "held/AnnounceToNER" in labels.seen and not any(
+            label.startswith("own/AnnounceToNER") for label in labels.seen)
         assert ner.answered >= 1
     finally:
         ner.close()
@@ -174,9 +175,10 @@ def test_a_model_that_cannot_load_fails_the_job_instead_of_rejecting_every_artic
         ner.close()
 
 
-def test_enrich_uses_the_child_its_process_holds():
+def test_enrich_uses_the_child_its_process_holds(nlp):
     """Through a runner whose workers are this process's threads (as ``pipeline.run`` sets it
     up): the articles come out as with a model of their own."""
+    want = [(a.source_uri, a.entities) for a in annotate(nlp, seeds())]
     ner = NerProcess("en_core_web_sm")
     warm = Warm()
     warm.hold("ner", lambda: ner, "en_core_web_sm")
@@ -186,11 +188,8 @@ def test_enrich_uses_the_child_its_process_holds():
             held = arts | "held" >> Enrich(batch_size=2, warm=warm)
             own = arts | "own" >> Enrich(batch_size=2)
             key = beam.Map(lambda a: (a.source_uri, a.entities))
-            assert_that(held.articles | "k1" >> key,
-                        equal_to([(a.source_uri, a.entities) for a in annotate(load_ner("en_core_web_sm"), seeds())]))
-            assert_that(own.articles | "k2" >> key,
-                        equal_to([(a.source_uri, a.entities) for a in annotate(load_ner("en_core_web_sm"), seeds())]),
-                        label="own")
+            assert_that(held.articles | "k1" >> key, equal_to(want))
+            assert_that(own.articles | "k2" >> key, equal_to(want), label="own")
         assert ner.answered >= 3  # 5 articles in batches of 2: the held child did the work
     finally:
         ner.close()
@@ -198,7 +197,7 @@ def test_enrich_uses_the_child_its_process_holds():
 
 def test_the_child_ends_when_its_parent_is_killed(tmp_path):
     script = ("import sys, time\n"
-              "from transforms.entities.process import ModelUnavailable, NerProcess\n"
+              "from transforms.entities.process import NerProcess\n"
               "ner = NerProcess('en_core_web_sm')\n"
               "print(ner.pid, flush=True)\n"
               "ner.lang\n"

@@ -1,7 +1,7 @@
 """Enrich stage: named entities from spaCy on each article.
 
-``enrich`` (the Beam transform), ``ner`` (pure NER over articles: ``annotate``), ``model`` (which
-pipeline to load, and what of it), ``blas`` (its matrix products), ``mentions`` (clean-up
+``enrich`` (the Beam transform), ``ner`` (pure NER over articles: ``annotate``), ``model``
+(which pipeline to load, and what of it), ``blas`` (its matrix products), ``mentions`` (clean-up
 of the model's spans into queryable mentions), ``process`` (the model in a child process
 of its own, for runs whose workers live in the driver).
 
@@ -12,7 +12,7 @@ import importlib
 
 _FROM = {
     "ner": ("DEFAULT_BATCH", "DEFAULT_CHUNK_CHARS", "annotate", "chunk_spans", "raw_spans",
-                 "skip_reason"),
+            "skip_reason"),
     "enrich": ("STAGE", "AnnounceToNer", "Enrich", "SpacyNerHandler"),
     "model": ("DEFAULT_MODEL", "load_ner", "ner_components", "resolve_model"),
 }

