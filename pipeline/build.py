@@ -1,5 +1,5 @@
-"""Assembles one batch's graph: planned files -> Read+Decode -> Extract -> Dedup -> Enrich ->
-staged Parquet. The driver (``pipeline.run``) plans the batches and commits each one."""
+"""Assembles one batch's graph: planned files -> Read+Decode -> Extract -> site templates ->
+Dedup -> Enrich -> staged Parquet. The driver (``pipeline.run``) plans the batches and commits each one."""
 from __future__ import annotations
 
 import secrets
@@ -16,6 +16,7 @@ from transforms.extract import DEFAULT_MAX_WORDS, Extract
 from transforms.read.decode import DEFAULT_MAX_BYTES, LEDGER_FILES, LEDGER_RECORDS, ReadAndDecode
 from transforms.rejects import REJECTS
 from transforms.sink.parquet import WriteTables
+from transforms.templates import DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE, RemoveSiteTemplates
 
 
 def new_run_id(now: datetime) -> str:
@@ -34,6 +35,9 @@ class Ingest(beam.PTransform):
     ``spread``: reshuffle the files before reading (False: the input is spread already).
     ``warm``: the ``transforms.warm.Warm`` of a process that keeps its models loaded between
     jobs, or None.
+    ``template_min_pages``/``template_min_share``: lines recurring on at least this many and
+    this share of a site's pages in the batch are its template and leave its articles
+    (``transforms.templates``); ``template_min_pages`` 0: the stage is left out.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
@@ -41,8 +45,11 @@ class Ingest(beam.PTransform):
                  minhash_perm: int = DEFAULT_NUM_PERM, shingle_words: int = DEFAULT_SHINGLE,
                  max_file_bytes: int = DEFAULT_MAX_BYTES, earlier: Optional[tuple] = None,
                  progress: Optional[str] = None, max_article_words: int = DEFAULT_MAX_WORDS,
-                 dedup_in_memory: bool = False, warm=None, spread: bool = True):
+                 dedup_in_memory: bool = False, warm=None, spread: bool = True,
+                 template_min_pages: int = DEFAULT_MIN_PAGES,
+                 template_min_share: float = DEFAULT_MIN_SHARE):
         super().__init__()
+        self.template_min_pages, self.template_min_share = template_min_pages, template_min_share
         self.spread = spread
         self.warm = warm
         self.progress, self.max_article_words = progress, max_article_words
@@ -68,6 +75,10 @@ class Ingest(beam.PTransform):
         if not self.skip_entities and self.warm is not None and self.warm.holds("ner"):
             # NER in a child process of this one: it annotates while Dedup runs
             articles = articles | "AnnounceToNER" >> AnnounceToNer(self.spacy_model, self.warm)
+        if self.template_min_pages > 0:
+            # before Dedup: copies on two sites then differ by their articles, not templates
+            articles = articles | "SiteTemplates" >> RemoveSiteTemplates(
+                self.template_min_pages, self.template_min_share, in_memory=self.dedup_in_memory)
         deduped = articles | "Dedup" >> dedup
         rejects = [read[REJECTS], extracted[REJECTS]]
         articles = deduped.articles
@@ -108,6 +119,8 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
             max_file_bytes=opts.max_file_bytes, earlier=earlier, progress=progress,
             max_article_words=opts.max_article_words,
             dedup_in_memory=sum(f.size_bytes for f in files) < opts.dedup_in_memory_below,
+            template_min_pages=opts.site_template_pages,
+            template_min_share=opts.site_template_share,
             warm=warm, spread=False)  # Create reshuffles more than one element
     )
     tables | "Sink" >> WriteTables(staging, run_id, ingested_at, progress)

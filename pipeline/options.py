@@ -11,6 +11,7 @@ from transforms.read.decode import DEFAULT_MAX_BYTES
 from transforms.dedup.dedup import (DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD,
                                     IN_MEMORY_BELOW_BYTES)
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
+from transforms.templates import DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE
 
 
 class IngestOptions(PipelineOptions):
@@ -61,6 +62,15 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--max_article_words", type=int, default=DEFAULT_MAX_WORDS,
                             help="Articles with more words of text become too_long rejects "
                                  "(0: no limit); the longest real articles are far shorter.")
+        parser.add_argument("--site_template_pages", type=int, default=DEFAULT_MIN_PAGES,
+                            help="A line that recurs on at least this many of a site's pages in "
+                                 "a batch (and --site_template_share of them) is the site's "
+                                 "template (a bio, a prompt, a footer) and leaves its articles; "
+                                 "0: keep every line.")
+        parser.add_argument("--site_template_share", type=float, default=DEFAULT_MIN_SHARE,
+                            help="Share of a site's pages in a batch a template line recurs on "
+                                 "(0 to 1; lower takes more boilerplate and risks repeated "
+                                 "article paragraphs).")
         parser.add_argument("--watch", action="store_true", default=False,
                             help="Keep running: ingest files as they land under --input "
                                  "(complete ones only), until Ctrl-C or SIGTERM.")

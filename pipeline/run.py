@@ -165,6 +165,8 @@ class Writer:
             stages = from_metrics(result) or (read_folder(tallies) if tallies else None)
         looked_up = _counter(result, "index_articles_read")
         band_hits = _counter(result, "index_band_hits")
+        template_lines = _counter(result, "template_lines_removed")
+        trimmed = _counter(result, "template_articles_trimmed")
         t_job = time.monotonic()
         faults.point("staged", index)
         row = {"run_id": run_id, "batch": index, "batches": batches,
@@ -187,6 +189,8 @@ class Writer:
                 + (f", {counts['replaced']} earlier versions replaced" if counts["replaced"] else "")
                 + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)"
                    if earlier and looked_up is not None else "")
+                + (f"; {template_lines} site template lines taken out of {trimmed} articles"
+                   if template_lines else "")
                 + f" ({done - t_batch:.1f}s: graph {t_built - t_batch:.1f}, job {t_job - t_built:.1f}, "
                   f"commit {done - t_job:.1f})")
         return BatchResult(counts, line, {"graph": t_built - t_batch, "job": t_job - t_built,

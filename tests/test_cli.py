@@ -100,3 +100,10 @@ def test_watch_and_streaming_errors_before_the_job(capsys, tmp_path):
         "--runner=DataflowRunner")
     assert "pass one of them" in error_of(capsys, "--input", str(tmp_path / "empty"), "--output", out,
                                           "--streaming", "--watch")
+
+
+@pytest.mark.parametrize("opt,value", [("--site_template_pages", "-1"), ("--site_template_share", "0"),
+                                       ("--site_template_share", "1.5")])
+def test_site_template_settings_out_of_range(capsys, tmp_path, opt, value):
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"), opt, value)
+    assert "--site_template_pages must be >= 0" in line and not (tmp_path / "o").exists()
