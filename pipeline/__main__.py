@@ -123,9 +123,10 @@ def main(argv=None) -> int:
                     "files), and not 'report'")
     if opts.max_article_words < 0:
         return fail("--max_article_words must be >= 0 (0: no limit)")
-    if opts.site_template_pages < 0 or not 0 < opts.site_template_share <= 1:
-        return fail("--site_template_pages must be >= 0 (0: keep every line) and "
-                    "--site_template_share between 0 (excluded) and 1")
+    if opts.site_template_pages < 0:
+        return fail("--site_template_pages must be >= 0 (0: keep every line)")
+    if not 0 < opts.site_template_share <= 1:
+        return fail("--site_template_share must be above 0 and at most 1 (a share of a site's pages)")
     if opts.progress_interval <= 0:
         return fail("--progress_interval must be > 0 seconds")
     if opts.watch and (opts.settle_seconds < 0 or opts.poll_seconds <= 0):

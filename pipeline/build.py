@@ -73,7 +73,10 @@ class Ingest(beam.PTransform):
                                        dedup.rows, retaken, self.warm)
         articles = extracted.articles
         if not self.skip_entities and self.warm is not None and self.warm.holds("ner"):
-            # NER in a child process of this one: it annotates while Dedup runs
+            # NER in a child process of this one: it annotates while Dedup runs. Before the
+            # templates' barrier (their side input needs every article): a trimmed article is
+            # annotated again when asked, but most are untouched and found done (sample run:
+            # job 1.4 s announced after the templates, 1.1 s before)
             articles = articles | "AnnounceToNER" >> AnnounceToNer(self.spacy_model, self.warm)
         if self.template_min_pages > 0:
             # before Dedup: copies on two sites then differ by their articles, not templates

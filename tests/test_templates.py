@@ -104,9 +104,12 @@ def test_the_transform_takes_a_sites_template_and_nothing_else(in_memory):
     other = [article(f"other/{i}.html", f"{paras[18 - i]}\n\n{BIO}", url=f"https://other.example/{i}")
              for i in range(2)]
     nowhere = article("nowhere.txt", f"{paras[17]}\n\n{BIO}", url=None)
-    # five exact copies of one article on a third site count once: nothing is its template
-    copies = [article(f"copy/{i}.html", f"{paras[16]}\n\n{BIO}", url=f"https://copies.example/{i}")
-              for i in range(5)]
+    # a third site has four stories with the bio, one of them copied three more times (under
+    # other URLs): copies count once, so the bio is on 4 of its pages, too few for a template
+    copies = [article(f"copy/{i}.html", f"{paras[16 - i]}\n\n{paras[15 - i]}\n\n{BIO}",
+                      url=f"https://copies.example/{i}") for i in range(4)]
+    copies += [article(f"copy/again-{i}.html", copies[0].text, url=f"https://copies.example/again/{i}")
+               for i in range(3)]
     inputs = ledger + other + [nowhere] + copies
     expected = [(a.source_uri, a.text.replace(PROMPT + "\n\n", "").replace("\n\n" + BIO, ""))
                 for a in ledger] + [(a.source_uri, a.text) for a in other + [nowhere] + copies]
@@ -119,6 +122,22 @@ def test_the_transform_takes_a_sites_template_and_nothing_else(in_memory):
             equal_to([True] * len(inputs)), label="counts")
     for a in ledger[:2]:
         assert paras[19] in dict(expected)[a.source_uri]
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_the_versions_of_one_page_are_one_page(in_memory):
+    """A live story captured ten times as it grew (three paragraphs, then four, ...): its lead
+    paragraphs are on every capture, but they are one page's text, never the site's."""
+    paras = seed_paragraphs()
+    captures = [article(f"live/{i}.html", "\n\n".join(paras[:3 + i]),
+                        url="https://news.example/live/story") for i in range(10)]
+    others = [article(f"o/{i}.html", "\n\n".join(paras[14 + 2 * i: 16 + 2 * i]),
+                      url=f"https://news.example/other/{i}") for i in range(3)]
+    with TestPipeline() as p:
+        out = p | beam.Create(captures + others) | RemoveSiteTemplates(min_pages=2, min_share=0.5,
+                                                                       in_memory=in_memory)
+        assert_that(out | beam.Map(lambda a: (a.source_uri, a.text)),
+                    equal_to([(a.source_uri, a.text) for a in captures + others]))
 
 
 @pytest.mark.parametrize("in_memory", [False, True])
@@ -137,9 +156,17 @@ def test_near_copies_that_make_most_of_a_site_are_left_whole(in_memory):
                     equal_to([(a.source_uri, a.text) for a in versions + others]))
 
 
-def test_min_pages_below_one_is_refused():
-    with pytest.raises(ValueError):
-        RemoveSiteTemplates(min_pages=0)
+def test_settings_out_of_range_are_refused():
+    for bad in ({"min_pages": 0}, {"min_share": 0}, {"min_share": 1.2}):
+        with pytest.raises(ValueError):
+            RemoveSiteTemplates(**bad)
+
+
+def test_text_with_carriage_returns_is_read_as_lines():
+    first, last = seed_paragraphs()[:2]
+    out = remove_template_lines(f"{BIO}\r\n\r\n{first}\r\n\r\n{last}", {line_key(BIO)})
+    assert out.text == f"{first}\n\n{last}" and out.removed == 1
+    assert remove_template_lines("a\r\nb", {line_key(BIO)}).text == "a\r\nb"  # nothing taken: as given
 
 
 TEMPLATE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">

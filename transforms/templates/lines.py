@@ -6,7 +6,9 @@ paragraph. Across a batch it can be told: it recurs, word for word, on most of t
 pages, and article text does not. The rules here are deliberately conservative, because a
 line of article text dropped is worse than a line of boilerplate kept:
 
-- a line counts once per distinct text of a site (exact copies of one article count once);
+- a line counts once per page of a site: exact copies of one article count once, and so do
+  the versions of one URL (a live page captured again and again: its lead paragraphs are on
+  every capture, yet they are one page's text);
 - it is template only when it recurs on at least ``min_pages`` of those texts *and* on at
   least ``min_share`` of them (a background paragraph or a quote that several stories of a
   running story repeat recurs on a few pages, not on most);
@@ -63,9 +65,8 @@ def page_keys(text: str) -> Tuple[str, ...]:
 def template_keys(line_pages: Dict[str, int], site_pages: int,
                   min_pages: int = DEFAULT_MIN_PAGES,
                   min_share: float = DEFAULT_MIN_SHARE) -> Set[str]:
-    """The keys of a site's template lines, from ``line_pages`` (key -> distinct texts of the
-    site that hold it) and ``site_pages`` (the site's distinct texts). ``min_pages`` 0:
-    nothing is template."""
+    """The keys of a site's template lines, from ``line_pages`` (key -> pages of the site that
+    hold it) and ``site_pages`` (the site's pages). ``min_pages`` 0: nothing is template."""
     if min_pages <= 0:
         return set()
     need = max(min_pages, min_share * site_pages)
@@ -82,14 +83,17 @@ def remove_template_lines(text: str, template: Iterable[str]) -> Trimmed:
     """``text`` without its template lines. It comes back unchanged when it holds none, or
     when they would take ``MAX_REMOVED_SHARE`` of its words (``kept_whole``)."""
     template = template if isinstance(template, (set, frozenset)) else set(template)
+    given = text
+    if "\r" in text:  # Extract writes "\n" only; other callers may not
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     doomed = [i for i, line in enumerate(lines) if line_key(line) in template]
     if not doomed:
-        return Trimmed(text, 0, False)
+        return Trimmed(given, 0, False)
     total = len(_WORD.findall(text))
     removed = sum(len(_WORD.findall(lines[i])) for i in doomed)
     if removed >= MAX_REMOVED_SHARE * total:
-        return Trimmed(text, 0, True)
+        return Trimmed(given, 0, True)
     gone = set(doomed)
     kept = "\n".join(line for i, line in enumerate(lines) if i not in gone)
     # one blank line between paragraphs, as Extract writes them: a removed paragraph leaves none

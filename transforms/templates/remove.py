@@ -20,19 +20,33 @@ from transforms.templates.lines import (DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE,
                                         page_keys, remove_template_lines, site_key, template_keys)
 
 STAGE = "templates"
-SitePage = typing.Tuple[typing.Tuple[str, str], typing.Tuple[str, ...]]
+Keys = typing.Tuple[str, ...]
+SitePage = typing.Tuple[typing.Tuple[str, str], Keys]
 
 
-def _site_page(article: Article) -> Iterable[SitePage]:
-    """((site, text hash), the text's line keys) of an article of a known site."""
+def page_id(article: Article) -> str:
+    """What makes one page of a site: its URL (the versions of one story, as a live page is
+    captured again, are one page), else its text's hash."""
+    return article.url or article.text_hash
+
+
+def _site_text(article: Article):
+    """((site, text hash), (page, the text's line keys)) of an article of a known site."""
     site = site_key(article.url, article.site_name)
     if site:
-        yield (site, article.text_hash), page_keys(article.text)
+        yield (site, article.text_hash), (page_id(article), page_keys(article.text))
 
 
-def _one_key_site_page(article: Article):
-    for page in _site_page(article):
-        yield None, page
+def _union(key_sets: Iterable[Keys]) -> Keys:
+    out = set()
+    for keys in key_sets:
+        out.update(keys)
+    return tuple(sorted(out))
+
+
+def _one_key(article: Article):
+    for entry in _site_text(article):
+        yield None, entry
 
 
 def _line_of_page(page: SitePage) -> Iterable[Tuple[Tuple[str, str], int]]:
@@ -42,7 +56,7 @@ def _line_of_page(page: SitePage) -> Iterable[Tuple[Tuple[str, str], int]]:
 
 
 def _site_template(site_lines: Tuple[str, Dict[str, list]], min_pages: int,
-                   min_share: float) -> Iterable[Tuple[str, Tuple[str, ...]]]:
+                   min_share: float) -> Iterable[Tuple[str, Keys]]:
     site, grouped = site_lines
     pages = sum(grouped["pages"])
     found = template_keys(dict(grouped["lines"]), pages, min_pages, min_share)
@@ -50,21 +64,30 @@ def _site_template(site_lines: Tuple[str, Dict[str, list]], min_pages: int,
         yield site, tuple(sorted(found))
 
 
-def _templates_of(pages: Iterable[SitePage], min_pages: int,
-                  min_share: float) -> Iterable[Tuple[str, Tuple[str, ...]]]:
-    """Every site's template from all pages at once (a small batch's one step)."""
-    by_site: Dict[str, Dict[str, Tuple[str, ...]]] = {}
-    for (site, h), keys in pages:
-        texts = by_site.setdefault(site, {})
-        texts[h] = min(texts.get(h, keys), keys)  # exact copies count once, as in OnePerText
-    for site, texts in sorted(by_site.items()):
-        if len(texts) < min_pages:
+def site_pages(texts) -> Dict[str, Dict[str, Keys]]:
+    """{site: {page: line keys}} from ``((site, text hash), (page, keys))`` entries: exact
+    copies count once (the smallest page naming them), a page's versions once (their
+    lines together). The one-step twin of the ``OnePerText`` and ``OnePerPage`` combines."""
+    one_per_text: Dict[Tuple[str, str], Tuple[str, Keys]] = {}
+    for key, entry in texts:
+        one_per_text[key] = min(one_per_text.get(key, entry), entry)
+    by_site: Dict[str, Dict[str, Keys]] = {}
+    for (site, _), (page, keys) in one_per_text.items():
+        pages = by_site.setdefault(site, {})
+        pages[page] = _union([pages.get(page, ()), keys])
+    return by_site
+
+
+def _templates_of(texts, min_pages: int, min_share: float) -> Iterable[Tuple[str, Keys]]:
+    """Every site's template from all its texts at once (a small batch's one step)."""
+    for site, pages in sorted(site_pages(texts).items()):
+        if len(pages) < min_pages:
             continue
         counts: Dict[str, int] = {}
-        for keys in texts.values():
+        for keys in pages.values():
             for k in keys:
                 counts[k] = counts.get(k, 0) + 1
-        found = template_keys(counts, len(texts), min_pages, min_share)
+        found = template_keys(counts, len(pages), min_pages, min_share)
         if found:
             yield site, tuple(sorted(found))
 
@@ -85,21 +108,14 @@ class _TrimFn(beam.DoFn):
         self.trimmed = Metrics.counter(STAGE, "template_articles_trimmed")
         self.lines = Metrics.counter(STAGE, "template_lines_removed")
         self.whole = Metrics.counter(STAGE, "template_kept_whole")
-        self._sets: Dict[str, frozenset] = {}
 
-    def start_bundle(self):
-        self._sets = {}  # the side input may change between bundles (windows, batches)
-
-    def process(self, article: Article, templates: Dict[str, Tuple[str, ...]]):
+    def process(self, article: Article, templates: Dict[str, Keys]):
         site = site_key(article.url, article.site_name) if templates else None
         keys = templates.get(site) if site else None
         if not keys:
             yield article
             return
-        template = self._sets.get(site)
-        if template is None:
-            template = self._sets[site] = frozenset(keys)
-        out, removed, whole = trim_article(article, template)
+        out, removed, whole = trim_article(article, keys)
         if removed:
             self.trimmed.inc()
             self.lines.inc(removed)
@@ -125,21 +141,26 @@ class RemoveSiteTemplates(beam.PTransform):
         super().__init__()
         if min_pages < 1:
             raise ValueError("min_pages must be at least 1 (leave the stage out to disable it)")
+        if not 0 < min_share <= 1:
+            raise ValueError("min_share must be above 0 and at most 1")
         self.min_pages, self.min_share, self.in_memory = min_pages, min_share, in_memory
 
     def expand(self, articles):
         if self.in_memory:
             # one key for all: a GroupByKey is fewer transforms to build than a global combine
             templates = (articles
-                         | "SitePages" >> beam.FlatMap(_one_key_site_page)
+                         | "SiteTexts" >> beam.FlatMap(_one_key)
                          | "AllPages" >> beam.GroupByKey()
                          | "Templates" >> beam.FlatMap(lambda kv, n, share: _templates_of(kv[1], n, share),
                                                        self.min_pages, self.min_share))
             return articles | "Trim" >> beam.ParDo(_TrimFn(), beam.pvalue.AsDict(templates))
-        # one entry per distinct text of a site: exact copies of an article count once
+        # one entry per page of a site: exact copies count once, a page's versions once
         pages = (articles
-                 | "SitePages" >> beam.FlatMap(_site_page).with_output_types(SitePage)
-                 | "OnePerText" >> beam.CombinePerKey(min).with_output_types(SitePage))
+                 | "SiteTexts" >> beam.FlatMap(_site_text).with_output_types(
+                     typing.Tuple[typing.Tuple[str, str], typing.Tuple[str, Keys]])
+                 | "OnePerText" >> beam.CombinePerKey(min)
+                 | "ByPage" >> beam.Map(lambda kv: ((kv[0][0], kv[1][0]), kv[1][1])).with_output_types(SitePage)
+                 | "OnePerPage" >> beam.CombinePerKey(_union).with_output_types(SitePage))
         lines = (pages
                  | "LinesOfPages" >> beam.FlatMap(_line_of_page).with_output_types(
                      typing.Tuple[typing.Tuple[str, str], int])
