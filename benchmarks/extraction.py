@@ -1,6 +1,6 @@
 """Article-body extraction quality, on either of two dataset layouts (detected):
 
-    .venv/bin/python -m benchmarks.extraction DATASET_DIR [--repeats 3] [--split]
+    .venv/bin/python -m benchmarks.extraction DATASET_DIR [--repeats 3] [--split] [--speed_rounds N]
 
 - **article-extraction** (``ground-truth.json`` = {id: {"articleBody", "url"}}, ``html/<id>.html.gz``):
   its own measure: texts split into ``\\w+`` tokens, 4-token shingles counted as multisets,
@@ -237,13 +237,39 @@ def load(dataset_dir: str):
                      "ground-truth/ (WCXB) found")
 
 
+def speed_rounds(pages, rounds: int) -> int:
+    """Pages per second of ours and trafilatura, passes alternating, and their ratio."""
+    traf = trafilatura_fn(False)
+    if traf is None:
+        raise SystemExit("trafilatura is not installed: pip install trafilatura lxml_html_clean")
+    for _pid, html in pages[:5]:
+        ours(html)
+        traf(html)
+    print(f"{len(pages)} pages")
+    for r in range(1, rounds + 1):
+        speed = {}
+        for name, fn in (("ours", ours), ("trafilatura", traf)):
+            t0 = time.perf_counter()
+            for _pid, html in pages:
+                fn(html)
+            speed[name] = len(pages) / (time.perf_counter() - t0)
+        print(f"round {r}: ours {speed['ours']:.1f} pages/s, trafilatura {speed['trafilatura']:.1f}, "
+              f"ratio {speed['ours'] / speed['trafilatura']:.2f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset_dir")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per system (best is shown)")
     ap.add_argument("--split", action="store_true", help="also score even and odd pages apart")
+    ap.add_argument("--speed_rounds", type=int, default=0,
+                    help="only time ours against trafilatura's default mode, alternating, "
+                         "this many rounds (the machine's drift hits both alike)")
     args = ap.parse_args(argv)
     layout, pages, truth = load(args.dataset_dir)
+    if args.speed_rounds:
+        return speed_rounds(pages, args.speed_rounds)
     systems = [("ours", ours), ("bs4 get_text", get_text)]
     for label, precision in (("trafilatura", False), ("trafilatura prec.", True)):
         fn = trafilatura_fn(precision)
