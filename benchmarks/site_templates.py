@@ -13,8 +13,9 @@ never errs on them has only been shown easy cases:
 - a running story: one paragraph (from a further page) appears in a share of a site's
   articles (``--running``), as background paragraphs of follow-up stories do: it is article
   text and must stay;
-- copies: on every fourth site, half the pages carry the same article (with a different
-  template page around it): they must stay whole (Dedup folds them, not this stage).
+- copies: on every fourth site, half the pages carry the same article (each with its own
+  "Updated N minutes ago" line, so that no two are exact copies): their article text must stay (Dedup folds them, not this stage);
+  where their lines are most of the site's, they are left whole.
 
 Template pages and donors of even-numbered pages make the "even" sites, odd ones the "odd"
 sites: tune on one, report the other. Scores use the dataset's own measure (see
@@ -104,6 +105,7 @@ class SitePage(NamedTuple):
 def make_sites(layout, pages, truth, n_sites: int, sizes: List[int], running: float,
                seed: int) -> List[SitePage]:
     rng = random.Random(seed)
+    story_rng = random.Random(seed + 1)  # apart: --running must not change the sites themselves
     bodies = {pid: true_body(layout, truth[pid]) for pid, _ in pages}
     html = dict(pages)
     ids = [pid for pid, _ in pages if len(paragraphs(bodies[pid])) >= 3]
@@ -116,7 +118,7 @@ def make_sites(layout, pages, truth, n_sites: int, sizes: List[int], running: fl
             donors = rng.sample([d for d in group if d != tpl], size + 1)
             story = paragraphs(bodies[donors[-1]])[0]  # the running story's paragraph
             copies = s % 4 == 3
-            with_story = set(rng.sample(range(size), int(round(running * size))))
+            with_story = set(story_rng.sample(range(size), int(round(running * size))))
             for i in range(size):
                 donor = donors[0] if copies and i < size // 2 else donors[i]
                 body = paragraphs(bodies[donor])

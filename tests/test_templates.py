@@ -222,3 +222,12 @@ def test_a_batch_of_one_sites_pages_comes_out_without_its_template(tmp_path, cap
                  "--site_template_pages", "0"]) == 0
     texts = [r[0] for r in connect(str(out2)).execute("SELECT text FROM articles").fetchall()]
     assert sum(BIO in t and PROMPT in t for t in texts) == 7
+
+
+def test_one_page_under_several_spellings_of_its_url():
+    from transforms.templates.lines import page_url
+    same = ["https://www.News.example/live/story/", "http://news.example/live/story?utm_source=x&fbclid=1",
+            "https://news.example/live/story#update-3", "https://news.example/live/story?ref=home"]
+    assert {page_url(u) for u in same} == {"news.example/live/story"}
+    assert page_url("https://news.example/article?id=12") != page_url("https://news.example/article?id=13")
+    assert page_url("https://news.example/a?b=2&a=1") == page_url("https://news.example/a?a=1&b=2")

@@ -9,7 +9,7 @@ line of article text dropped is worse than a line of boilerplate kept:
 - a line counts once per page of a site: exact copies of one article count once, and so do
   the versions of one URL (a live page captured again and again: its lead paragraphs are on
   every capture, yet they are one page's text);
-- it is template only when it recurs on at least ``min_pages`` of those texts *and* on at
+- it is template only when it recurs on at least ``min_pages`` of the site's pages *and* on at
   least ``min_share`` of them (a background paragraph or a quote that several stories of a
   running story repeat recurs on a few pages, not on most);
 - a page whose template lines would take ``MAX_REMOVED_SHARE`` or more of its words is left
@@ -57,9 +57,37 @@ def line_key(line: str) -> Optional[str]:
     return hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
 
 
+def split_lines(text: str):
+    """A text's lines: Extract writes "\\n" only; other callers may use "\\r\\n" or "\\r"."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
+
+
 def page_keys(text: str) -> Tuple[str, ...]:
     """The distinct line keys of one article text, sorted (one line = one paragraph)."""
-    return tuple(sorted({k for k in map(line_key, text.split("\n")) if k}))
+    return tuple(sorted({k for k in map(line_key, split_lines(text)) if k}))
+
+
+# Query parameters that follow a reader, not a page (campaigns, click ids, share sources).
+_TRACKING = re.compile(r"^(?:utm_\w+|fbclid|gclid|dclid|msclkid|mc_[ce]id|igshid|ref|ref_src|"
+                       r"cmpid|ocid|smid|at_\w+)$", re.I)
+
+
+def page_url(url: str) -> str:
+    """A URL as one page: host lower-cased without ``www.``, path without a trailing slash,
+    tracking parameters and the fragment dropped, scheme ignored (``http://www.x.com/a/?utm_
+    source=y`` and ``https://x.com/a`` are one page). Other query parameters stay: on some
+    sites ``?id=123`` is the page."""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return url
+    host = host[4:] if host.startswith("www.") else host
+    query = "&".join(sorted(q for q in parts.query.split("&")
+                            if q and not _TRACKING.match(q.split("=", 1)[0])))
+    return f"{host}{parts.path.rstrip('/')}" + (f"?{query}" if query else "")
 
 
 def template_keys(line_pages: Dict[str, int], site_pages: int,
@@ -84,9 +112,8 @@ def remove_template_lines(text: str, template: Iterable[str]) -> Trimmed:
     when they would take ``MAX_REMOVED_SHARE`` of its words (``kept_whole``)."""
     template = template if isinstance(template, (set, frozenset)) else set(template)
     given = text
-    if "\r" in text:  # Extract writes "\n" only; other callers may not
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+    lines = split_lines(text)
+    text = "\n".join(lines)
     doomed = [i for i, line in enumerate(lines) if line_key(line) in template]
     if not doomed:
         return Trimmed(given, 0, False)

@@ -17,7 +17,8 @@ from apache_beam.metrics import Metrics
 from schemas.records import Article
 from transforms.extract.extract import article_id, text_hash, word_count
 from transforms.templates.lines import (DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE,
-                                        page_keys, remove_template_lines, site_key, template_keys)
+                                        page_keys, page_url, remove_template_lines, site_key,
+                                        template_keys)
 
 STAGE = "templates"
 Keys = typing.Tuple[str, ...]
@@ -25,9 +26,9 @@ SitePage = typing.Tuple[typing.Tuple[str, str], Keys]
 
 
 def page_id(article: Article) -> str:
-    """What makes one page of a site: its URL (the versions of one story, as a live page is
-    captured again, are one page), else its text's hash."""
-    return article.url or article.text_hash
+    """What makes one page of a site: its URL (``lines.page_url``: the versions of one story,
+    as a live page is captured again, are one page), else its text's hash."""
+    return page_url(article.url) if article.url else article.text_hash
 
 
 def _site_text(article: Article):
@@ -126,7 +127,7 @@ class _TrimFn(beam.DoFn):
 
 class RemoveSiteTemplates(beam.PTransform):
     """PCollection[Article] -> PCollection[Article]: lines that recur on at least
-    ``min_pages`` and ``min_share`` of a site's distinct texts in this collection are taken
+    ``min_pages`` and ``min_share`` of a site's pages in this collection are taken
     out of its articles (see ``transforms.templates.lines``). Articles of no known site, of
     sites with fewer pages, and articles made mostly of such lines pass unchanged. Counters
     (namespace ``templates``): ``template_articles_trimmed``, ``template_lines_removed``,
@@ -160,7 +161,7 @@ class RemoveSiteTemplates(beam.PTransform):
                      typing.Tuple[typing.Tuple[str, str], typing.Tuple[str, Keys]])
                  | "OnePerText" >> beam.CombinePerKey(min)
                  | "ByPage" >> beam.Map(lambda kv: ((kv[0][0], kv[1][0]), kv[1][1])).with_output_types(SitePage)
-                 | "OnePerPage" >> beam.CombinePerKey(_union).with_output_types(SitePage))
+                 | "OnePerPage" >> beam.CombinePerKey(_union))
         lines = (pages
                  | "LinesOfPages" >> beam.FlatMap(_line_of_page).with_output_types(
                      typing.Tuple[typing.Tuple[str, str], int])
