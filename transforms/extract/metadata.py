@@ -13,6 +13,7 @@ import logging
 import re
 import typing
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
 
 _ARTICLE_TYPES = {"newsarticle", "article", "blogposting", "reportagenewsarticle", "analysisnewsarticle",
                   "opinionnewsarticle", "reviewnewsarticle", "backgroundnewsarticle", "webpage",
@@ -205,9 +206,16 @@ def clean_authors(names: Iterable[str]) -> List[str]:
     return unique[:10]
 
 
-def _host(url: Optional[str]) -> Optional[str]:
-    m = re.match(r"^[a-z][a-z0-9+.-]*://(?:www\.)?([^/:?#]+)", url or "", re.I)
-    return m.group(1) if m else None
+def host_of(url: Optional[str]) -> Optional[str]:
+    """A URL's host, lower-cased, without ``www.``, port or trailing dot; None when it names
+    none (no host, or malformed: a bad port, stray brackets)."""
+    if not url:
+        return None
+    try:
+        host = (urlsplit(url.strip()).hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    return (host[4:] if host.startswith("www.") else host) or None
 
 
 def page_metadata(tree) -> PageMeta:
@@ -244,7 +252,7 @@ def page_metadata(tree) -> PageMeta:
             url = link.get("href").strip()
             break
     url = url or meta.get("og:url")
-    sites = [site_name, _host(url)]
+    sites = [site_name, host_of(url)]
     title = None
     if isinstance(ld.get("headline"), str) and ld["headline"].strip():
         title = " ".join(ld["headline"].split())

@@ -23,6 +23,8 @@ import re
 from typing import Dict, Iterable, NamedTuple, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
+from transforms.extract.metadata import host_of
+
 DEFAULT_MIN_PAGES = 5
 DEFAULT_MIN_SHARE = 0.8
 MAX_REMOVED_SHARE = 0.5
@@ -36,13 +38,9 @@ def site_key(url: Optional[str], site_name: Optional[str] = None) -> Optional[st
     """The site a page belongs to: its host (lower-cased, without ``www.`` and port), else
     the name it declares, else None (a page of no known site is never changed). Subdomains
     stay apart: ``sport.example.com`` and ``www.example.com`` usually differ in template."""
-    if url:
-        try:
-            host = (urlsplit(url.strip()).hostname or "").rstrip(".")
-        except ValueError:  # a malformed URL (bad port, brackets) names no host
-            host = ""
-        if host:
-            return host[4:] if host.startswith("www.") else host
+    host = host_of(url)
+    if host:
+        return host
     name = " ".join((site_name or "").casefold().split())
     return f"name:{name}" if name else None
 
@@ -81,10 +79,9 @@ def page_url(url: str) -> str:
     sites ``?id=123`` is the page."""
     try:
         parts = urlsplit(url.strip())
-        host = (parts.hostname or "").rstrip(".")
     except ValueError:
         return url
-    host = host[4:] if host.startswith("www.") else host
+    host = host_of(url) or ""
     query = "&".join(sorted(q for q in parts.query.split("&")
                             if q and not _TRACKING.match(q.split("=", 1)[0])))
     return f"{host}{parts.path.rstrip('/')}" + (f"?{query}" if query else "")
