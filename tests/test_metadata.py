@@ -147,6 +147,8 @@ def test_the_shown_day_wins_and_a_declared_timestamp_on_it_keeps_its_time():
     assert reconcile_dates("2024-09-06T10:00:00Z", None) == "2024-09-06T10:00:00Z"
     assert reconcile_dates(None, "2025-11-14") == "2025-11-14"
     assert reconcile_dates("Tue, 3 May 2022 10:00 GMT", "2022-05-03") == "2022-05-03"
+    # a declared timestamp that cannot be read does not hide the day shown
+    assert reconcile_dates("2025-12-17UTC07:30:00+00:00", "2025-12-17") == "2025-12-17"
 
 
 def test_authors_from_share_cards_json_ld_references_and_microdata():

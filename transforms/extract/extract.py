@@ -106,12 +106,13 @@ _ISO_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
 def reconcile_dates(declared: Optional[str], shown: Optional[str]) -> Optional[str]:
     """The publication date to keep: ``shown`` (a ``YYYY-MM-DD`` day from htmldate) unless
     ``declared`` (the page's first declared timestamp) falls on that day in its own time
-    zone, or nothing is shown. On WCXB the shown day is right on 0.808 of pages with a date,
-    the declared timestamp on 0.786 (even and odd halves alike)."""
+    zone and can be read ("2025-12-17UTC07:30" cannot), or nothing is shown. On WCXB the
+    shown day is right on 0.808 of pages with a date, the declared timestamp on 0.786 (even
+    and odd halves alike)."""
     if not shown:
         return declared
     m = _ISO_DAY.match(declared or "")
-    return declared if m and m.group(1) == shown[:10] else shown
+    return declared if m and m.group(1) == shown[:10] and parse_date(declared) is not None else shown
 
 
 def extract_record(rec: RawRecord, identify=None,
