@@ -118,6 +118,19 @@ def test_the_headline_is_the_first_h1_that_is_not_the_site_or_a_section():
         "Budget Traveler's Guide To Travel Insurance"
 
 
+def test_a_headline_is_read_as_shown_without_the_dates_and_bylines_set_in_it():
+    def title(h1, og="Preparing a transition in Debusine"):
+        return meta(f"<html><head><meta property='og:title' content='{og}'></head>"
+                    f"<body><h1>{h1}</h1><p>text</p></body></html>").title
+    assert title("<time datetime='2025-12-18'>Dec <span>18</span> 2025</time> Preparing a "
+                 "transition in&nbsp;Debusine") == "Preparing a transition in Debusine"
+    assert title("Preparing a transition in Debusine<h3>Posted on July 1, 2024 by cjw</h3>") == \
+        "Preparing a transition in Debusine"
+    assert title("Preparing a transition<br>in Debusine") == "Preparing a transition in Debusine"
+    # capitals are a style: the declared title gives the same words in the author's case
+    assert title("PREPARING A TRANSITION IN DEBUSINE") == "Preparing a transition in Debusine"
+
+
 def test_a_headline_shown_as_one_declared_title_wins_over_another():
     ld = {"@type": "NewsArticle", "headline": "Amp AI Fitness Machine Review With Photos"}
     html = ("<html><head><meta property='og:title' content='I Tried Amp, the AI Strength System'>"

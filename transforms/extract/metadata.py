@@ -153,10 +153,19 @@ def strip_site_suffix(title: str, site_name, short_labels: bool = True,
 # College" over "10 Tips to Pass Online Courses"; a section name sharing a word with a long
 # declared text is none). A logo or a section name is skipped and the next of the first few
 # <h1> tried: pages often put the logo's <h1> first. WCXB title right, even / odd pages: 0.893
-# / 0.834 with the first <h1> only (chosen on the even pages), 0.910 / 0.868 with this.
+# / 0.834 with the first <h1> only (chosen on the even pages), 0.913 / 0.870 with this.
 HEADLINE_MIN_WORDS = 3
 HEADLINE_SHARED = 0.3
 HEADLINE_CANDIDATES = 5
+
+
+def _heading_text(el) -> str:
+    """A heading's words as shown: a line break is a space; a date or a heading inside it (a
+    byline's "Posted on ... by ...") is no part of it ("<time>Dec 18 2025</time> Preparing a
+    transition")."""
+    parts = el.xpath(".//text()[not(ancestor::time or ancestor::h2 or ancestor::h3 or ancestor::h4"
+                     " or ancestor::h5 or ancestor::h6)] | .//br")
+    return " ".join("".join(p if isinstance(p, str) else " " for p in parts).split())
 
 
 def visible_headline(tree, declared: Optional[str], titles: Sequence[str] = (),
@@ -166,14 +175,16 @@ def visible_headline(tree, declared: Optional[str], titles: Sequence[str] = (),
     without a site suffix or pipe labels; else ``declared``."""
     said = [set(re.findall(r"\w+", t.casefold())) for t in (declared, *titles) if t]
     sites = [s for s in sites if s]
-    shown_h1s = (" ".join(h.text_content().split()) for h in tree.iter("h1"))
+    shown_h1s = (_heading_text(h) for h in tree.iter("h1"))
     for h1 in [h for h in shown_h1s if h][:HEADLINE_CANDIDATES]:
         if len(re.findall(r"\w+", h1)) < HEADLINE_MIN_WORDS or _names_site(h1, sites):
             continue
         h1 = strip_site_suffix(h1, sites, short_labels=False, pipe_labels=True)
         shown = set(re.findall(r"\w+", h1.casefold()))
         if not said or any(len(shown & s) >= HEADLINE_SHARED * max(len(shown), len(s)) for s in said):
-            return h1
+            # shown in capitals (a style), declared in the author's case: the same words
+            same = [t for t in (declared, *titles) if t and h1.isupper() and t.casefold() == h1.casefold()]
+            return same[0] if same else h1
     return declared
 
 
