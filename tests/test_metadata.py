@@ -91,6 +91,11 @@ def test_pipes_set_off_labels_and_a_domain_name_is_a_site():
                              pipe_labels=True) == "Best Bread Machines – My Favorites!"
     assert strip_site_suffix("GAME CHANGER | Newegg.com", None, short_labels=False) == "GAME CHANGER"
     assert strip_site_suffix("Why we wrote it | Node.js", None, short_labels=False) == "Why we wrote it"
+    # a domain-like word after a short headline and no pipe is the headline's own
+    assert strip_site_suffix("Lessons learned – Node.js", None, short_labels=False) == \
+        "Lessons learned – Node.js"
+    assert strip_site_suffix("Ten great neighbourhoods – St.Louis", None, short_labels=False) == \
+        "Ten great neighbourhoods – St.Louis"
     assert strip_site_suffix("Council passes the budget | Two new parks", None, short_labels=False) == \
         "Council passes the budget | Two new parks"
 
@@ -113,6 +118,13 @@ def test_the_headline_is_the_first_h1_that_is_not_the_site_or_a_section():
     # the headline as shown loses its pipe labels and the site's name
     assert page(["Budget Traveler’s Guide To Travel Insurance | Guides | Budget Travel With Gabby"]) == \
         "Budget Traveler’s Guide To Travel Insurance"
+    # a logo that shares the declared title's words is still the site's name, not the headline
+    assert page(["Budget Travel With Gabby", "Budget travel insurance, step by step"],
+                og="Budget travel with insurance - Budget Travel With Gabby") == \
+        "Budget travel insurance, step by step"
+    # what is left of an <h1> without the site's name must still be a headline's length
+    assert page(["Guides | Budget Travel With Gabby"], og="Travel insurance guides") == \
+        "Travel insurance guides"
     # no <h1> reads as the headline: the declared title, without the site's name
     assert page(["Budget Travel With Gabby", "Latest posts from the blog"]) == \
         "Budget Traveler's Guide To Travel Insurance"
@@ -127,6 +139,10 @@ def test_a_headline_is_read_as_shown_without_the_dates_and_bylines_set_in_it():
     assert title("Preparing a transition in Debusine<h3>Posted on July 1, 2024 by cjw</h3>") == \
         "Preparing a transition in Debusine"
     assert title("Preparing a transition<br>in Debusine") == "Preparing a transition in Debusine"
+    # an <h1> that a theme set inside another heading is read all the same
+    assert meta("<html><head><meta property='og:title' content='Council passes the budget, mayor says'>"
+                "</head><body><h2 class='title'><h1>Council passes the budget</h1></h2><p>text</p>"
+                "</body></html>").title == "Council passes the budget"
     # capitals are a style: the declared title gives the same words in the author's case
     assert title("PREPARING A TRANSITION IN DEBUSINE") == "Preparing a transition in Debusine"
 

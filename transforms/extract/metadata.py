@@ -7,7 +7,9 @@ in the body, and a date in the URL path.
 """
 from __future__ import annotations
 
+import copy
 import html
+import itertools
 import json
 import logging
 import re
@@ -97,23 +99,24 @@ def _key(s: str) -> str:
     return re.sub(r"\W+", "", s.casefold())
 
 
-# A part spelled as a domain name ("Dictionary.com", "Newegg.com") names a site.
-_DOMAIN_PART = re.compile(r"^(?:[\w-]+\.)+[a-z]{2,6}$", re.I)
+# A last part spelled as a domain name ("Dictionary.com", "Newegg.com") names a site, when a
+# pipe sets it off or it follows a headline of three words or more: "Lessons – Node.js" is a
+# headline.
+_DOMAIN_PART = re.compile(r"^(?:[\w-]+\.)+(?:com|org|net|edu|gov|info|news|io|co|[a-z]{2})$", re.I)
 
 
 def _is_site(part: str, sites: Sequence[str]) -> bool:
     """Whether a title part names the site: it holds a site name, or is a part of one of at
-    least three letters ("Golem" of "golem.de"), never a stray letter of it; or it is spelled
-    as a domain name."""
+    least three letters ("Golem" of "golem.de"), never a stray letter of it."""
     k = _key(part)
-    return bool(k) and (bool(_DOMAIN_PART.match(part.strip())) or any(
-        _key(s) and (_key(s) in k or (len(k) >= 3 and k in _key(s))) for s in sites))
+    return bool(k) and any(_key(s) and (_key(s) in k or (len(k) >= 3 and k in _key(s)))
+                           for s in sites)
 
 
 def _names_site(text: str, sites: Sequence[str]) -> bool:
-    """Whether a whole text is the site's name (or a part of it), or a domain name."""
+    """Whether a whole text is the site's name, or a part of it."""
     k = _key(text)
-    return bool(k) and (bool(_DOMAIN_PART.match(text.strip())) or any(k in _key(s) for s in sites))
+    return bool(k) and any(k in _key(s) for s in sites)
 
 
 def strip_site_suffix(title: str, site_name, short_labels: bool = True,
@@ -135,11 +138,13 @@ def strip_site_suffix(title: str, site_name, short_labels: bool = True,
         head = re.sub(r"\s*[|\-–—:·•»]{1,2}$", "", before).rstrip()
         if not head:
             return title
-        if _is_site(last, sites) or _DATE_PART.match(last):
+        long_head, piped = len(head.split()) >= 3, before.endswith("|")
+        if (_is_site(last, sites) or _DATE_PART.match(last)
+                or ((long_head or piped) and _DOMAIN_PART.match(last))):
             title = head
             continue
-        label = len(last.split()) <= 4 and len(head.split()) >= 3
-        if label and pipe_labels and before.endswith("|"):
+        label = len(last.split()) <= 4 and long_head
+        if label and pipe_labels and piped:
             title = head
             continue
         if label and short_labels:
@@ -153,19 +158,27 @@ def strip_site_suffix(title: str, site_name, short_labels: bool = True,
 # College" over "10 Tips to Pass Online Courses"; a section name sharing a word with a long
 # declared text is none). A logo or a section name is skipped and the next of the first few
 # <h1> tried: pages often put the logo's <h1> first. WCXB title right, even / odd pages: 0.893
-# / 0.834 with the first <h1> only (chosen on the even pages), 0.913 / 0.870 with this.
+# / 0.834 with the first <h1> only (chosen on the even pages), 0.913 / 0.873 with this.
 HEADLINE_MIN_WORDS = 3
 HEADLINE_SHARED = 0.3
 HEADLINE_CANDIDATES = 5
 
 
+# Inside a heading, what is no part of the headline: a date, a heading set in it (a byline's
+# "Posted on ... by ..."), code.
+_NOT_HEADLINE = ("time", "h2", "h3", "h4", "h5", "h6", "script", "style")
+
+
 def _heading_text(el) -> str:
-    """A heading's words as shown: a line break is a space; a date or a heading inside it (a
-    byline's "Posted on ... by ...") is no part of it ("<time>Dec 18 2025</time> Preparing a
-    transition")."""
-    parts = el.xpath(".//text()[not(ancestor::time or ancestor::h2 or ancestor::h3 or ancestor::h4"
-                     " or ancestor::h5 or ancestor::h6)] | .//br")
-    return " ".join("".join(p if isinstance(p, str) else " " for p in parts).split())
+    """A heading's words as shown: a line break is a space; a date or a heading inside it is
+    left out ("<time>Dec 18 2025</time> Preparing a transition" -> "Preparing a transition")."""
+    el = copy.deepcopy(el)  # a heading is small; the page's own tree stays as it is
+    for inner in list(el.iter(*_NOT_HEADLINE)):
+        if inner is not el and inner.getparent() is not None:
+            inner.drop_tree()  # its tail, the text after it, stays
+    for br in el.iter("br"):
+        br.tail = " " + (br.tail or "")
+    return " ".join(el.text_content().split())
 
 
 def visible_headline(tree, declared: Optional[str], titles: Sequence[str] = (),
@@ -176,14 +189,18 @@ def visible_headline(tree, declared: Optional[str], titles: Sequence[str] = (),
     said = [set(re.findall(r"\w+", t.casefold())) for t in (declared, *titles) if t]
     sites = [s for s in sites if s]
     shown_h1s = (_heading_text(h) for h in tree.iter("h1"))
-    for h1 in [h for h in shown_h1s if h][:HEADLINE_CANDIDATES]:
-        if len(re.findall(r"\w+", h1)) < HEADLINE_MIN_WORDS or _names_site(h1, sites):
+    for h1 in itertools.islice((h for h in shown_h1s if h), HEADLINE_CANDIDATES):
+        if _names_site(h1, sites):
             continue
         h1 = strip_site_suffix(h1, sites, short_labels=False, pipe_labels=True)
-        shown = set(re.findall(r"\w+", h1.casefold()))
+        words = re.findall(r"\w+", h1.casefold())
+        if len(words) < HEADLINE_MIN_WORDS:
+            continue
+        shown = set(words)
         if not said or any(len(shown & s) >= HEADLINE_SHARED * max(len(shown), len(s)) for s in said):
             # shown in capitals (a style), declared in the author's case: the same words
-            same = [t for t in (declared, *titles) if t and h1.isupper() and t.casefold() == h1.casefold()]
+            same = [t for t in (declared, *titles)
+                    if t and h1.isupper() and re.findall(r"\w+", t.casefold()) == words]
             return same[0] if same else h1
     return declared
 
@@ -296,7 +313,8 @@ def page_metadata(tree) -> PageMeta:
               for t in declared if t and t.strip()]
     t = tree.find(".//title")
     if not titles and t is not None and t.text_content().strip():
-        titles.append(strip_site_suffix(html.unescape(" ".join(t.text_content().split())), sites))
+        titles.append(strip_site_suffix(html.unescape(" ".join(t.text_content().split())), sites,
+                                        pipe_labels=True))
     title = visible_headline(tree, titles[0] if titles else None, titles[1:], sites)
     published = ld.get("datePublished") if isinstance(ld.get("datePublished"), str) else None
     published = published or next((meta[k] for k in _PUBLISHED_META if k in meta), None)
