@@ -20,7 +20,8 @@ Systems, in the same run: our Extract stage, BeautifulSoup ``get_text``, and tra
 its default and its precision mode (``favor_precision``). Pages per second are the best of
 ``--repeats`` passes; the slowest page of ours (CPU seconds) is printed too. ``--split``
 also prints each system's figures on the even- and the odd-numbered pages, so that a rule
-tuned on one half can be checked on the other.
+tuned on one half can be checked on the other. The run ends with the extraction targets
+(issue 10), each with our figure and whether it is met.
 """
 from __future__ import annotations
 
@@ -259,6 +260,34 @@ def speed_rounds(pages, rounds: int) -> int:
     return 0
 
 
+def targets(layout: str, results: Dict, speeds: Dict, rates: Optional[Dict] = None) -> List[Tuple[str, str, bool]]:
+    """The issue's targets against one run: [(target, our figure, met)]. ``results``:
+    {(system, half): scores}; ``speeds``: {system: (pages per second, slowest page's CPU
+    seconds)}; ``rates``: ``metadata_rates`` of all pages (WCXB)."""
+    ours_all = results[("ours", "all")]
+    out = []
+    if layout == "article-extraction":
+        out.append(("F1 >= 0.975", f"{ours_all['f1']:.3f}", ours_all["f1"] >= 0.975))
+        out.append(("precision >= 0.965", f"{ours_all['precision']:.3f}", ours_all["precision"] >= 0.965))
+    else:
+        for half in sorted({h for _s, h in results}, key=["all", "even", "odd"].index):
+            best = max((results[(s, half)]["f1"] for s in ("trafilatura", "trafilatura prec.")
+                        if (s, half) in results), default=None)
+            if best is not None:
+                f1 = results[("ours", half)]["f1"]
+                out.append((f"F1 >= trafilatura's better mode + 0.02 ({half})",
+                            f"{f1:.3f} vs {best:.3f}", f1 >= best + 0.02))
+        for field, floor in (("title", 0.95), ("publish date", 0.90), ("author", 0.80)):
+            ok, n = (rates or {}).get(field, (0, 0))
+            if n:
+                out.append((f"{field} >= {floor:.2f}", f"{ok / n:.3f}", ok / n >= floor))
+    if "trafilatura" in speeds:
+        mine, theirs = speeds["ours"][0], speeds["trafilatura"][0]
+        out.append(("pages/s >= trafilatura's", f"{mine:.1f} vs {theirs:.1f}", mine >= theirs))
+    out.append(("no page over 2 s of CPU", f"{speeds['ours'][1]:.2f}s", speeds["ours"][1] <= 2.0))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset_dir")
@@ -284,10 +313,12 @@ def main(argv=None) -> int:
     print(f"{len(pages)} pages ({layout} layout)")
     extra = "url ok" if layout == "article-extraction" else "with  without"
     print(f"{'system':<18} {'pages':<5} {'F1':>6} {'P':>6} {'R':>6} {'pages/s':>8} {'slowest':>8} {'empty':>6}  {extra}")
+    results, speeds, rates_all = {}, {}, None
     for name, fn in systems:
         outs, speed, slowest = run_system(fn, pages, args.repeats)
+        speeds[name] = (speed, slowest)
         for half, half_ids in halves.items():
-            r = score(outs, truth, half_ids)
+            r = results[(name, half)] = score(outs, truth, half_ids)
             tail = (f"{r['url_matches']:6d}" if layout == "article-extraction"
                     else f"{r['with']:5.3f} {r['without']:7.3f}")
             print(f"{name:<18} {half:<5} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
@@ -296,6 +327,7 @@ def main(argv=None) -> int:
         for half in halves:
             wanted = set(halves[half])
             rates = metadata_rates([pg for pg in pages if pg[0] in wanted], truth)
+            rates_all = rates if half == "all" else rates_all
             print(f"metadata (ours, {half}): "
                   + ", ".join(f"{k} {ok}/{n} = {ok / n:.3f}" for k, (ok, n) in rates.items()))
     else:
@@ -311,6 +343,8 @@ def main(argv=None) -> int:
         print("metadata found (ours): " + ", ".join(f"{k} {v}/{len(pages)}" for k, v in found.items()))
     if len(systems) < 4:
         print("(trafilatura not installed: pip install trafilatura lxml_html_clean for its baselines)")
+    for target, figure, met in targets(layout, results, speeds, rates_all):
+        print(f"target {target:<48} {figure:>16}  {'met' if met else 'NOT met'}")
     return 0
 
 
