@@ -26,8 +26,8 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
                                                   StandardOptions, WorkerOptions)
 
 from pipeline.build import new_run_id  # noqa: E402
-from pipeline.checks import input_problems, output_problem  # noqa: E402
-from pipeline.lock import Busy  # noqa: E402
+from pipeline.checks import catalog_problem, input_problems, output_problem  # noqa: E402
+from schemas.lock import Busy  # noqa: E402
 from pipeline.options import IngestOptions, unknown_option  # noqa: E402
 from schemas.catalog import CatalogError  # noqa: E402
 from transforms.entities import resolve_model  # noqa: E402
@@ -49,6 +49,9 @@ def _commands(argv) -> int:
     ``report OUTPUT [--run RUN_ID] [--to PATH]``."""
     ap = argparse.ArgumentParser(prog=f"python -m pipeline {argv[0]}")
     ap.add_argument("output")
+    ap.add_argument("--catalog", default=None,
+                    help="the lake's PostgreSQL catalog, as the run was given it (its data "
+                         "path is OUTPUT; the store's settings come from the AWS_* variables)")
     if argv[0] == "compact":
         ap.add_argument("--expire_older_than", default=None,
                         help="also expire snapshots older than this DuckDB interval "
@@ -58,28 +61,41 @@ def _commands(argv) -> int:
                         help="one run's report (default: every run, OUTPUT/_reports/report.html)")
         ap.add_argument("--to", default=None, help="write the page here instead")
     args = ap.parse_args(argv[1:])
-    from pipeline.lock import WriterLock
     from pipeline.run import list_runs
-    from schemas.catalog import catalog_path, exists, open_lake
+    from schemas.catalog import as_lake, exists, open_lake
+    from schemas.lock import writer_lock
     from transforms.sink.commit import compact
-    if not exists(args.output):
-        return fail(f"{args.output} holds no ingest output (no {catalog_path(args.output)})")
-    if argv[0] == "report":
+    problem = catalog_problem(args.catalog)
+    if problem:
+        return fail(problem)
+    lake = as_lake(args.output if "://" in args.output else os.path.abspath(args.output),
+                   args.catalog)
+    try:
+        if not exists(lake):
+            return fail(f"{args.output} holds no ingest output (no "
+                        f"{'lake in ' + lake.shown() if lake.remote else lake.sqlite_path})")
+        return _command(argv[0], args, lake, list_runs, open_lake, writer_lock, compact)
+    except (CatalogError, Busy) as e:
+        return fail(str(e))
+
+
+def _command(name, args, lake, list_runs, open_lake, writer_lock, compact) -> int:
+    if name == "report":
         from pipeline.report import write_report
-        if args.run and args.run not in {r[0] for r in list_runs(args.output)}:
+        if args.run and args.run not in {r[0] for r in list_runs(lake)}:
             return fail(f"{args.output} has no run {args.run}: `python -m pipeline runs "
                         f"{args.output}` lists them")
-        print(f"report: {write_report(args.output, args.run, args.to)}")
+        print(f"report: {write_report(lake, args.run, args.to)}")
         return 0
-    if argv[0] == "runs":
+    if name == "runs":
         print(f"{'run_id':<26} {'started (UTC)':<19} {'secs':>6} {'batches':>7} {'files':>6} "
               f"{'articles':>8} {'dups':>6} {'rejects':>7} {'replaced':>8}  code")
-        for run_id, start, end, batches, files, art, dup, rej, repl, code in list_runs(args.output):
+        for run_id, start, end, batches, files, art, dup, rej, repl, code in list_runs(lake):
             print(f"{run_id:<26} {start:%Y-%m-%d %H:%M:%S} {(end - start).total_seconds():6.1f} "
                   f"{batches:7d} {files:6d} {art:8d} {dup:6d} {rej:7d} {repl:8d}  {code}")
         return 0
-    with WriterLock(catalog_path(args.output) + ".lock", "compact", wait=True, on_wait=print):
-        con = open_lake(args.output, read_only=False)
+    with writer_lock(lake, "compact", wait=True, on_wait=print):
+        con = open_lake(lake, read_only=False)
         after = compact(con, args.expire_older_than)
     print("data files per table: " + ", ".join(f"{t} {n}" for t, n in sorted(after.items())))
     return 0
@@ -109,7 +125,7 @@ def main(argv=None) -> int:
     opts = options.view_as(IngestOptions)
     if not opts.input:
         return fail("--input PATH is required (a folder, a glob or a file)")
-    problem = output_problem(opts.output)
+    problem = catalog_problem(opts.catalog) or output_problem(opts.output, opts.catalog)
     if problem:
         return fail(problem)
     if os.path.isdir(os.path.join(opts.output, "articles")) and not opts.overwrite:
@@ -137,6 +153,19 @@ def main(argv=None) -> int:
     streams = opts.watch or options.view_as(StandardOptions).streaming
     for problem in input_problems(opts.input, empty_ok=streams):
         return fail(problem)
+    if opts.catalog:  # the catalog and the store must answer before any job starts
+        from pipeline.checks import store_problem
+        from pipeline.run import lake_of
+        from schemas.catalog import exists
+        lake = lake_of(options, opts)
+        FileSystems.set_options(options)  # with the settings lake_of took from the environment
+        problem = store_problem(lake.output)
+        if problem:
+            return fail(lake.redact(problem))
+        try:
+            exists(lake)
+        except CatalogError as e:
+            return fail(str(e))
     std = options.view_as(StandardOptions)
     if not std.runner:
         std.runner = DEFAULT_RUNNER
@@ -175,19 +204,23 @@ def main(argv=None) -> int:
     finally:
         progress.close()
     facts = report = None
+    from pipeline.run import lake_of
+    lake = lake_of(options, opts)
     if result.batches:
         # What follows only reads: whatever fails here, the run's commits stand.
         try:
             from pipeline.report.facts import gather
             # read once, for the report and the summary
-            facts = result.facts or gather(opts.output, run_id)
+            facts = result.facts or gather(lake, run_id)
             if not opts.no_report:
-                from pipeline.report import write_report
-                report = write_report(opts.output, run_id, facts=facts)
+                from pipeline.report import report_path, write_report
+                report = write_report(lake, run_id, report_path(opts.report_dir or lake.output,
+                                                                run_id, sub=not opts.report_dir),
+                                      facts=facts)
         except Exception as e:  # noqa: BLE001
             print(f"warning: the run committed, but its report was not written "
-                  f"({type(e).__name__}: {e}); `python -m pipeline report {opts.output} "
-                  f"--run {run_id}` retries", file=sys.stderr)
+                  f"({type(e).__name__}: {lake.redact(str(e))}); `python -m pipeline report "
+                  f"{opts.output} --run {run_id}` retries", file=sys.stderr)
         _prune(opts)
     if watched is not None:
         from pipeline.watch import latency_summary
@@ -197,7 +230,7 @@ def main(argv=None) -> int:
     else:
         print(f"done in {result.seconds:.1f}s")
     from pipeline.summary import summarize
-    print(summarize(opts.output, result, facts, report))
+    print(summarize(lake, result, facts, report))
     return 0
 
 
@@ -213,14 +246,17 @@ def _stream(options, opts, run_id: str) -> int:
     if runner_is_local(runner):
         return fail("Beam's local runners cannot run an unbounded file source: use --watch on "
                     "one machine, or --streaming with --runner=FlinkRunner (or SparkRunner)")
-    if "dataflow" in str(runner).lower():
-        return fail("--streaming on Dataflow needs a lake catalog every worker reaches (a "
-                    "database server), which this version does not have; use FlinkRunner or "
-                    "SparkRunner with workers that share --output's disk")
+    if "dataflow" in str(runner).lower() and not opts.catalog:
+        return fail("--streaming on Dataflow commits from the workers, which share no disk: "
+                    "give the lake a catalog every worker reaches (--catalog postgresql://...) "
+                    "and a data path on an object store (--output s3://... or gs://...)")
     import apache_beam as beam
+    from pipeline.run import lake_of
     from pipeline.stream import build_streaming, options_json
+    lake = lake_of(options, opts)
     p = beam.Pipeline(options=options)
-    build_streaming(p, opts, run_id, options_json=options_json(options), version=code_version())
+    build_streaming(p, opts, run_id, options_json=options_json(options), version=code_version(),
+                    lake=lake)
     print(f"streaming run {run_id}: {', '.join(opts.input)} -> {opts.output}, one commit per "
           f"{opts.window_seconds:g}s window (and per late pane); stop it through the runner")
     p.run().wait_until_finish()
@@ -229,11 +265,15 @@ def _stream(options, opts, run_id: str) -> int:
 
 def _prune(opts) -> None:
     """Keeps the newest --keep_reports per-run reports and worker logs."""
+    from apache_beam.io.filesystems import FileSystems
     from pipeline.report import REPORTS_DIR, prune
-    from pipeline.run import LOGS_DIR
-    for folder, ext in ((REPORTS_DIR, "html"), (LOGS_DIR, "log")):
+    from pipeline.run import LOGS_DIR, logs_path
+    folders = [(FileSystems.join(opts.report_dir, "*.html") if opts.report_dir
+                else FileSystems.join(opts.output, REPORTS_DIR, "*.html")),
+               os.path.join(os.path.dirname(logs_path(opts.output, "x", opts.report_dir)), "*.log")]
+    for pattern, folder in zip(folders, (REPORTS_DIR, LOGS_DIR)):
         try:
-            prune(os.path.join(opts.output, folder, f"*.{ext}"), opts.keep_reports)
+            prune(pattern, opts.keep_reports)
         except Exception as e:  # noqa: BLE001 (housekeeping: never fails a committed run)
             print(f"warning: old {folder} not pruned ({type(e).__name__}: {e})", file=sys.stderr)
 

@@ -28,7 +28,7 @@ class Ingest(beam.PTransform):
     (``schemas.tables.STAGED``), nothing written. Every input record ends in exactly one of
     articles, duplicates and rejects, and has its ledger row in ``ingest_records``.
 
-    ``earlier``: ``(output, catalog, snapshot, retaken files)`` of a lake whose articles this
+    ``earlier``: ``(lake, snapshot, retaken files)`` of a lake whose articles this
     batch's copies fold into (looked up by key, ``transforms.dedup.index``), or None.
     ``progress``: a local folder for the stages' tallies (``transforms.progress``), or None.
     ``dedup_in_memory``: near copies found in one step (for batches known to be small).
@@ -68,8 +68,8 @@ class Ingest(beam.PTransform):
         dedup = Dedup(self.threshold, num_perm, shingle, progress=self.progress,
                       in_memory=self.dedup_in_memory)
         if self.earlier is not None:
-            output, catalog, snapshot, retaken = self.earlier
-            dedup.lookup = LookupPrior(output, catalog, snapshot, num_perm, shingle, dedup.bands,
+            lake, snapshot, retaken = self.earlier
+            dedup.lookup = LookupPrior(lake, snapshot, num_perm, shingle, dedup.bands,
                                        dedup.rows, retaken, self.warm)
         articles = extracted.articles
         if not self.skip_entities and self.warm is not None and self.warm.holds("ner"):
@@ -106,7 +106,7 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
           ingested_at: datetime, earlier: Optional[tuple] = None,
           progress: Optional[str] = None, warm=None) -> Dict[str, beam.PCollection]:
     """Adds one batch's job to ``p`` from IngestOptions ``opts``: ``files`` in, every staged
-    table written under ``staging``; ``earlier``: ``(output, catalog, snapshot)`` of the lake
+    table written under ``staging``; ``earlier``: ``(lake, snapshot)`` of the lake
     to look copies up in, or None; ``progress``: the stages' tally folder, or None;
     ``warm``: see ``Ingest``. Returns
     the tables' PCollections."""

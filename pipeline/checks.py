@@ -51,13 +51,44 @@ def missing_extra(path: str) -> Optional[str]:
     return None
 
 
-def output_problem(output: str) -> Optional[str]:
+# Data paths on object stores a remote lake can have: both Beam and DuckDB reach them.
+LAKE_STORES = ("s3", "gs")
+
+
+def catalog_problem(catalog: Optional[str]) -> Optional[str]:
+    """Why ``--catalog`` cannot be used, or None (None when it is not given)."""
+    if catalog is None:
+        return None
+    from schemas.catalog import CatalogError, Lake, is_postgres, remote_hint
+    if not is_postgres(catalog):
+        return ("--catalog takes a PostgreSQL database: postgresql://USER[:PASSWORD]@HOST[:PORT]/"
+                "DBNAME or a libpq string such as 'host=HOST dbname=DBNAME user=USER' (without "
+                "--catalog the lake's catalog is a SQLite file in --output)")
+    try:
+        Lake("", catalog).postgres()
+    except CatalogError as e:
+        return str(e)
+    if not (installed("psycopg") and installed("duckdb_extension_postgres_scanner")):
+        return f"a PostgreSQL catalog needs the 'remote' extra, which is not installed: {remote_hint()}"
+    return None
+
+
+def output_problem(output: str, catalog: Optional[str] = None) -> Optional[str]:
     """Why ``output`` cannot hold the lake, or None. Tries a real write: permission bits say
     nothing for root, read-only mounts or full disks."""
     if "://" in output:
-        return (f"--output must be a local folder for now ({output} is not): the commit reads "
-                "the staged files through DuckDB, whose gs:// and s3:// support is not "
-                "installed; inputs may be remote")
+        s = scheme(output)
+        if not catalog:
+            return (f"--output {output} is on an object store, which cannot hold the lake's "
+                    "SQLite catalog: add --catalog postgresql://USER@HOST/DBNAME (a catalog "
+                    "every machine reaches), or write to a local folder")
+        if s not in LAKE_STORES:
+            return (f"--output {output}: a remote lake's data path is a local or shared "
+                    "folder, s3://bucket/prefix/ or gs://bucket/prefix/")
+        from schemas.catalog import remote_hint
+        if not installed("duckdb_extension_httpfs"):
+            return f"a data path on {s}:// needs the 'remote' extra, which is not installed: {remote_hint()}"
+        return missing_extra(output)
     if os.path.exists(output) and not os.path.isdir(output):
         return f"--output {output} is a file: name a folder (it is created when missing)"
     parent = output
@@ -75,6 +106,28 @@ def output_problem(output: str) -> Optional[str]:
     except OSError as e:
         return (f"--output {output} is not writable ({e.strerror or e}): choose a folder you "
                 "can write to, or fix its permissions")
+    return None
+
+
+def store_problem(output: str) -> Optional[str]:
+    """Why the object-store data path ``output`` cannot be written, or None: writes and
+    deletes a small object there (a missing bucket or wrong keys fail here, in one line,
+    not in the middle of a job). Call after ``FileSystems.set_options``."""
+    if "://" not in output:
+        return None
+    probe = FileSystems.join(output, f".write-check-{os.getpid()}")
+    try:
+        with FileSystems.create(probe) as f:
+            f.write(b"news-ingest")
+        FileSystems.delete([probe])
+    except Exception as e:  # noqa: BLE001 (any failure of the store is the user's to fix)
+        cause = e
+        while getattr(cause, "exception_details", None):
+            cause = next(iter(cause.exception_details.values()))
+        text = str(cause).strip().splitlines()
+        return (f"cannot write to --output {output} ({type(cause).__name__}: "
+                f"{text[0] if text else ''}): check the bucket exists and the store's settings "
+                "(--s3_endpoint_url, --s3_access_key_id, ... or AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...)")
     return None
 
 

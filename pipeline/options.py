@@ -21,7 +21,17 @@ class IngestOptions(PipelineOptions):
                             help="Folder (searched recursively), glob or file; local or any Beam "
                                  "filesystem (gs://, s3://). Repeat for several.")
         parser.add_argument("--output", default="output",
-                            help="Output folder (local): a DuckLake, catalog.sqlite + data/.")
+                            help="Where the lake's files go. Without --catalog: a local folder "
+                                 "(catalog.sqlite + data/). With --catalog: the data path, a local "
+                                 "or shared folder, s3://bucket/prefix/ or gs://bucket/prefix/.")
+        parser.add_argument("--catalog", default=None,
+                            help="A PostgreSQL database for the lake's catalog "
+                                 "(postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME or a libpq "
+                                 "key=value string), for a lake that workers and readers on other "
+                                 "machines reach; default: a SQLite file in --output.")
+        parser.add_argument("--report_dir", default=None,
+                            help="Local folder for the run reports (default: OUTPUT/_reports, "
+                                 "on the data path).")
         parser.add_argument("--overwrite", action="store_true", default=False,
                             help="Delete everything under --output (tables, ledger, history) "
                                  "first. Without it, a run adds only files no earlier run took.")
@@ -121,13 +131,24 @@ def unknown_option(argv) -> Optional[str]:
     return None
 
 
+# Beam options whose values are secrets: the run history names them, never their values.
+SECRET_OPTIONS = ("s3_secret_access_key", "s3_access_key_id", "azure_connection_string",
+                  "hdfs_password")
+
+
 def settings(options: PipelineOptions) -> dict:
     """What a run was asked to do, for its history: every ingest option (defaults included:
-    they may change between versions) and the Beam options the user set."""
+    they may change between versions) and the Beam options the user set; no password or
+    key (a catalog's password shows as ***)."""
     parser = _BeamArgumentParser(add_help=False)
     IngestOptions._add_argparse_args(parser)
     ours = {a.dest for a in parser._actions}
     everything = options.get_all_options(drop_default=False)
     given = options.get_all_options(drop_default=True)
-    return {**{k: everything[k] for k in sorted(ours)},
-            "beam": {k: v for k, v in sorted(given.items()) if k not in ours}}
+    mine = {k: everything[k] for k in sorted(ours)}
+    if mine.get("catalog"):
+        from schemas.catalog import Lake
+        mine["catalog"] = Lake(mine.get("output") or "", mine["catalog"]).shown()
+    return {**mine,
+            "beam": {k: ("***" if k in SECRET_OPTIONS and v else v)
+                     for k, v in sorted(given.items()) if k not in ours}}

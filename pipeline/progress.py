@@ -16,7 +16,7 @@ for the local runners, Beam metrics for runners that serve them while the job ru
 from __future__ import annotations
 
 import contextlib
-import fcntl  # POSIX, as pipeline.lock
+import fcntl  # POSIX, as schemas.lock
 import glob
 import logging
 import os

@@ -1,6 +1,6 @@
 """One run over the output: a transaction per micro-batch, one writer at a time.
 
-1. Take the writer lock (``pipeline.lock``); a second run exits, or waits with ``--wait``.
+1. Take the writer lock (``schemas.lock``: a file lock, or PostgreSQL's for a remote lake); a second run exits, or waits with ``--wait``.
 2. Remove what killed runs left (unregistered files), under the lock.
 3. List the inputs and plan: only files the ledger has not taken (``pipeline.plan``).
 4. Per batch: run the Beam job, which stages every table's Parquet files, then commit them
@@ -28,15 +28,15 @@ from apache_beam.runners.runner import PipelineState
 
 from pipeline import faults
 from pipeline.build import build
-from pipeline.lock import WriterLock
 from pipeline.options import settings
 from pipeline.plan import outside, plan_run
 from pipeline.progress import Progress, silence_workers
-from schemas.catalog import LAKE, catalog_path, data_path, open_lake
+from schemas.catalog import LAKE, Lake, as_lake, open_lake, storage_settings
+from schemas.lock import writer_lock
 from transforms.progress import counter_value, from_metrics, read_folder
 from transforms.read.discover import list_files
-from transforms.sink.commit import (commit_batch, compact, needs_compaction, remove_orphans,
-                                    staging_dir)
+from transforms.sink.commit import (as_folder, commit_batch, compact, needs_compaction,
+                                    remove_orphans, staging_dir)
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +71,71 @@ def code_version() -> str:
 # The folders of the layout before the lake (Parquet per table, the signature index).
 EARLIER_LAYOUT = ("articles", "duplicates", "rejects", "_dedup_index")
 
+# Beam's S3 options and the environment variables they default to here: a remote lake's
+# workers get the driver's settings with the job's options, not from their own environment.
+_S3_FROM_ENV = (("s3_endpoint_url", ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
+                ("s3_access_key_id", ("AWS_ACCESS_KEY_ID",)),
+                ("s3_secret_access_key", ("AWS_SECRET_ACCESS_KEY",)),
+                ("s3_region_name", ("AWS_REGION", "AWS_DEFAULT_REGION")))
 
-def clear_output(output: str, catalog: Optional[str] = None) -> None:
-    """``--overwrite``: removes the catalog, every data file, the reports and worker logs of
-    earlier runs, and the folders of the earlier layout (call under the lock)."""
+
+def lake_of(options, opts) -> Lake:
+    """The lake a run writes to: ``--output`` (made absolute when local) and ``--catalog``,
+    with the object-store settings of Beam's ``--s3_*`` options or, where those are not
+    given, of the standard environment variables (then also set on the options, so that
+    the job's workers use the same)."""
+    from apache_beam.options.pipeline_options import S3Options
+    output = opts.output if "://" in opts.output else os.path.abspath(opts.output)
+    if "://" not in output:
+        return Lake(output, opts.catalog)
+    s3 = options.view_as(S3Options)
+    for option, names in _S3_FROM_ENV:
+        if getattr(s3, option, None) is None:
+            found = next((os.environ[n] for n in names if os.environ.get(n)), None)
+            if found:
+                setattr(s3, option, found)
+    given = {o: getattr(s3, o, None) for o, _ in _S3_FROM_ENV}
+    given["s3_disable_ssl"] = getattr(s3, "s3_disable_ssl", False)
+    return Lake(output, opts.catalog, storage_settings(given, env={}))
+
+
+def clear_output(lake) -> None:
+    """``--overwrite``: removes the catalog (a remote catalog's lake tables), every data file,
+    the reports and worker logs of earlier runs, and the folders of the earlier layout (call
+    under the lock)."""
     from apache_beam.io.filesystems import FileSystems
-    cat = catalog_path(output, catalog)
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        if os.path.exists(cat + suffix):
-            os.remove(cat + suffix)
+    lake = as_lake(lake)
+    if lake.remote:
+        drop_remote_catalog(lake)
+    else:
+        cat = lake.sqlite_path
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(cat + suffix):
+                os.remove(cat + suffix)
     from pipeline.report import REPORTS_DIR
-    found = [p for p in [data_path(output).rstrip("/")]
+    output = lake.output
+    found = [p for p in [lake.data_path.rstrip("/")]
              + [FileSystems.join(output, d) for d in (REPORTS_DIR, LOGS_DIR) + EARLIER_LAYOUT]
-             if FileSystems.exists(p)]
+             if FileSystems.exists(p)
+             or FileSystems.match([as_folder(p).rstrip("/") + "/*"])[0].metadata_list]
     if found:
-        FileSystems.delete(found)
+        FileSystems.delete([as_folder(p) for p in found])
+
+
+def drop_remote_catalog(lake: Lake) -> None:
+    """Drops the DuckLake tables (``ducklake_*``) of a PostgreSQL catalog, in one transaction:
+    the next attach makes a new, empty lake there."""
+    from schemas.lock import PostgresLock
+    conn = PostgresLock(lake, "overwrite")._connect("news-ingest overwrite")
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename LIKE 'ducklake%%'").fetchall()]
+        with conn.transaction():
+            for name in names:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    finally:
+        conn.close()
 
 
 LOGS_DIR = "_logs"
@@ -100,8 +150,14 @@ def runner_is_local(runner) -> bool:
     return (name[:-len("runner")] if name.endswith("runner") else name) in LOCAL_RUNNERS
 
 
-def logs_path(output: str, run_id: str) -> str:
-    """Where the log of a run's worker processes goes (``multi_processing`` mode)."""
+def logs_path(output: str, run_id: str, report_dir: Optional[str] = None) -> str:
+    """Where the log of a run's local worker processes goes (``multi_processing`` mode): the
+    output folder's ``_logs``, or, for a lake on an object store, ``--report_dir``'s (else
+    the temporary folder's)."""
+    if "://" in output:
+        import tempfile
+        return os.path.join(report_dir or os.path.join(tempfile.gettempdir(), "news-ingest"),
+                            LOGS_DIR, f"{run_id}.log")
     return os.path.join(output, LOGS_DIR, f"{run_id}.log")
 
 
@@ -123,10 +179,12 @@ class Writer:
     ``warm``: a ``transforms.warm.Warm`` whose models the caller keeps loaded between jobs
     (used by in-process workers), or None."""
 
-    def __init__(self, con, options, opts, run_id: str, progress: Progress, warm=None):
+    def __init__(self, con, options, opts, run_id: str, progress: Progress, warm=None,
+                 lake: Optional[Lake] = None):
         self.con, self.options, self.opts, self.run_id = con, options, opts, run_id
         self.progress, self.warm = progress, warm
-        self.output = os.path.abspath(opts.output)
+        self.lake = lake or lake_of(options, opts)
+        self.output = self.lake.output
         self.local = runner_is_local(options.view_as(StandardOptions).runner)
         self.subprocesses = (self.local and options.view_as(DirectOptions).direct_running_mode
                              == "multi_processing")
@@ -142,7 +200,7 @@ class Writer:
         has_index = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.dedup_index").fetchone()[0]
         earlier = None
         if has_index and not opts.no_earlier_runs:
-            earlier = (self.output, None, _snapshot(con))
+            earlier = (self.lake, _snapshot(con))
         batch_started = datetime.now(timezone.utc)
         t_batch = time.monotonic()
         if self.warm is not None:
@@ -152,7 +210,8 @@ class Writer:
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
                   earlier=earlier, progress=tallies, warm=self.warm)
             t_built = time.monotonic()
-            restore = silence_workers(logs_path(self.output, run_id)) if self.subprocesses else None
+            restore = (silence_workers(logs_path(self.output, run_id, opts.report_dir))
+                       if self.subprocesses else None)
             try:
                 result = p.run()
                 self.progress.watch(result)
@@ -202,13 +261,14 @@ def add_counts(totals: Dict[str, int], counts: Dict[str, int]) -> None:
         totals[k] = totals.get(k, 0) + v
 
 
-def open_output(output: str, overwrite: bool, say):
+def open_output(lake, overwrite: bool, say):
     """Under the writer lock: clears the output (``--overwrite``), opens the lake for writing
     and removes what interrupted runs left."""
+    lake = as_lake(lake)
     if overwrite:
-        clear_output(output)
-    con = open_lake(output, read_only=False)
-    removed = remove_orphans(con, output)
+        clear_output(lake)
+    con = open_lake(lake, read_only=False)
+    removed = remove_orphans(con, lake.output)
     if removed:
         say(f"removed {len(removed)} uncommitted batch folder(s) left by an interrupted run")
     return con
@@ -223,7 +283,7 @@ def in_process(options) -> bool:
 
 
 @contextlib.contextmanager
-def local_models(options, opts):
+def local_models(options, opts, lake: Optional[Lake] = None):
     """A ``transforms.warm.Warm`` whose models this process keeps for the whole run, when
     the jobs' workers are threads of this process (the in-memory runner); else None (workers
     load their own). The NER model goes to a child process that starts loading at once, on
@@ -244,7 +304,8 @@ def local_models(options, opts):
             ner = NerProcess(opts.spacy_model)
             warm.hold("ner", lambda: ner, opts.spacy_model)
         warm.hold_from_first_job("language", load_identifier, "py3langid")
-        warm.hold_from_first_job("duckdb", new_duckdb, "duckdb")
+        lake = lake or lake_of(options, opts)
+        warm.hold_from_first_job("duckdb", lambda: new_duckdb(lake=lake), "duckdb")
         yield warm
     finally:
         if ner is not None:
@@ -260,10 +321,11 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
     t0 = time.monotonic()
     progress = progress or Progress("log", skip_entities=opts.skip_entities)
     say = progress.say
-    output = os.path.abspath(opts.output)
-    lock = WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait, on_wait=say)
-    with lock, local_models(options, opts) as warm:
-        con = open_output(output, opts.overwrite, say)
+    lake = lake_of(options, opts)
+    output = lake.output
+    lock = writer_lock(lake, run_id, wait=opts.wait, on_wait=say)
+    with lock, local_models(options, opts, lake) as warm:
+        con = open_output(lake, opts.overwrite, say)
         files = outside(list_files(opts.input), output)
         plan = plan_run(con, files, reprocess=opts.reprocess, max_files=opts.batch_files,
                         max_bytes=opts.batch_bytes)
@@ -272,7 +334,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         progress.planned(plan.new + plan.known, len(plan.batches))
         faults.point("planned")
         totals: Dict[str, int] = {}
-        writer = Writer(con, options, opts, run_id, progress, warm=warm)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake)
         for i, batch in enumerate(plan.batches, start=1):
             done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped)
             add_counts(totals, done.counts)
@@ -285,7 +347,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         if facts and plan.batches:
             try:  # only reads: whatever fails here, the commits stand
                 from pipeline.report.facts import gather
-                gathered = gather(output, run_id, con=con)
+                gathered = gather(lake, run_id, con=con)
             except Exception as e:  # noqa: BLE001 (the caller reads them again on its own)
                 log.info("report facts not read through the writer's connection: %s", e)
         con.close()
@@ -305,8 +367,8 @@ def _counter(result, name: str) -> Optional[int]:
     return sum(counter_value(c) for c in found)
 
 
-def list_runs(output: str) -> List[tuple]:
-    con = open_lake(output)
+def list_runs(output, catalog: Optional[str] = None) -> List[tuple]:
+    con = open_lake(output, catalog)
     return con.execute("""
         SELECT run_id, min(started_at) AS started, max(finished_at) AS finished,
                count(*) AS batches, sum(files_new + files_changed + files_unchanged) AS files,

@@ -43,8 +43,8 @@ class _NotTakenFn(beam.DoFn):
     lake's ledger with the same size and time (a changed one carries what the ledger holds of
     its earlier version, so that its commit replaces it)."""
 
-    def __init__(self, output: str):
-        self.output = output
+    def __init__(self, lake):
+        self.lake = lake
         self.in_progress = Metrics.counter("read", "files_in_progress_skipped")
         self.taken_before = Metrics.counter("read", "files_taken_before_skipped")
 
@@ -64,8 +64,8 @@ class _NotTakenFn(beam.DoFn):
         if FileSystems.get_scheme(path) in (None, "file"):
             path = os.path.abspath(path)  # the ledger's name for a local file
         meta = FileMetadata(path, m.size_in_bytes, getattr(m, "last_updated_in_seconds", None))
-        if self.con is None and exists(self.output):
-            self.con = open_lake(self.output)
+        if self.con is None and exists(self.lake):
+            self.con = open_lake(self.lake)
         if self.con is None:
             yield FileEntry(path, meta.size_in_bytes, modified_us(meta), None, [])
             return
@@ -85,25 +85,28 @@ class MatchLanding(beam.PTransform):
     appears or changes (listed every ``interval`` seconds), unless the ledger of the lake
     at ``output`` has it as it is."""
 
-    def __init__(self, inputs, interval: float, output: str):
+    def __init__(self, inputs, interval: float, lake):
         super().__init__()
-        self.inputs, self.interval, self.output = list(inputs), interval, output
+        self.inputs, self.interval, self.lake = list(inputs), interval, lake
 
     def expand(self, pbegin):
         found = [pbegin | f"Match{i}" >> fileio.MatchContinuously(
                      pattern, interval=self.interval, match_updated_files=True)
                  for i, pattern in enumerate(file_patterns(self.inputs))]
         return (found | "AllInputs" >> beam.Flatten()
-                | "NotTaken" >> beam.ParDo(_NotTakenFn(self.output)))
+                | "NotTaken" >> beam.ParDo(_NotTakenFn(self.lake)))
 
 
 class StreamIngest(beam.PTransform):
     """Unbounded PCollection[FileEntry] -> {table: PCollection} of every staged table,
-    committed per window pane into ``output`` (the result is the commits' PCollection)."""
+    committed per window pane into ``lake`` (default: ``opts.output``'s local lake; the
+    result is the commits' PCollection)."""
 
-    def __init__(self, opts, run_id: str, options_json: str = "{}", version: str = ""):
+    def __init__(self, opts, run_id: str, options_json: str = "{}", version: str = "",
+                 lake=None):
         super().__init__()
         self.opts, self.run_id, self.options_json, self.version = opts, run_id, options_json, version
+        self.lake = lake
 
     def expand(self, files):
         o = self.opts
@@ -132,19 +135,22 @@ class StreamIngest(beam.PTransform):
             "ingest_records": read[LEDGER_RECORDS],
         }
         return tables | "Commit" >> CommitWindows(
-            o.output, self.run_id, window_seconds=o.window_seconds,
+            self.lake or o.output, self.run_id, window_seconds=o.window_seconds,
             allowed_lateness=o.allowed_lateness, threshold=o.dedup_threshold,
             options=self.options_json, version=self.version)
 
 
 def build_streaming(p: beam.Pipeline, opts, run_id: str, files: Optional[beam.PCollection] = None,
-                    options_json: str = "{}", version: str = ""):
+                    options_json: str = "{}", version: str = "", lake=None):
     """Adds the streaming graph to ``p``; ``files``: the FileEntry source (default: the
-    inputs listed every ``--poll_seconds``). Returns the commits' PCollection."""
+    inputs listed every ``--poll_seconds``); ``lake``: a ``schemas.catalog.Lake`` (default:
+    the local lake at ``opts.output``). Returns the commits' PCollection."""
+    from schemas.catalog import as_lake
+    lake = lake or as_lake(opts.output if "://" in opts.output else os.path.abspath(opts.output),
+                           getattr(opts, "catalog", None))
     if files is None:
-        files = p | "Landing" >> MatchLanding(opts.input, opts.poll_seconds,
-                                              os.path.abspath(opts.output))
-    return files | "Ingest" >> StreamIngest(opts, run_id, options_json, version)
+        files = p | "Landing" >> MatchLanding(opts.input, opts.poll_seconds, lake)
+    return files | "Ingest" >> StreamIngest(opts, run_id, options_json, version, lake)
 
 
 def options_json(options) -> str:

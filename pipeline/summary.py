@@ -4,18 +4,20 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional
 
-from schemas.catalog import attach_sql
+from schemas.catalog import as_lake, attach_sql
 
 # The entity labels the summary's "top entities" line draws from.
 SUMMARY_LABELS = ("PERSON", "ORG", "GPE", "LOC", "NORP")
 
 
-def summarize(output: str, result, facts: Optional[dict] = None, report: Optional[str] = None) -> str:
+def summarize(output, result, facts: Optional[dict] = None, report: Optional[str] = None) -> str:
     """``result``: the ``pipeline.run.RunResult`` of the run; ``facts``: what
     ``pipeline.report.facts.gather`` read of it (None: the counts only, without their
     breakdowns); ``report``: the path of its HTML report."""
     run_id = result.run_id
-    lines = [f"run {run_id} -> {output}",
+    lake = as_lake(output)
+    output = lake.output
+    lines = [f"run {run_id} -> {output}" + (f" (catalog {lake.shown()})" if lake.remote else ""),
              f"  files:      {result.found} found, {result.new} new, "
              f"{result.known} changed or reprocessed, {result.skipped} already taken"]
     if not result.batches:
@@ -40,7 +42,19 @@ def summarize(output: str, result, facts: Optional[dict] = None, report: Optiona
         if top:
             lines.append("  top entities: " + ", ".join(f"{t} ({l}) x{n}" for t, l, n in top))
     if report:
-        lines.append(f"  report:     {os.path.abspath(report)}")
+        lines.append(f"  report:     {report if '://' in report else os.path.abspath(report)}")
+    if lake.remote:
+        lines += [
+            "",
+            "Query it from Python (from any machine that reaches the catalog and the store; the "
+            "password from PGPASSWORD, the store's settings from the AWS_* variables):",
+            f"  .venv/bin/python -c \"from schemas.views import connect; print(connect('{output}', "
+            f"catalog='{lake.without_password()}').sql('SELECT count(*) FROM articles'))\"",
+            "or attach it in DuckDB 1.5 (extensions ducklake, postgres and httpfs; the store's "
+            "keys in a CREATE SECRET of TYPE s3):",
+            f"  {attach_sql(lake, alias='news', shown=True)}; USE news;",
+        ]
+        return "\n".join(lines)
     abs_out = os.path.abspath(output)
     lines += [
         "",

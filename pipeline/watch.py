@@ -34,11 +34,10 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from pipeline.landing import Landing, Scope
-from pipeline.lock import WriterLock
 from pipeline.plan import attach_prior_records, cut, outside, read_ledger, select
 from pipeline.progress import Progress
-from pipeline.run import RunResult, Writer, add_counts, local_models, open_output
-from schemas.catalog import catalog_path
+from pipeline.run import RunResult, Writer, add_counts, lake_of, local_models, open_output
+from schemas.lock import writer_lock
 from transforms.read.discover import list_files
 from transforms.sink.commit import compact, needs_compaction
 
@@ -119,7 +118,8 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     """Watches ``opts.input`` until SIGINT/SIGTERM; commits micro-batches into ``opts.output``."""
     t0 = time.monotonic()
     say = progress.say
-    output = os.path.abspath(opts.output)
+    lake = lake_of(options, opts)
+    output = lake.output
     scope = Scope(opts.input, exclude=output)
     landing = Landing(opts.settle_seconds)
     events: "queue.Queue" = queue.Queue()
@@ -128,10 +128,10 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     seen: set = set()
     batches = taken = failures = 0
     known: Dict[str, tuple] = {}  # path -> (size, mtime) as taken: a relisting skips them
-    with Stop() as stop, WriterLock(catalog_path(output) + ".lock", run_id, wait=opts.wait,
-                                    on_wait=say), local_models(options, opts) as warm:
-        con = open_output(output, opts.overwrite, say)
-        writer = Writer(con, options, opts, run_id, progress, warm=warm)
+    with Stop() as stop, writer_lock(lake, run_id, wait=opts.wait,
+                                     on_wait=say), local_models(options, opts, lake) as warm:
+        con = open_output(lake, opts.overwrite, say)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake)
         if warm is not None:
             warm.before_job()  # everything loaded before the first file lands
         observer = _observe(scope, events)

@@ -1,32 +1,42 @@
-"""The output as a DuckLake: a SQLite catalog beside Parquet data files.
+"""The output as a DuckLake, in one of two homes, and the one place that knows how to open it.
 
-Layout of an output folder ``OUTPUT``::
+The embedded default (no ``--catalog``): a SQLite catalog beside the data files in a local
+folder ``OUTPUT``::
 
     OUTPUT/catalog.sqlite            the DuckLake catalog (tables, snapshots, file lists)
-    OUTPUT/catalog.sqlite.lock       held by the one run that writes (``pipeline.lock``)
+    OUTPUT/catalog.sqlite.lock       held by the one run that writes (``schemas.lock``)
     OUTPUT/data/batches/<commit_id>/<table>/*.parquet   files Beam wrote for one commit
     OUTPUT/data/main/<table>/*.parquet                  files DuckLake wrote (compaction)
 
+The remote lake (``--catalog postgresql://...``): the catalog is a PostgreSQL database that
+every machine reaches, and ``OUTPUT`` (a local or shared folder, ``s3://bucket/prefix`` or
+``gs://bucket/prefix``) holds the same ``data/`` layout; the writer lock is an advisory lock
+of that database. A ``Lake`` names either home; every module opens it through this one, and
+none branches on which home it is.
+
 A commit registers a batch's files and changes the ledger in one catalog transaction, so a
-reader sees a batch entirely or not at all. SQLite is the catalog because it lets other
-processes read while a run holds a write transaction (a DuckDB-file catalog is locked by the
-process that opens it). The catalog runs in SQLite's WAL mode, so that an open reader never blocks a commit. Both
-extensions load from their PyPI packages: nothing is downloaded.
+reader sees a batch entirely or not at all. SQLite (in WAL mode) and PostgreSQL both let other
+processes read while a run holds a write transaction. The extensions load from their PyPI
+packages: nothing is downloaded.
 """
 from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import getpass
 import glob
 import json
 import os
+import re
 import shutil
 import stat
 import sys
 import tempfile
-from typing import Dict, Optional
+import typing
+import urllib.parse
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 import duckdb
 import pyarrow as pa
@@ -42,7 +52,186 @@ class CatalogError(RuntimeError):
     """The output has no usable catalog; the message says what to do."""
 
 
+REMOTE_EXTRA = "remote"
+
+
+def remote_hint() -> str:
+    return (f"NEWS_INGEST_EXTRAS={REMOTE_EXTRA} ./run_local.sh ... installs it "
+            f"(or: .venv/bin/pip install -e '.[{REMOTE_EXTRA}]')")
+
+
+def is_postgres(catalog: Optional[str]) -> bool:
+    """Whether ``catalog`` names a PostgreSQL database (a URI or a libpq key=value string)."""
+    if not catalog:
+        return False
+    c = catalog.strip()
+    return (c.lower().startswith(("postgresql://", "postgres://"))
+            or bool(re.match(r"^\s*(dbname|host|hostaddr|port|user|password|service)\s*=", c)))
+
+
+def parse_postgres(catalog: str) -> Dict[str, str]:
+    """A PostgreSQL URI or libpq key=value string -> its libpq keywords (``ValueError`` when it
+    cannot be read). Parsed here, not by a driver, so that workers need DuckDB alone."""
+    c = catalog.strip()
+    if c.lower().startswith(("postgresql://", "postgres://")):
+        u = urllib.parse.urlsplit(c)
+        out: Dict[str, str] = {}
+        if u.hostname:
+            out["host"] = urllib.parse.unquote(u.hostname)
+        try:
+            port = u.port
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        if port:
+            out["port"] = str(port)
+        if u.username:
+            out["user"] = urllib.parse.unquote(u.username)
+        if u.password is not None:
+            out["password"] = urllib.parse.unquote(u.password)
+        if u.path.strip("/"):
+            out["dbname"] = urllib.parse.unquote(u.path.strip("/"))
+        for k, v in urllib.parse.parse_qsl(u.query):
+            out[k] = v
+        return out
+    out = {}
+    for m in re.finditer(r"\s*([A-Za-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)", c):
+        value = m.group(2)
+        if value.startswith("'"):
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        out[m.group(1)] = value
+    if not out:
+        raise ValueError("no key=value pairs")
+    return out
+
+
+def libpq_string(params: Mapping[str, str]) -> str:
+    """libpq keywords -> a key=value connection string (values quoted where needed)."""
+    def q(v: str) -> str:
+        return v if v and re.fullmatch(r"[^\s'\\]+", v) else "'" + re.sub(r"(['\\])", r"\\\1", v) + "'"
+    return " ".join(f"{k}={q(str(v))}" for k, v in params.items())
+
+
+class Storage(typing.NamedTuple):
+    """How DuckDB reaches an object store (Beam reads the same settings from its own
+    options). ``endpoint``: ``host:port`` of an S3-compatible server, None for AWS itself."""
+    key_id: Optional[str] = None
+    secret: Optional[str] = None
+    region: Optional[str] = None
+    endpoint: Optional[str] = None
+    use_ssl: bool = True
+
+
+def storage_settings(s3_options: Optional[Mapping[str, Optional[str]]] = None,
+                     env: Optional[Mapping[str, str]] = None) -> Storage:
+    """The object-store settings from Beam's ``--s3_*`` options where given, else from the
+    standard environment variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_REGION``). A plain ``http://`` endpoint means no TLS."""
+    o = dict(s3_options or {})
+    env = os.environ if env is None else env
+    url = o.get("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    endpoint, use_ssl = None, True
+    if url:
+        parts = urllib.parse.urlsplit(url if "://" in url else "https://" + url)
+        endpoint, use_ssl = parts.netloc, parts.scheme != "http"
+    if o.get("s3_disable_ssl") is True:
+        use_ssl = False
+    return Storage(o.get("s3_access_key_id") or env.get("AWS_ACCESS_KEY_ID"),
+                   o.get("s3_secret_access_key") or env.get("AWS_SECRET_ACCESS_KEY"),
+                   o.get("s3_region_name") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+                   endpoint, use_ssl)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lake:
+    """Where a lake lives: ``output`` (a local folder, or an object-store prefix with a
+    PostgreSQL catalog) and ``catalog`` (None: ``OUTPUT/catalog.sqlite``; a PostgreSQL URI or
+    key=value string; any other string: a SQLite catalog file). ``storage``: how DuckDB
+    reaches an object-store ``output`` (None: from the environment where it is opened).
+    Picklable: workers get it with their DoFns; its ``repr`` shows no password or key."""
+    output: str
+    catalog: Optional[str] = None
+    storage: Optional[Storage] = None
+
+    @property
+    def remote(self) -> bool:
+        """The catalog is a PostgreSQL database (the lake every machine reaches)."""
+        return is_postgres(self.catalog)
+
+    @property
+    def on_object_store(self) -> bool:
+        return "://" in self.output and not self.output.lower().startswith("file://")
+
+    @property
+    def data_path(self) -> str:
+        return data_path(self.output)
+
+    @property
+    def sqlite_path(self) -> str:
+        return catalog_path(self.output, None if self.remote else self.catalog)
+
+    def postgres(self) -> Dict[str, str]:
+        try:
+            return parse_postgres(self.catalog or "")
+        except ValueError as e:
+            raise CatalogError(f"--catalog cannot be read as a PostgreSQL URI or key=value "
+                               f"string ({e}): e.g. postgresql://USER:PASSWORD@HOST:5432/DBNAME") from None
+
+    def target(self) -> str:
+        """What DuckDB attaches: ``ducklake:sqlite:PATH`` or ``ducklake:postgres:KEY=VALUE...``."""
+        if self.remote:
+            return "ducklake:postgres:" + libpq_string(self.postgres())
+        return "ducklake:sqlite:" + self.sqlite_path
+
+    def secrets(self) -> List[str]:
+        """The strings no log, report or error may show."""
+        found = []
+        if self.remote:
+            with contextlib.suppress(CatalogError):
+                pw = self.postgres().get("password")
+                if pw:
+                    found += [pw, urllib.parse.quote(pw, safe="")]
+        if self.storage is not None and self.storage.secret:
+            found.append(self.storage.secret)
+        return [s for s in found if s]
+
+    def redact(self, text: str) -> str:
+        for s in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(s, "***")
+        return text
+
+    def shown(self) -> str:
+        """The catalog as logs and the run history may show it (password masked)."""
+        if not self.remote:
+            return self.sqlite_path
+        return self.redact(self.catalog or "")
+
+    def without_password(self) -> str:
+        """The catalog without its password, for a command a user pastes (libpq then reads
+        the password from ``PGPASSWORD`` or ``~/.pgpass``)."""
+        if not self.remote:
+            return self.sqlite_path
+        c = (self.catalog or "").strip()
+        if c.lower().startswith(("postgresql://", "postgres://")):
+            u = urllib.parse.urlsplit(c)
+            host = u.netloc.rsplit("@", 1)[-1]
+            user = u.username
+            netloc = f"{urllib.parse.quote(urllib.parse.unquote(user), safe='')}@{host}" if user else host
+            return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
+        return libpq_string({k: v for k, v in self.postgres().items() if k != "password"})
+
+    def __repr__(self) -> str:
+        return f"Lake({self.output!r}, catalog={self.shown()!r})"
+
+
+def as_lake(output: Union[str, "Lake"], catalog: Optional[str] = None) -> "Lake":
+    """``output`` as a ``Lake`` (a Lake stays as it is)."""
+    if isinstance(output, Lake):
+        return output
+    return Lake(str(output).rstrip("/") if "://" not in str(output) else str(output), catalog)
+
+
 def catalog_path(output: str, catalog: Optional[str] = None) -> str:
+    """The SQLite catalog file of a local lake."""
     return catalog or os.path.join(output, CATALOG_FILE)
 
 
@@ -94,14 +283,61 @@ def _sqlite_extension() -> str:
     return dst
 
 
-def _lake_extensions() -> tuple:
-    return (os.path.realpath(_extension_file("duckdb_extension_ducklake", "ducklake.duckdb_extension")),
-            os.path.realpath(_sqlite_extension()))
+def _lake_extensions(lake: Optional["Lake"] = None) -> tuple:
+    """The extension files a connection to ``lake`` loads (None: a local lake): DuckLake and
+    SQLite always, PostgreSQL's for a remote catalog, httpfs for an object-store data path."""
+    paths = [_extension_file("duckdb_extension_ducklake", "ducklake.duckdb_extension"),
+             _sqlite_extension()]
+    if lake is not None and lake.remote:
+        paths.append(_remote_extension("duckdb_extension_postgres_scanner",
+                                       "postgres_scanner.duckdb_extension", "a PostgreSQL catalog"))
+    if lake is not None and lake.on_object_store:
+        paths.append(_remote_extension("duckdb_extension_httpfs", "httpfs.duckdb_extension",
+                                       f"a data path on {lake.output.split('://')[0]}://"))
+    return tuple(os.path.realpath(p) for p in paths)
 
 
-def load_extensions(con: "duckdb.DuckDBPyConnection") -> None:
-    for path in _lake_extensions():
+def _remote_extension(package: str, name: str, what: str) -> str:
+    try:
+        return _extension_file(package, name)
+    except CatalogError:
+        raise CatalogError(f"{what} needs the '{REMOTE_EXTRA}' extra, which is not installed: "
+                           f"{remote_hint()}") from None
+
+
+def load_extensions(con: "duckdb.DuckDBPyConnection", lake: Optional["Lake"] = None) -> None:
+    for path in _lake_extensions(lake):
         con.execute(f"LOAD '{path}'")
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def configure_storage(con: "duckdb.DuckDBPyConnection", lake: "Lake") -> None:
+    """Gives ``con`` the credentials of ``lake``'s object store (a temporary secret of this
+    connection; nothing is written to disk)."""
+    if not lake.on_object_store:
+        return
+    st = lake.storage or storage_settings()
+    scheme = lake.output.split("://", 1)[0].lower()
+    kind = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}.get(scheme)
+    if kind is None:
+        raise CatalogError(f"--output {lake.output}: DuckDB reads data paths on s3:// and gs:// "
+                           "(or a local or shared folder), not on "
+                           f"{scheme}://")
+    parts = [f"TYPE {kind}"]
+    if st.key_id:
+        parts.append(f"KEY_ID {_sql_str(st.key_id)}")
+    if st.secret:
+        parts.append(f"SECRET {_sql_str(st.secret)}")
+    if kind == "s3":
+        if st.region:
+            parts.append(f"REGION {_sql_str(st.region)}")
+        if st.endpoint:  # an S3-compatible server: path-style addressing, as Beam's client uses
+            parts += [f"ENDPOINT {_sql_str(st.endpoint)}", "URL_STYLE 'path'"]
+        parts.append(f"USE_SSL {'true' if st.use_ssl else 'false'}")
+    con.execute(f"CREATE OR REPLACE SECRET news_ingest_store ({', '.join(parts)})")
 
 
 def only_we_can_change(path: str) -> bool:
@@ -128,28 +364,51 @@ def only_we_can_change(path: str) -> bool:
         current = parent
 
 
-def attach_sql(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
-               snapshot: Optional[int] = None, alias: str = LAKE) -> str:
-    """The ATTACH statement for the output's lake (what a user pastes into DuckDB)."""
-    def quoted(s: str) -> str:
-        return "'" + s.replace("'", "''") + "'"
-
+def attach_sql(output, catalog: Optional[str] = None, *, read_only: bool = True,
+               snapshot: Optional[int] = None, alias: str = LAKE, shown: bool = False) -> str:
+    """The ATTACH statement for the lake (what a user pastes into DuckDB). ``shown``: the
+    form to print, without a password (libpq then takes it from ``PGPASSWORD`` or
+    ``~/.pgpass``)."""
+    lake = as_lake(output, catalog)
     opts = []
     if read_only:
         opts.append("READ_ONLY")
     else:
-        opts.append(f"DATA_PATH {quoted(data_path(output))}")
+        opts.append(f"DATA_PATH {_sql_str(lake.data_path)}")
     if snapshot is not None:
         opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
-    return f"ATTACH {quoted('ducklake:sqlite:' + catalog_path(output, catalog))} AS {alias} ({', '.join(opts)})"
+    target = lake.target()
+    if shown and lake.remote:
+        target = "ducklake:postgres:" + libpq_string(
+            {k: v for k, v in lake.postgres().items() if k != "password"})
+    return f"ATTACH {_sql_str(target)} AS {alias} ({', '.join(opts)})"
 
 
-def exists(output: str, catalog: Optional[str] = None) -> bool:
-    return os.path.exists(catalog_path(output, catalog))
+def exists(output, catalog: Optional[str] = None) -> bool:
+    """Whether the lake has been created (a run wrote to it)."""
+    lake = as_lake(output, catalog)
+    if not lake.remote:
+        return os.path.exists(lake.sqlite_path)
+    con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
+    try:
+        for path in _lake_extensions(lake)[2:3]:
+            con.execute(f"LOAD '{path}'")
+        try:
+            con.execute(f"ATTACH {_sql_str(libpq_string(lake.postgres()))} AS pg_catalog_check "
+                        "(TYPE postgres, READ_ONLY)")
+        except duckdb.Error as e:
+            raise CatalogError(f"cannot reach the catalog {lake.shown()}: "
+                               f"{lake.redact(str(e)).strip().splitlines()[0]}") from None
+        return con.execute("SELECT count(*) > 0 FROM duckdb_tables() WHERE database_name = "
+                           "'pg_catalog_check' AND table_name = 'ducklake_metadata'").fetchone()[0]
+    finally:
+        con.close()
 
 
-def new_duckdb(verify_extensions: bool = False) -> "duckdb.DuckDBPyConnection":
-    """An in-memory DuckDB with the lake's extensions loaded (no lake attached).
+def new_duckdb(verify_extensions: bool = False,
+               lake: Optional["Lake"] = None) -> "duckdb.DuckDBPyConnection":
+    """An in-memory DuckDB with the extensions of ``lake`` loaded (None: a local lake's) and
+    its object store's credentials (no lake attached).
 
     DuckDB checks an extension's signature on every load by hashing the whole file (two files
     of ~35 MB: 0.16 s of every connection, so of every run, worker lookup and report). These
@@ -157,36 +416,54 @@ def new_duckdb(verify_extensions: bool = False) -> "duckdb.DuckDBPyConnection":
     root can change them, the check repeats what the install established, and the pipeline's
     own connections skip it. ``verify_extensions``: check anyway (connections handed to users,
     which may load other extensions)."""
-    paths = _lake_extensions()
+    paths = _lake_extensions(lake)
     trusted = not verify_extensions and all(only_we_can_change(p) for p in paths)
     # nothing is ever downloaded into a connection that takes unsigned extensions
     config = {"allow_unsigned_extensions": "true", "autoinstall_known_extensions": "false"}
-    con = duckdb.connect(config=config if trusted else {})
+    con = duckdb.connect(config=config if trusted else {"autoinstall_known_extensions": "false"})
     for path in paths:
         con.execute(f"LOAD '{path}'")
+    if lake is not None:
+        configure_storage(con, lake)
     return con
 
 
-def open_lake(output: str, catalog: Optional[str] = None, *, read_only: bool = True,
+def open_lake(output, catalog: Optional[str] = None, *, read_only: bool = True,
               snapshot: Optional[int] = None,
               verify_extensions: bool = False) -> "duckdb.DuckDBPyConnection":
     """A DuckDB connection with the lake attached as ``lake`` and selected (``USE lake``).
+    ``output``: a ``Lake``, or an output folder (with ``catalog``, as ``as_lake`` reads them).
 
     Read-only connections see the last committed state (or ``snapshot``); a read-write one
     creates the lake, its tables and views when the output has none yet.
     ``verify_extensions``: see ``new_duckdb``.
     """
-    if read_only and not exists(output, catalog):
-        raise CatalogError(f"{output} holds no ingest output ({catalog_path(output, catalog)} "
-                           "is missing): run the pipeline with --output pointing there first")
-    if not read_only:
-        use_wal(catalog_path(output, catalog))
-    con = new_duckdb(verify_extensions)
-    con.execute(attach_sql(output, catalog, read_only=read_only, snapshot=snapshot))
+    lake = as_lake(output, catalog)
+    if read_only and not exists(lake):
+        where = (f"its catalog {lake.shown()} holds no lake" if lake.remote
+                 else f"{lake.sqlite_path} is missing")
+        raise CatalogError(f"{lake.output} holds no ingest output ({where}): run the pipeline "
+                           "with --output (and --catalog) pointing there first")
+    if not read_only and not lake.remote:
+        use_wal(lake.sqlite_path)
+    con = new_duckdb(verify_extensions, lake)
+    attach(con, lake, read_only=read_only, snapshot=snapshot)
     con.execute(f"USE {LAKE}")
     if not read_only:
         create_tables(con)
     return con
+
+
+def attach(con: "duckdb.DuckDBPyConnection", lake: "Lake", *, read_only: bool = True,
+           snapshot: Optional[int] = None, alias: str = LAKE) -> None:
+    """Attaches ``lake`` to ``con`` as ``alias``; a failure is a ``CatalogError`` whose
+    message shows no password."""
+    try:
+        con.execute(attach_sql(lake, read_only=read_only, snapshot=snapshot, alias=alias))
+    except duckdb.Error as e:
+        first = lake.redact(str(e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CatalogError(f"cannot open the lake at {lake.output} (catalog {lake.shown()}): "
+                           f"{first}") from None
 
 
 def use_wal(path: str) -> None:

@@ -3,22 +3,26 @@ from typing import Optional
 
 import duckdb
 
-from schemas.catalog import open_lake, snapshot_of_run
+from schemas.catalog import Lake, as_lake, open_lake, snapshot_of_run
 
 
-def connect(output_dir: str, run_id: Optional[str] = None,
-            catalog: Optional[str] = None) -> "duckdb.DuckDBPyConnection":
+def connect(output, catalog: Optional[str] = None,
+            run_id: Optional[str] = None) -> "duckdb.DuckDBPyConnection":
     """A read-only DuckDB connection on the output lake (attached as ``lake`` and selected):
     tables ``articles``, ``duplicates``, ``rejects`` (and the pipeline's own: ``runs``,
     ``ingest_files``, ...), views ``entities`` and ``entity_counts``.
 
+    ``output``: the output folder, or with ``catalog`` (a PostgreSQL URI or key=value string)
+    the data path of a remote lake (``s3://bucket/prefix/``: the store's settings come from
+    the standard environment variables), or a ``schemas.catalog.Lake``.
+
     It sees the last committed state when it is opened, never a run half-way; ``run_id``:
     the state as that run's last commit left it (time travel).
     """
-    output_dir = str(output_dir).rstrip("/")
-    con = open_lake(output_dir, catalog, verify_extensions=True)  # the user's connection
+    lake = output if isinstance(output, Lake) else as_lake(str(output), catalog)
+    con = open_lake(lake, verify_extensions=True)  # the user's connection
     if run_id is None:
         return con
     snapshot = snapshot_of_run(con, run_id)
     con.close()
-    return open_lake(output_dir, catalog, snapshot=snapshot, verify_extensions=True)
+    return open_lake(lake, snapshot=snapshot, verify_extensions=True)

@@ -62,3 +62,63 @@ def exited(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+# --- the remote lake: real PostgreSQL and a real S3-compatible store on 127.0.0.1 ---------
+
+class RemoteLake:
+    """One test's remote lake: a new database on the session's PostgreSQL, a new prefix in
+    the session's store. ``args``: what the CLI takes to write there; ``env``: the store's
+    standard variables (readers, commands); ``lake``: the ``schemas.catalog.Lake``."""
+
+    def __init__(self, pg, s3, name: str):
+        from schemas.catalog import Lake, storage_settings
+        self.pg, self.s3, self.name = pg, s3, name
+        self.catalog = pg.create_database(name)
+        self.output = f"s3://lake/{name}"
+        self.args = ["--catalog", self.catalog, "--output", self.output, *s3.beam_options()]
+        self.env = s3.env()
+        self.lake = Lake(self.output, self.catalog, storage_settings(env=self.env))
+
+    def connect(self, run_id=None):
+        from schemas.views import connect
+        return connect(self.lake, run_id=run_id)
+
+    def tables(self):
+        con = self.connect()
+        try:
+            return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()
+                    for t, cols in LAKE_TABLES.items()}
+        finally:
+            con.close()
+
+
+@pytest.fixture(scope="session")
+def servers():
+    """(PostgreSQL, SeaweedFS) for the whole session, stopped by their pids at its end, also
+    when tests fail. A server that cannot start fails the tests that need it, in one line."""
+    from servers import Postgres, SeaweedS3, ServerError
+    started = []
+    try:
+        pg = Postgres().start()
+        started.append(pg)
+        s3 = SeaweedS3().start()
+        started.append(s3)
+    except ServerError as e:
+        for server in reversed(started):
+            server.stop()
+        pytest.fail(f"remote-lake test servers: {e}", pytrace=False)
+    try:
+        yield pg, s3
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def remote_lake(servers, request):
+    import re
+    import secrets
+    pg, s3 = servers
+    name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    return RemoteLake(pg, s3, name)

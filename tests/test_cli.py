@@ -34,7 +34,43 @@ def test_output_of_the_earlier_layout_is_not_mixed_in(capsys, tmp_path):
 def test_missing_input_and_remote_output(capsys, tmp_path):
     assert "no input files match" in error_of(capsys, "--input", str(tmp_path / "none"),
                                               "--output", str(tmp_path / "o"))
-    assert "must be a local folder" in error_of(capsys, "--input", SAMPLES, "--output", "gs://b/o")
+    line = error_of(capsys, "--input", SAMPLES, "--output", "gs://b/o")
+    assert "cannot hold the lake's SQLite catalog" in line and "--catalog postgresql://" in line
+
+
+def test_a_catalog_that_is_not_postgresql_or_cannot_be_read(capsys, tmp_path):
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"),
+                    "--catalog", "mysql://u@h/db")
+    assert "--catalog takes a PostgreSQL database" in line
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"),
+                    "--catalog", "postgresql://u:pw@h:notaport/db")
+    assert "port is not a number" in line and "pw" not in line.replace("postgresql", "")
+
+
+def test_a_catalog_nobody_answers_at_is_one_line_without_its_password(capsys, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))  # a port nothing listens on
+    port = s.getsockname()[1]
+    s.close()
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"),
+                    "--catalog", f"postgresql://news:Sup3rSecret@127.0.0.1:{port}/lake")
+    assert "cannot reach the catalog" in line and "Sup3rSecret" not in line
+    assert "postgresql://news:***@127.0.0.1" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_object_store_output_needs_a_store_that_answers(capsys, tmp_path):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    line = error_of(capsys, "--input", SAMPLES, "--output", "s3://bucket/lake",
+                    "--catalog", "postgresql://news@127.0.0.1:1/lake",
+                    f"--s3_endpoint_url=http://127.0.0.1:{port}", "--s3_access_key_id=k",
+                    "--s3_secret_access_key=TopSecretKey", "--s3_region_name=us-east-1")
+    assert "cannot write to --output s3://bucket/lake" in line and "TopSecretKey" not in line
 
 
 def test_commands_on_a_folder_without_output(capsys, tmp_path):

@@ -18,19 +18,28 @@ ACROSS_RUNS = "report"
 DEFAULT_KEEP = 200
 
 
-def report_path(output: str, run_id: Optional[str] = None) -> str:
-    return FileSystems.join(output, REPORTS_DIR, f"{run_id or ACROSS_RUNS}.html")
+def report_path(output: str, run_id: Optional[str] = None, sub: bool = True) -> str:
+    """``OUTPUT/_reports/RUN.html`` (``sub`` False: ``OUTPUT/RUN.html``, for --report_dir)."""
+    folder = FileSystems.join(output, REPORTS_DIR) if sub else output
+    return FileSystems.join(folder, f"{run_id or ACROSS_RUNS}.html")
 
 
-def write_report(output: str, run_id: Optional[str] = None, path: Optional[str] = None,
+def write_report(output, run_id: Optional[str] = None, path: Optional[str] = None,
                  facts: Optional[dict] = None) -> str:
     """Writes the report of ``run_id`` (None: of every run) to ``path`` (default:
-    ``report_path``), replacing it whole; returns the path. ``facts``: what ``facts.gather``
-    read for it already, if anything."""
+    ``report_path``), replacing it whole; returns the path. ``output``: a
+    ``schemas.catalog.Lake`` or an output folder. ``facts``: what ``facts.gather`` read for
+    it already, if anything."""
     from pipeline.report.facts import gather
     from pipeline.report.page import render
-    path = path or report_path(output, run_id)
-    page = render(facts if facts is not None else gather(output, run_id)).encode("utf-8")
+    from schemas.catalog import as_lake
+    lake = as_lake(output)
+    path = path or report_path(lake.output, run_id)
+    page = render(facts if facts is not None else gather(lake, run_id)).encode("utf-8")
+    if "://" in path:  # an object store writes an object whole: no half page to hide
+        with FileSystems.create(path, mime_type="text/html") as f:
+            f.write(page)
+        return path
     parent = os.path.dirname(path)
     if parent and not FileSystems.exists(parent):
         FileSystems.mkdirs(parent)

