@@ -11,6 +11,8 @@ Neither sends anything beyond this machine. A server that cannot start raises
 """
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import pwd
@@ -124,6 +126,7 @@ class SeaweedS3:
         self.root = tempfile.mkdtemp(prefix="news-ingest-s3-")
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
+        self.ports: List[int] = []
 
     def start(self, timeout: float = 60) -> "SeaweedS3":
         weed = shutil.which("weed", path=os.path.dirname(sys.executable) + os.pathsep
@@ -141,7 +144,10 @@ class SeaweedS3:
         args = [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
                 f"-dir={self.root}", "-master.volumeSizeLimitMB=64", "-volume.max=0", "-filer",
                 "-s3", f"-s3.port={self.port}", f"-s3.config={config}", "-s3.port.iceberg=0",
+                "-s3.port.lance=0", f"-filer.localSocket={self.root}/filer.sock",
+                f"-s3.localSocket={self.root}/s3.sock",
                 *[f"-{k}={v}" for k, v in ports.items()]]
+        self.ports = list(ports.values()) + [self.port]
         log = open(os.path.join(self.root, "log"), "w")
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -150,8 +156,12 @@ class SeaweedS3:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise ServerError(f"SeaweedFS exited ({self.proc.returncode}) at start: see "
-                                  f"{os.path.join(self.root, 'log')}")
+                with open(os.path.join(self.root, "log"), errors="replace") as f:
+                    last = [l for l in f.read().splitlines() if l.startswith(("F", "E"))][-1:]
+                code = self.proc.returncode
+                self.stop()
+                raise ServerError(f"SeaweedFS exited ({code}) at start: "
+                                  f"{last[0] if last else 'no error logged'}")
             try:
                 client.create_bucket(Bucket=BUCKET)
                 return self
@@ -202,6 +212,11 @@ class SeaweedS3:
             _stop(self.proc.pid, signal.SIGKILL, group=True)
             self.proc.wait(timeout=30)
             self.proc = None
+            # its gRPC services' sockets, which it puts in /tmp whatever it is told
+            for port in self.ports:
+                for path in glob.glob(os.path.join(tempfile.gettempdir(), f"seaweedfs-*-{port}.sock")):
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
