@@ -241,3 +241,71 @@ def _stop(pid: int, sig: int, group: bool = False, timeout: float = 30) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+class PortableRunnerServices:
+    """Beam's portable Job API in pure Python: the job service and a worker pool whose SDK
+    workers boot as on a cluster (``tests/portable_boot.py``: options from the provision
+    service). The pool runs with a private, empty /tmp where the system allows a mount
+    namespace (``unshare``, as root), so that a worker that reads the driver's /tmp fails
+    as it would on another machine; ``isolated`` says whether it does."""
+
+    def __init__(self):
+        self.job_port, self.pool_port = free_port(), free_port()
+        self.root = tempfile.mkdtemp(prefix="news-ingest-portable-")
+        self.procs: List[subprocess.Popen] = []
+        self.isolated = False
+
+    def _env(self) -> Dict[str, str]:
+        # the pool starts workers by name from its PATH: the project's environment first
+        venv_bin = os.path.dirname(sys.executable)
+        return {**os.environ, "PATH": venv_bin + os.pathsep + os.environ.get("PATH", "")}
+
+    def start(self, timeout: float = 60) -> "PortableRunnerServices":
+        boot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "portable_boot.py")
+        env = self._env()
+        job = [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+               "--port", str(self.job_port)]
+        pool = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
+                "--service_port", str(self.pool_port), "--container_executable", boot]
+        unshare = shutil.which("unshare")
+        if unshare and os.geteuid() == 0 and subprocess.run(
+                [unshare, "--mount", "--propagation", "private", "true"],
+                capture_output=True).returncode == 0:
+            pool = [unshare, "--mount", "--propagation", "private", "sh", "-c",
+                    'mount -t tmpfs tmpfs /tmp && cd / && exec "$@"', "pool", *pool]
+            self.isolated = True
+        else:  # no mount namespace here: at least another temporary folder
+            env = {**env, "TMPDIR": os.path.join(self.root, "worker-tmp")}
+            os.makedirs(env["TMPDIR"])
+        for name, args in (("job", job), ("pool", pool)):
+            log = open(os.path.join(self.root, f"{name}.log"), "w")
+            self.procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True, cwd="/"))
+            log.close()
+        deadline = time.monotonic() + timeout
+        for port in (self.job_port, self.pool_port):
+            while True:
+                if any(p.poll() is not None for p in self.procs):
+                    self.stop()
+                    raise ServerError("Beam's job service or worker pool exited at start")
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ServerError(f"Beam's portable services did not listen in {timeout:.0f}s")
+                time.sleep(0.2)
+        return self
+
+    def options(self) -> List[str]:
+        return ["--runner=PortableRunner", f"--job_endpoint=localhost:{self.job_port}",
+                "--environment_type=EXTERNAL", f"--environment_config=localhost:{self.pool_port}"]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            _stop(p.pid, signal.SIGTERM, group=True, timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=10)
+        self.procs = []
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -31,9 +31,17 @@ def edited(text, every=40):
     return " ".join("changed" if i % every == 7 else w for i, w in enumerate(words))
 
 
-def run_stream(tmp_path, events, *extra):
+@pytest.fixture(params=["local", "remote"])
+def lake(request):
+    """None (the local lake under tmp_path), or a ``conftest.RemoteLake``: the panes then
+    commit from the workers through the PostgreSQL catalog onto the object store."""
+    return request.getfixturevalue("remote_lake") if request.param == "remote" else None
+
+
+def run_stream(tmp_path, events, *extra, remote=None):
     out = tmp_path / "out"
-    options = PipelineOptions(["--output", str(out), "--input", str(tmp_path), "--window_seconds", "60",
+    where = remote.args if remote else ["--output", str(out)]
+    options = PipelineOptions([*where, "--input", str(tmp_path), "--window_seconds", "60",
                                "--allowed_lateness", "600", *extra])
     options.view_as(StandardOptions).streaming = True
     opts = options.view_as(IngestOptions)
@@ -46,12 +54,12 @@ def run_stream(tmp_path, events, *extra):
     stream = stream.advance_watermark_to_infinity()
     p = TestPipeline(runner="BundleBasedDirectRunner", options=options)
     files = p | stream
-    build_streaming(p, opts, "stream1", files)
+    build_streaming(p, opts, "stream1", files, lake=remote.lake if remote else None)
     p.run().wait_until_finish()
-    return connect(str(out))
+    return remote.connect() if remote else connect(str(out))
 
 
-def test_windows_late_data_and_copies_across_windows(tmp_path):
+def test_windows_late_data_and_copies_across_windows(tmp_path, lake):
     land = tmp_path / "land"
     land.mkdir()
     paths = {}
@@ -72,7 +80,7 @@ def test_windows_late_data_and_copies_across_windows(tmp_path):
         ("add", [(paths["s3"], 40)]),                                         # late, for [0, 60)
         ("watermark", 130),
         ("add", [(paths["exact2"], 140), (paths["s4"], 150)]),                # [120, 180)
-    ])
+    ], remote=lake)
     ids = dict(con.execute("SELECT source_uri, article_id FROM articles").fetchall())
     assert sorted(ids) == sorted(str(paths[k]) for k in ("s0", "s1", "s2", "s3", "s4"))
     dups = {r[0]: r[1:] for r in con.execute(
@@ -95,6 +103,10 @@ def test_windows_late_data_and_copies_across_windows(tmp_path):
     assert runs.pop("stream1-w19700101T000300-p0") == (1, 1, 0, 2)
     assert runs and all(c.startswith("stream1-w19700101T000100-p") for c in runs)
     assert [sum(v[i] for v in runs.values()) for i in range(4)] == [1, 0, 0, 1]
+    if lake is not None:  # every pane's files went to the store, under the data path
+        files = [r[0] for r in con.execute(
+            "SELECT data_file FROM ducklake_list_files('lake', 'articles')").fetchall()]
+        assert len(files) >= 4 and all(f.startswith(f"{lake.output}/data/batches/stream1-w") for f in files)
 
 
 def test_with_entities(tmp_path):

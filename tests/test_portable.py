@@ -1,0 +1,61 @@
+"""The whole pipeline through Beam's portable runner API (the submission path of Flink and
+Spark: a job service, artifact staging, SDK workers in a separate worker pool with a private
+/tmp), against the remote lake, with inputs on the object store: workers share nothing with
+the driver but the catalog and the store. Its tables equal those of the in-process runner."""
+import json
+import os
+
+import pytest
+
+from conftest import SAMPLES, RemoteLake
+from servers import PortableRunnerServices, ServerError
+from test_incremental import run_ok
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def portable():
+    try:
+        services = PortableRunnerServices().start()
+    except ServerError as e:
+        pytest.fail(f"portable runner services: {e}", pytrace=False)
+    try:
+        yield services
+    finally:
+        services.stop()
+
+
+def upload(s3, prefix):
+    client = s3.client()
+    for folder, _, files in os.walk(SAMPLES):
+        for name in files:
+            path = os.path.join(folder, name)
+            client.upload_file(path, "lake", f"{prefix}/{os.path.relpath(path, SAMPLES)}")
+    return f"s3://lake/{prefix}/"
+
+
+def test_the_whole_pipeline_on_the_portable_runner_equals_the_in_process_one(servers, portable):
+    pg, s3 = servers
+    inputs = upload(s3, f"inputs-{os.getpid()}")
+    on_cluster = RemoteLake(pg, s3, f"portable_{os.getpid()}")
+    in_process = RemoteLake(pg, s3, f"in_process_{os.getpid()}")
+    # NER on, two batches: batch 2's workers look up batch 1's articles in the catalog
+    common = ("--input", inputs, "--batch_files", "7")
+    out = run_ok(*common, *on_cluster.args, *portable.options())
+    run_ok(*common, *in_process.args)
+    print(f"\nworkers in a private /tmp: {portable.isolated}")
+    assert "2 batch(es)" in out and "earlier articles fetched" in out
+    tables = on_cluster.tables()
+    assert tables == in_process.tables()
+    assert len(tables["articles"]) == 11 and len(tables["duplicates"]) == 2
+    con = on_cluster.connect()
+    assert con.execute("SELECT count(*) FROM entities WHERE canonical = 'Joe Biden'").fetchone()[0] > 0
+    assert all(uri.startswith(inputs) for (uri,) in con.execute(
+        "SELECT source_uri FROM articles").fetchall())
+    # each stage's counts and seconds came through Beam metrics: these workers share no
+    # tally folder with the driver
+    for (timings,) in con.execute("SELECT timings FROM runs").fetchall():
+        stages = json.loads(timings)["stages"]
+        assert set(stages) >= {"read", "extract", "dedup", "ner", "write"}
+        assert stages["read"] > 0 and stages["ner"] > 0
