@@ -2,6 +2,15 @@
 
     .venv/bin/python -m benchmarks.scaling [--n 5000] [--workers 1,2,4,8,16]
                                           [--batch_files 0] [--skip_entities] [--plot SVG]
+                                          [--runner multi_processing|portable]
+                                          [--lake local|remote|both]
+
+``--runner portable``: through Beam's portable runner API (its job service and a worker pool
+started here, workers booting as on a cluster: ``tests/servers.py``), W SDK workers
+(``--direct_num_workers``, which the job service's runner takes). ``--lake remote``: into a
+lake whose catalog is a real PostgreSQL and whose data path is on a real S3-compatible store,
+both started here on 127.0.0.1 (the test extra's servers); ``both``: each worker count into
+both lakes, the local one first (its baseline in the same run).
 
 Generates N distinct ~500-word news pages (``benchmarks.throughput``'s), then runs the whole
 pipeline on them once per worker count (``multi_processing`` with W SDK worker processes,
@@ -18,6 +27,7 @@ scheduler, not the pipeline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -32,10 +42,11 @@ def role(cmd: str) -> str:
     return "driver" if "-m pipeline" in cmd else "other"
 
 
-def run(inp: str, out: str, workers: int, batch_files: int, skip_entities: bool) -> Dict:
-    cmd = [sys.executable, "-m", "pipeline", "--input", inp, "--output", out, "--overwrite",
+def run(inp: str, where: List[str], workers: int, batch_files: int, skip_entities: bool,
+        runner: List[str] = ()) -> Dict:
+    cmd = [sys.executable, "-m", "pipeline", "--input", inp, *where, "--overwrite",
            "--quiet", "--no_report", f"--batch_files={batch_files}",
-           "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+           *(runner or ["--direct_running_mode=multi_processing"]), f"--direct_num_workers={workers}"]
     if skip_entities:
         cmd.append("--skip_entities")
     seconds, sampler, output = timed(cmd)
@@ -67,7 +78,46 @@ def main(argv=None) -> int:
     ap.add_argument("--batch_files", type=int, default=0)
     ap.add_argument("--skip_entities", action="store_true")
     ap.add_argument("--plot", default=None, help="also draw the curve to this SVG file")
+    ap.add_argument("--runner", choices=("multi_processing", "portable"), default="multi_processing")
+    ap.add_argument("--lake", choices=("local", "remote", "both"), default="local")
     args = ap.parse_args(argv)
+    with _services(args.runner, args.lake) as (runner, lakes):
+        return _measure(args, runner, lakes)
+
+
+@contextlib.contextmanager
+def _services(runner: str, lake: str):
+    """(runner options, {lake name: function of a run's name -> where options}), with the
+    servers they need started here and stopped at the end."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))  # the test servers (no package of their own)
+    started = []
+    try:
+        options: List[str] = []
+        if runner == "portable":
+            from servers import PortableRunnerServices
+            started.append(PortableRunnerServices().start())
+            options = started[-1].options()
+        lakes = {}
+        if lake in ("local", "both"):
+            lakes["local"] = lambda name, tmp: ["--output", os.path.join(tmp, name)]
+        if lake in ("remote", "both"):
+            from servers import Postgres, SeaweedS3
+            pg, s3 = Postgres().start(), None
+            started.append(pg)
+            s3 = SeaweedS3().start()
+            started.append(s3)
+            lakes["remote"] = lambda name, tmp: ["--catalog", pg.create_database(name),
+                                                 "--output", f"s3://lake/{name}", *s3.beam_options()]
+        yield options, lakes
+    finally:
+        for s in reversed(started):
+            s.stop()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _measure(args, runner: List[str], lakes) -> int:
     cores = os.cpu_count() or 1
     wanted = [int(w) for w in args.workers.split(",") if w.strip()]
     counts = [w for w in wanted if w <= cores]
@@ -78,28 +128,37 @@ def main(argv=None) -> int:
         inp = os.path.join(tmp, "pages")
         write_pages(inp, args.n)
         print(f"{args.n} pages, {cores} cores, NER {'off' if args.skip_entities else 'on'}, "
-              f"batch_files={args.batch_files}"
+              f"batch_files={args.batch_files}, runner {args.runner}, lake {args.lake}"
               + (f"; skipped {skipped} (more workers than cores)" if skipped else ""))
-        rows = []
+        by_lake: Dict[str, List[Dict]] = {name: [] for name in lakes}
         for w in counts:
-            rows.append(run(inp, os.path.join(tmp, f"out{w}"), w, args.batch_files, args.skip_entities))
-            r = rows[-1]
-            print(f"  {w:2d} workers: {r['seconds']:7.1f} s", flush=True)
+            for name, where in lakes.items():
+                by_lake[name].append(run(inp, where(f"{name}{w}_{os.getpid()}", tmp), w,
+                                         args.batch_files, args.skip_entities, runner))
+                r = by_lake[name][-1]
+                print(f"  {w:2d} workers, {name} lake: {r['seconds']:7.1f} s", flush=True)
+    for name, rows in by_lake.items():
+        print(f"\n{name} lake, {args.runner}:")
+        table(rows, args.n)
+    articles = {r["articles"] for rows in by_lake.values() for r in rows}
+    print("articles written: " + (f"{articles.pop()} in every run" if len(articles) == 1
+                                  else f"DIFFER between runs: "
+                                       f"{[r['articles'] for rows in by_lake.values() for r in rows]}"))
+    if args.plot:
+        plot(next(iter(by_lake.values())), args.n, args.plot)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def table(rows: List[Dict], n: int) -> None:
     first = rows[0]
     print(f"{'workers':>7} {'seconds':>8} {'pages/s':>8} {'speed-up':>8} {'efficiency':>10} "
           f"{'worker peak':>11} {'driver peak':>11}")
     for r in rows:
         speedup = first["seconds"] / r["seconds"]
-        print(f"{r['workers']:7d} {r['seconds']:8.1f} {args.n / r['seconds']:8.1f} {speedup:7.2f}x "
+        print(f"{r['workers']:7d} {r['seconds']:8.1f} {n / r['seconds']:8.1f} {speedup:7.2f}x "
               f"{speedup / (r['workers'] / first['workers']):10.2f} "
               f"{r['peaks'].get('worker', 0) / 2**20:8.0f} MiB {r['peaks'].get('driver', 0) / 2**20:8.0f} MiB")
-    articles = {r["articles"] for r in rows}
-    print("articles written: " + (f"{articles.pop()} in every run" if len(articles) == 1
-                                  else f"DIFFER between runs: {[r['articles'] for r in rows]}"))
-    if args.plot:
-        plot(rows, args.n, args.plot)
-        print(f"plot: {args.plot}")
-    return 0
 
 
 if __name__ == "__main__":
