@@ -124,7 +124,9 @@ def _measure(args, runner: List[str], lakes) -> int:
     skipped = [w for w in wanted if w > cores]
     if not counts:
         raise SystemExit(f"no worker count fits this machine's {cores} cores")
-    with tempfile.TemporaryDirectory() as tmp:
+    # the portable runner's workers have a private /tmp: pages and a local lake must be where
+    # they can see them (a shared disk), as on a cluster that mounts one
+    with tempfile.TemporaryDirectory(dir="/var/tmp" if runner else None) as tmp:
         inp = os.path.join(tmp, "pages")
         write_pages(inp, args.n)
         print(f"{args.n} pages, {cores} cores, NER {'off' if args.skip_entities else 'on'}, "

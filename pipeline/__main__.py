@@ -30,6 +30,7 @@ from pipeline.checks import catalog_problem, input_problems, output_problem  # n
 from schemas.lock import Busy  # noqa: E402
 from pipeline.options import IngestOptions, unknown_option  # noqa: E402
 from schemas.catalog import CatalogError  # noqa: E402
+from transforms.sink.commit import StagingMissing  # noqa: E402
 from transforms.entities import resolve_model  # noqa: E402
 
 # Beam's DirectRunner first tries to download the Prism runner binary and falls back to the
@@ -201,6 +202,9 @@ def main(argv=None) -> int:
         return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
     except CatalogError as e:
         return fail(str(e))
+    except StagingMissing as e:  # the job ran: not a mistake caught before it, so status 1
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         progress.close()
     facts = report = None

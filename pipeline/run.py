@@ -1,6 +1,7 @@
 """One run over the output: a transaction per micro-batch, one writer at a time.
 
-1. Take the writer lock (``schemas.lock``: a file lock, or PostgreSQL's for a remote lake); a second run exits, or waits with ``--wait``.
+1. Take the writer lock (``schemas.lock``: a file lock, or PostgreSQL's for a remote lake); a
+   second run exits, or waits with ``--wait``.
 2. Remove what killed runs left (unregistered files), under the lock.
 3. List the inputs and plan: only files the ledger has not taken (``pipeline.plan``).
 4. Per batch: run the Beam job, which stages every table's Parquet files, then commit them
@@ -31,7 +32,7 @@ from pipeline.build import build
 from pipeline.options import settings
 from pipeline.plan import outside, plan_run
 from pipeline.progress import Progress, silence_workers
-from schemas.catalog import LAKE, Lake, as_lake, open_lake, storage_settings
+from schemas.catalog import LAKE, Lake, as_lake, drop_catalog, open_lake, storage_settings
 from schemas.lock import writer_lock
 from transforms.progress import counter_value, from_metrics, read_folder
 from transforms.read.discover import list_files
@@ -99,19 +100,44 @@ def lake_of(options, opts) -> Lake:
     return Lake(output, opts.catalog, storage_settings(given, env={}))
 
 
+# Beam's S3 options -> the standard variables boto3 reads.
+_S3_TO_ENV = (("s3_endpoint_url", ("AWS_ENDPOINT_URL",)),
+              ("s3_access_key_id", ("AWS_ACCESS_KEY_ID",)),
+              ("s3_secret_access_key", ("AWS_SECRET_ACCESS_KEY",)),
+              ("s3_session_token", ("AWS_SESSION_TOKEN",)),
+              ("s3_region_name", ("AWS_REGION", "AWS_DEFAULT_REGION")))
+
+
+@contextlib.contextmanager
+def s3_settings_for_worker_processes(options):
+    """For the length of a job: Beam's ``--s3_*`` options as the standard variables of this
+    process, which the ``multi_processing`` workers it starts inherit. Beam's local runner
+    gives those workers none of the job's options, so ``FileSystems`` there knows no S3
+    setting and boto3 falls back to the environment; without this, a worker's first
+    write to ``s3://`` fails ("Unable to locate credentials")."""
+    from apache_beam.options.pipeline_options import S3Options
+    s3 = options.view_as(S3Options)
+    wanted = {name: str(getattr(s3, option)) for option, names in _S3_TO_ENV
+              if getattr(s3, option, None) for name in names}
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def clear_output(lake) -> None:
     """``--overwrite``: removes the catalog (a remote catalog's lake tables), every data file,
     the reports and worker logs of earlier runs, and the folders of the earlier layout (call
     under the lock)."""
     from apache_beam.io.filesystems import FileSystems
     lake = as_lake(lake)
-    if lake.remote:
-        drop_remote_catalog(lake)
-    else:
-        cat = lake.sqlite_path
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            if os.path.exists(cat + suffix):
-                os.remove(cat + suffix)
+    drop_catalog(lake)
     from pipeline.report import REPORTS_DIR
     output = lake.output
     found = [p for p in [lake.data_path.rstrip("/")]
@@ -120,22 +146,6 @@ def clear_output(lake) -> None:
              or FileSystems.match([as_folder(p).rstrip("/") + "/*"])[0].metadata_list]
     if found:
         FileSystems.delete([as_folder(p) for p in found])
-
-
-def drop_remote_catalog(lake: Lake) -> None:
-    """Drops the DuckLake tables (``ducklake_*``) of a PostgreSQL catalog, in one transaction:
-    the next attach makes a new, empty lake there."""
-    from schemas.lock import PostgresLock
-    conn = PostgresLock(lake, "overwrite")._connect("news-ingest overwrite")
-    try:
-        names = [r[0] for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename LIKE 'ducklake%%'").fetchall()]
-        with conn.transaction():
-            for name in names:
-                conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    finally:
-        conn.close()
 
 
 LOGS_DIR = "_logs"
@@ -213,9 +223,11 @@ class Writer:
             restore = (silence_workers(logs_path(self.output, run_id, opts.report_dir))
                        if self.subprocesses else None)
             try:
-                result = p.run()
-                self.progress.watch(result)
-                state = result.wait_until_finish()
+                with (s3_settings_for_worker_processes(self.options) if self.subprocesses
+                      else contextlib.nullcontext()):
+                    result = p.run()
+                    self.progress.watch(result)
+                    state = result.wait_until_finish()
             finally:
                 if restore:
                     restore()

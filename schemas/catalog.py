@@ -230,6 +230,46 @@ def as_lake(output: Union[str, "Lake"], catalog: Optional[str] = None) -> "Lake"
     return Lake(str(output).rstrip("/") if "://" not in str(output) else str(output), catalog)
 
 
+def postgres_session(lake: "Lake", application_name: str):
+    """A psycopg connection (autocommit) to a remote lake's catalog database, named
+    ``application_name`` in ``pg_stat_activity``; a ``CatalogError`` without the password
+    when it cannot be had."""
+    try:
+        import psycopg
+    except ImportError:
+        raise CatalogError(f"a PostgreSQL catalog needs the '{REMOTE_EXTRA}' extra, which is "
+                           f"not installed: {remote_hint()}") from None
+    params = dict(lake.postgres())
+    params["application_name"] = application_name[:63]
+    try:
+        return psycopg.connect(**params, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        msg = lake.redact(str(e)).strip().splitlines()
+        raise CatalogError(f"cannot reach the catalog {lake.shown()}: "
+                           f"{msg[0] if msg else type(e).__name__}") from None
+
+
+def drop_catalog(lake: "Lake") -> None:
+    """``--overwrite``'s first step: the SQLite catalog file goes, or a PostgreSQL catalog's
+    DuckLake tables (``ducklake_*``) are dropped in one transaction; the next writer's
+    attach makes a new, empty lake. (The data files are the caller's to delete.)"""
+    if not lake.remote:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(lake.sqlite_path + suffix):
+                os.remove(lake.sqlite_path + suffix)
+        return
+    conn = postgres_session(lake, "news-ingest overwrite")
+    try:
+        names = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename LIKE 'ducklake%%'").fetchall()]
+        with conn.transaction():
+            for name in names:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    finally:
+        conn.close()
+
+
 def catalog_path(output: str, catalog: Optional[str] = None) -> str:
     """The SQLite catalog file of a local lake."""
     return catalog or os.path.join(output, CATALOG_FILE)
@@ -389,10 +429,8 @@ def exists(output, catalog: Optional[str] = None) -> bool:
     lake = as_lake(output, catalog)
     if not lake.remote:
         return os.path.exists(lake.sqlite_path)
-    con = duckdb.connect(config={"autoinstall_known_extensions": "false"})
+    con = new_duckdb(lake=Lake("", lake.catalog))  # the PostgreSQL extension, no store
     try:
-        for path in _lake_extensions(lake)[2:3]:
-            con.execute(f"LOAD '{path}'")
         try:
             con.execute(f"ATTACH {_sql_str(libpq_string(lake.postgres()))} AS pg_catalog_check "
                         "(TYPE postgres, READ_ONLY)")

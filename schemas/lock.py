@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timezone
 from typing import Optional
 
-from schemas.catalog import Lake, as_lake
+from schemas.catalog import Lake, as_lake, postgres_session
 
 
 class Busy(RuntimeError):
@@ -89,22 +89,6 @@ class PostgresLock:
         self.lake, self.run_id, self.wait, self.on_wait = lake, run_id, wait, on_wait
         self.conn = None
 
-    def _connect(self, purpose: str):
-        from schemas.catalog import CatalogError, remote_hint
-        try:
-            import psycopg
-        except ImportError:
-            raise CatalogError(f"a PostgreSQL catalog needs the 'remote' extra, which is not "
-                               f"installed: {remote_hint()}") from None
-        params = dict(self.lake.postgres())
-        params["application_name"] = purpose[:63]
-        try:
-            return psycopg.connect(**params, autocommit=True, connect_timeout=10)
-        except psycopg.Error as e:
-            msg = self.lake.redact(str(e)).strip().splitlines()
-            raise CatalogError(f"cannot reach the catalog {self.lake.shown()}: "
-                               f"{msg[0] if msg else type(e).__name__}") from None
-
     def holder(self) -> str:
         row = self.conn.execute(
             "SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
@@ -120,8 +104,8 @@ class PostgresLock:
         return bool(self.conn.execute("SELECT pg_try_advisory_lock(%s)", [PG_LOCK_KEY]).fetchone()[0])
 
     def __enter__(self):
-        self.conn = self._connect(f"{_APP_PREFIX}run {self.run_id} pid {os.getpid()} on "
-                                  f"{socket.gethostname()}")
+        self.conn = postgres_session(self.lake, f"{_APP_PREFIX}run {self.run_id} pid "
+                                                f"{os.getpid()} on {socket.gethostname()}")
         try:
             if not self._try():
                 if not self.wait:

@@ -59,3 +59,24 @@ def test_the_whole_pipeline_on_the_portable_runner_equals_the_in_process_one(ser
         stages = json.loads(timings)["stages"]
         assert set(stages) >= {"read", "extract", "dedup", "ner", "write"}
         assert stages["read"] > 0 and stages["ner"] > 0
+
+
+def test_workers_that_do_not_share_a_local_lakes_disk_commit_nothing_and_say_why(portable, tmp_path):
+    # the pool's workers have a private /tmp: what they write under the driver's /tmp is lost
+    import shutil
+    import subprocess
+    import sys
+    from conftest import ROOT
+    if not portable.isolated:
+        pytest.fail("this machine gives the worker pool no private /tmp (unshare as root): "
+                    "the isolation this test checks cannot be set up", pytrace=False)
+    shared = tmp_path / "land"  # unreadable for the workers too: records become rejects
+    shutil.copytree(os.path.join(SAMPLES, "seeds"), shared)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "--input", str(shared), "--output",
+                           str(tmp_path / "out"), "--skip_entities", *portable.options()],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and "do not share this output's disk; nothing was committed" in err[0]
+    from schemas.views import connect
+    assert connect(str(tmp_path / "out")).execute("SELECT count(*) FROM runs").fetchone()[0] == 0

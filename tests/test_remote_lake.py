@@ -248,3 +248,23 @@ def test_overwrite_starts_the_remote_lake_afresh(tmp_path, remote_lake):
     assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 5
     con.close()
     store_matches_catalog(remote_lake)
+
+
+def test_reports_go_to_a_local_report_dir_when_asked(tmp_path, remote_lake):
+    land = tmp_path / "land"
+    shutil.copytree(os.path.join(SAMPLES, "seeds"), land)
+    out = run_ok("--input", str(land), *remote_lake.args, *FAST, "--run_id", "rd",
+                 "--report_dir", str(tmp_path / "reports"))
+    assert (tmp_path / "reports" / "rd.html").exists()
+    assert f"report:     {tmp_path / 'reports' / 'rd.html'}" in out
+    assert not remote_lake.s3.keys(f"{remote_lake.name}/_reports/")
+    no_secrets((tmp_path / "reports" / "rd.html").read_text())
+
+
+def test_worker_processes_on_this_machine_write_to_the_remote_lake_too(reference, remote_lake):
+    # Beam's multi_processing workers get none of the job's options: the store's settings
+    # reach them through the environment they inherit
+    land, _, _, _, want = reference
+    run_ok("--input", str(land), *remote_lake.args, *FAST,
+           "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    assert remote_lake.tables() == want

@@ -39,11 +39,22 @@ def staging_dir(output: str, commit_id: str) -> str:
     return FileSystems.join(batches_root(output), commit_id)
 
 
+class StagingMissing(RuntimeError):
+    """A finished job's manifest is not where the driver looks: its workers wrote elsewhere."""
+
+
 def staged_files(staging: str) -> Dict[str, List[str]]:
     """table -> the Parquet files the batch's finished job listed in its manifest (sorted),
     for every staged table. Files under ``staging`` the manifest does not list (a retried
     bundle's first attempt) are deleted: they were never the job's output."""
-    listed = read_manifest(staging)
+    try:
+        listed = read_manifest(staging)
+    except (OSError, IOError) as e:
+        raise StagingMissing(
+            f"the batch's job finished, but its files are not at {staging} ({type(e).__name__}): "
+            "its workers do not share this output's disk; nothing was committed. For workers "
+            "on other machines give the lake a catalog and a data path they reach "
+            "(--catalog postgresql://... --output s3://...)") from None
     out: Dict[str, List[str]] = {table: [] for table in STAGED}
     for path in listed:
         out[path.rstrip("/").split("/")[-2]].append(path)
