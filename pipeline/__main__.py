@@ -27,7 +27,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from pipeline.build import new_run_id  # noqa: E402
 from pipeline.checks import catalog_problem, input_problems, output_problem  # noqa: E402
-from schemas.lock import Busy  # noqa: E402
+from schemas.lock import Busy, LockLost  # noqa: E402
 from pipeline.options import IngestOptions, unknown_option  # noqa: E402
 from schemas.catalog import CatalogError  # noqa: E402
 from transforms.sink.commit import StagingMissing  # noqa: E402
@@ -62,6 +62,7 @@ def _commands(argv) -> int:
                         help="one run's report (default: every run, OUTPUT/_reports/report.html)")
         ap.add_argument("--to", default=None, help="write the page here instead")
     args = ap.parse_args(argv[1:])
+    FileSystems.set_options(PipelineOptions([]))  # s3:// then takes the AWS_* variables
     from pipeline.run import list_runs
     from schemas.catalog import as_lake, exists, open_lake
     from schemas.lock import writer_lock
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
         return fail(f"{e}; this run took nothing. Try again when it has finished, or pass --wait")
     except CatalogError as e:
         return fail(str(e))
-    except StagingMissing as e:  # the job ran: not a mistake caught before it, so status 1
+    except (StagingMissing, LockLost) as e:  # while it ran: not caught before the job, status 1
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
@@ -307,9 +308,41 @@ def exit_now(code: int) -> None:
         os._exit(code)
 
 
-def cli() -> int:
+def secrets_in(argv, env=None) -> list:
+    """The secrets a command line and its environment hold (a catalog's password, the
+    store's keys), for masking what an unexpected error prints."""
+    from schemas.catalog import Lake, is_postgres
+    env = os.environ if env is None else env
+    found = [env.get(k) for k in ("PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")]
+    for i, arg in enumerate(argv):
+        name, _, value = arg.partition("=")
+        if not value and i + 1 < len(argv):
+            value = argv[i + 1]
+        if name == "--catalog" and is_postgres(value):
+            found += Lake("", value).secrets()
+        elif name in ("--s3_secret_access_key", "--s3_session_token"):
+            found.append(value)
+    return [s for s in found if s and len(s) >= 6]
+
+
+def main_masked() -> int:
+    """``main()``; an unexpected error prints its traceback with every secret masked."""
     try:
         return main()
+    except (BrokenPipeError, KeyboardInterrupt, SystemExit):
+        raise
+    except Exception:  # noqa: BLE001 (a bug or a failing service: its traceback, masked)
+        import traceback
+        text = traceback.format_exc()
+        for secret in sorted(set(secrets_in(sys.argv[1:])), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        sys.stderr.write(text)
+        return 1
+
+
+def cli() -> int:
+    try:
+        return main_masked()
     except BrokenPipeError:
         try:
             sys.stdout.flush()

@@ -132,8 +132,8 @@ def unknown_option(argv) -> Optional[str]:
 
 
 # Beam options whose values are secrets: the run history names them, never their values.
-SECRET_OPTIONS = ("s3_secret_access_key", "s3_access_key_id", "azure_connection_string",
-                  "hdfs_password")
+SECRET_OPTIONS = ("s3_secret_access_key", "s3_access_key_id", "s3_session_token",
+                  "azure_connection_string")
 
 
 def settings(options: PipelineOptions) -> dict:

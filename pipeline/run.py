@@ -32,7 +32,8 @@ from pipeline.build import build
 from pipeline.options import settings
 from pipeline.plan import outside, plan_run
 from pipeline.progress import Progress, silence_workers
-from schemas.catalog import LAKE, Lake, as_lake, drop_catalog, open_lake, storage_settings
+from schemas.catalog import (LAKE, Lake, as_lake, claim_data_path, drop_catalog, open_lake,
+                             storage_settings)
 from schemas.lock import writer_lock
 from transforms.progress import counter_value, from_metrics, read_folder
 from transforms.read.discover import list_files
@@ -72,32 +73,23 @@ def code_version() -> str:
 # The folders of the layout before the lake (Parquet per table, the signature index).
 EARLIER_LAYOUT = ("articles", "duplicates", "rejects", "_dedup_index")
 
-# Beam's S3 options and the environment variables they default to here: a remote lake's
-# workers get the driver's settings with the job's options, not from their own environment.
-_S3_FROM_ENV = (("s3_endpoint_url", ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
-                ("s3_access_key_id", ("AWS_ACCESS_KEY_ID",)),
-                ("s3_secret_access_key", ("AWS_SECRET_ACCESS_KEY",)),
-                ("s3_region_name", ("AWS_REGION", "AWS_DEFAULT_REGION")))
-
-
 def lake_of(options, opts) -> Lake:
-    """The lake a run writes to: ``--output`` (made absolute when local) and ``--catalog``,
-    with the object-store settings of Beam's ``--s3_*`` options or, where those are not
-    given, of the standard environment variables (then also set on the options, so that
-    the job's workers use the same)."""
+    """The lake a run writes to: ``--output`` (made absolute when local) and ``--catalog``
+    (its password, when it has none, from this process's ``PGPASSWORD``: workers on other
+    machines get it with the lake, as DuckDB secret, never in the job's options), with the
+    object-store settings of Beam's ``--s3_*`` options or, where those are not given, of the
+    standard environment variables."""
     from apache_beam.options.pipeline_options import S3Options
     output = opts.output if "://" in opts.output else os.path.abspath(opts.output)
+    password = os.environ.get("PGPASSWORD") or None
     if "://" not in output:
-        return Lake(output, opts.catalog)
+        return Lake(output, opts.catalog, password=password if opts.catalog else None)
     s3 = options.view_as(S3Options)
-    for option, names in _S3_FROM_ENV:
-        if getattr(s3, option, None) is None:
-            found = next((os.environ[n] for n in names if os.environ.get(n)), None)
-            if found:
-                setattr(s3, option, found)
-    given = {o: getattr(s3, o, None) for o, _ in _S3_FROM_ENV}
+    given = {o: getattr(s3, o, None) for o in ("s3_endpoint_url", "s3_access_key_id",
+                                               "s3_secret_access_key", "s3_session_token",
+                                               "s3_region_name")}
     given["s3_disable_ssl"] = getattr(s3, "s3_disable_ssl", False)
-    return Lake(output, opts.catalog, storage_settings(given, env={}))
+    return Lake(output, opts.catalog, storage_settings(given), password=password)
 
 
 # Beam's S3 options -> the standard variables boto3 reads.
@@ -136,8 +128,12 @@ def clear_output(lake) -> None:
     the reports and worker logs of earlier runs, and the folders of the earlier layout (call
     under the lock)."""
     from apache_beam.io.filesystems import FileSystems
+    from schemas.catalog import CatalogError, exists
     lake = as_lake(lake)
     drop_catalog(lake)
+    if exists(lake):  # e.g. the lake's tables in another schema than this role's first one
+        raise CatalogError(f"--overwrite could not remove the lake's catalog in "
+                           f"{lake.shown()}: nothing was deleted")
     from pipeline.report import REPORTS_DIR
     output = lake.output
     found = [p for p in [lake.data_path.rstrip("/")]
@@ -166,8 +162,8 @@ def logs_path(output: str, run_id: str, report_dir: Optional[str] = None) -> str
     the temporary folder's)."""
     if "://" in output:
         import tempfile
-        return os.path.join(report_dir or os.path.join(tempfile.gettempdir(), "news-ingest"),
-                            LOGS_DIR, f"{run_id}.log")
+        mine = os.path.join(tempfile.gettempdir(), f"news-ingest-logs-{os.getuid()}")
+        return os.path.join(report_dir or mine, LOGS_DIR, f"{run_id}.log")
     return os.path.join(output, LOGS_DIR, f"{run_id}.log")
 
 
@@ -190,8 +186,9 @@ class Writer:
     (used by in-process workers), or None."""
 
     def __init__(self, con, options, opts, run_id: str, progress: Progress, warm=None,
-                 lake: Optional[Lake] = None):
+                 lake: Optional[Lake] = None, lock=None):
         self.con, self.options, self.opts, self.run_id = con, options, opts, run_id
+        self.lock = lock
         self.progress, self.warm = progress, warm
         self.lake = lake or lake_of(options, opts)
         self.output = self.lake.output
@@ -240,6 +237,8 @@ class Writer:
         trimmed = _counter(result, "template_articles_trimmed")
         t_job = time.monotonic()
         faults.point("staged", index)
+        if self.lock is not None:
+            self.lock.ensure_held()  # a lost lock session: another writer may be in
         row = {"run_id": run_id, "batch": index, "batches": batches,
                "commit_id": commit_id, "started_at": batch_started,
                "finished_at": datetime.now(timezone.utc),
@@ -279,6 +278,7 @@ def open_output(lake, overwrite: bool, say):
     lake = as_lake(lake)
     if overwrite:
         clear_output(lake)
+    claim_data_path(lake)
     con = open_lake(lake, read_only=False)
     removed = remove_orphans(con, lake.output)
     if removed:
@@ -346,7 +346,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         progress.planned(plan.new + plan.known, len(plan.batches))
         faults.point("planned")
         totals: Dict[str, int] = {}
-        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)
         for i, batch in enumerate(plan.batches, start=1):
             done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped)
             add_counts(totals, done.counts)

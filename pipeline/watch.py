@@ -128,10 +128,10 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     seen: set = set()
     batches = taken = failures = 0
     known: Dict[str, tuple] = {}  # path -> (size, mtime) as taken: a relisting skips them
-    with Stop() as stop, writer_lock(lake, run_id, wait=opts.wait,
-                                     on_wait=say), local_models(options, opts, lake) as warm:
+    lock = writer_lock(lake, run_id, wait=opts.wait, on_wait=say)
+    with Stop() as stop, lock, local_models(options, opts, lake) as warm:
         con = open_output(lake, opts.overwrite, say)
-        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake)
+        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)
         if warm is not None:
             warm.before_job()  # everything loaded before the first file lands
         observer = _observe(scope, events)

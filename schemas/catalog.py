@@ -60,18 +60,27 @@ def remote_hint() -> str:
             f"(or: .venv/bin/pip install -e '.[{REMOTE_EXTRA}]')")
 
 
+# libpq's connection keywords: a string that starts with one is a key=value catalog
+LIBPQ_KEYWORDS = ("host", "hostaddr", "port", "dbname", "user", "password", "passfile",
+                  "service", "options", "application_name", "fallback_application_name",
+                  "connect_timeout", "client_encoding", "keepalives", "sslmode", "sslrootcert",
+                  "sslcert", "sslkey", "sslpassword", "target_session_attrs", "gssencmode",
+                  "require_auth", "channel_binding", "load_balance_hosts")
+
+
 def is_postgres(catalog: Optional[str]) -> bool:
     """Whether ``catalog`` names a PostgreSQL database (a URI or a libpq key=value string)."""
     if not catalog:
         return False
     c = catalog.strip()
     return (c.lower().startswith(("postgresql://", "postgres://"))
-            or bool(re.match(r"^\s*(dbname|host|hostaddr|port|user|password|service)\s*=", c)))
+            or bool(re.match(rf"^\s*({'|'.join(LIBPQ_KEYWORDS)})\s*=", c)))
 
 
 def parse_postgres(catalog: str) -> Dict[str, str]:
     """A PostgreSQL URI or libpq key=value string -> its libpq keywords (``ValueError`` when it
-    cannot be read). Parsed here, not by a driver, so that workers need DuckDB alone."""
+    cannot be read). Parsed here, not by a driver: readers and the dedup lookups on the
+    workers need DuckDB alone (the writer lock and streaming's pane commits use psycopg)."""
     c = catalog.strip()
     if c.lower().startswith(("postgresql://", "postgres://")):
         u = urllib.parse.urlsplit(c)
@@ -119,6 +128,7 @@ class Storage(typing.NamedTuple):
     region: Optional[str] = None
     endpoint: Optional[str] = None
     use_ssl: bool = True
+    session_token: Optional[str] = None
 
 
 def storage_settings(s3_options: Optional[Mapping[str, Optional[str]]] = None,
@@ -138,7 +148,8 @@ def storage_settings(s3_options: Optional[Mapping[str, Optional[str]]] = None,
     return Storage(o.get("s3_access_key_id") or env.get("AWS_ACCESS_KEY_ID"),
                    o.get("s3_secret_access_key") or env.get("AWS_SECRET_ACCESS_KEY"),
                    o.get("s3_region_name") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-                   endpoint, use_ssl)
+                   endpoint, use_ssl,
+                   o.get("s3_session_token") or env.get("AWS_SESSION_TOKEN"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,10 +158,15 @@ class Lake:
     PostgreSQL catalog) and ``catalog`` (None: ``OUTPUT/catalog.sqlite``; a PostgreSQL URI or
     key=value string; any other string: a SQLite catalog file). ``storage``: how DuckDB
     reaches an object-store ``output`` (None: from the environment where it is opened).
-    Picklable: workers get it with their DoFns; its ``repr`` shows no password or key."""
+    ``password``: the catalog's password when ``catalog`` has none (the driver's
+    ``PGPASSWORD``, for workers that do not have it).
+
+    Picklable: workers get it with their DoFns. DuckDB gets the password as a secret, never
+    in a connection string (its errors quote those); ``repr`` and ``shown`` mask it."""
     output: str
     catalog: Optional[str] = None
     storage: Optional[Storage] = None
+    password: Optional[str] = dataclasses.field(default=None, repr=False)
 
     @property
     def remote(self) -> bool:
@@ -170,54 +186,87 @@ class Lake:
         return catalog_path(self.output, None if self.remote else self.catalog)
 
     def postgres(self) -> Dict[str, str]:
+        """The catalog's libpq keywords, the password included (from ``password`` when the
+        catalog string has none)."""
         try:
-            return parse_postgres(self.catalog or "")
+            params = parse_postgres(self.catalog or "")
         except ValueError as e:
             raise CatalogError(f"--catalog cannot be read as a PostgreSQL URI or key=value "
                                f"string ({e}): e.g. postgresql://USER:PASSWORD@HOST:5432/DBNAME") from None
+        if self.password and not params.get("password"):
+            params["password"] = self.password
+        return params
+
+    def catalog_password(self) -> Optional[str]:
+        return self.postgres().get("password") if self.remote else None
 
     def target(self) -> str:
-        """What DuckDB attaches: ``ducklake:sqlite:PATH`` or ``ducklake:postgres:KEY=VALUE...``."""
+        """What DuckDB attaches: ``ducklake:sqlite:PATH`` or ``ducklake:postgres:KEY=VALUE...``
+        (without the password: ``new_duckdb`` gives it to DuckDB as a secret)."""
         if self.remote:
-            return "ducklake:postgres:" + libpq_string(self.postgres())
+            return "ducklake:postgres:" + libpq_string(
+                {k: v for k, v in self.postgres().items() if k != "password"})
         return "ducklake:sqlite:" + self.sqlite_path
 
     def secrets(self) -> List[str]:
-        """The strings no log, report or error may show."""
+        """The strings no log, report or error may show (with their quoted forms)."""
         found = []
         if self.remote:
             with contextlib.suppress(CatalogError):
                 pw = self.postgres().get("password")
                 if pw:
-                    found += [pw, urllib.parse.quote(pw, safe="")]
-        if self.storage is not None and self.storage.secret:
-            found.append(self.storage.secret)
+                    found += [pw, urllib.parse.quote(pw, safe=""), urllib.parse.quote(pw),
+                              libpq_string({"p": pw})[2:]]
+        if self.storage is not None:
+            found += [self.storage.secret, self.storage.session_token]
         return [s for s in found if s]
 
     def redact(self, text: str) -> str:
-        for s in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(s, "***")
+        """``text`` with every secret of this lake masked. Secrets of fewer than six
+        characters are left: masking them would mask ordinary words and so tell them (no
+        message here quotes a password anyway: DuckDB gets it as a secret, and psycopg's
+        errors do not repeat it; this is the second line of defence)."""
+        for s in sorted(set(self.secrets()), key=len, reverse=True):
+            if len(s) >= 6:
+                text = text.replace(s, "***")
         return text
 
     def shown(self) -> str:
-        """The catalog as logs and the run history may show it (password masked)."""
+        """The catalog as logs and the run history show it: its password masked, whatever
+        its spelling (built from the parsed keywords, not by searching the string)."""
         if not self.remote:
             return self.sqlite_path
-        return self.redact(self.catalog or "")
+        return self._without_password("***")
 
     def without_password(self) -> str:
         """The catalog without its password, for a command a user pastes (libpq then reads
         the password from ``PGPASSWORD`` or ``~/.pgpass``)."""
         if not self.remote:
             return self.sqlite_path
+        return self._without_password(None)
+
+    def _without_password(self, mask: Optional[str]) -> str:
         c = (self.catalog or "").strip()
-        if c.lower().startswith(("postgresql://", "postgres://")):
-            u = urllib.parse.urlsplit(c)
-            host = u.netloc.rsplit("@", 1)[-1]
-            user = u.username
-            netloc = f"{urllib.parse.quote(urllib.parse.unquote(user), safe='')}@{host}" if user else host
-            return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
-        return libpq_string({k: v for k, v in self.postgres().items() if k != "password"})
+        try:
+            params = parse_postgres(c)
+        except ValueError:
+            return "(a PostgreSQL catalog that cannot be read)"
+        had = "password" in params
+        params.pop("password", None)
+        if not c.lower().startswith(("postgresql://", "postgres://")):
+            if had and mask:
+                params["password"] = mask
+            return libpq_string(params)
+        u = urllib.parse.urlsplit(c)
+        host = u.netloc.rsplit("@", 1)[-1]
+        user = urllib.parse.quote(urllib.parse.unquote(u.username), safe="") if u.username else ""
+        if user and u.password is not None and mask:
+            user += ":" + mask
+        netloc = f"{user}@{host}" if user else host
+        query = urllib.parse.urlencode([(k, v) for k, v in urllib.parse.parse_qsl(u.query)
+                                        if k != "password"]
+                                       + ([("password", mask)] if mask and "password=" in u.query else []))
+        return urllib.parse.urlunsplit((u.scheme, netloc, u.path, query, u.fragment))
 
     def __repr__(self) -> str:
         return f"Lake({self.output!r}, catalog={self.shown()!r})"
@@ -247,6 +296,37 @@ def postgres_session(lake: "Lake", application_name: str):
         msg = lake.redact(str(e)).strip().splitlines()
         raise CatalogError(f"cannot reach the catalog {lake.shown()}: "
                            f"{msg[0] if msg else type(e).__name__}") from None
+
+
+OWNER_FILE = "_lake.json"
+
+
+def catalog_identity(lake: "Lake") -> str:
+    """Which catalog database a remote lake's data path belongs to: host, port and database
+    (no user, no password)."""
+    p = lake.postgres()
+    return f"{p.get('host') or p.get('hostaddr') or 'localhost'}:{p.get('port') or 5432}/{p.get('dbname') or p.get('user') or ''}"
+
+
+def claim_data_path(lake: "Lake") -> None:
+    """A remote lake's data path names its catalog in ``OUTPUT/_lake.json``, written by the
+    first writer; a writer with another catalog is refused (``CatalogError``) before it
+    cleans up "orphans", which would be the other lake's files. Local lakes keep their
+    catalog inside the folder: nothing to claim."""
+    from apache_beam.io.filesystems import FileSystems
+    if not lake.remote:
+        return
+    path = FileSystems.join(lake.output.rstrip("/"), OWNER_FILE)
+    me = catalog_identity(lake)
+    if FileSystems.exists(path):
+        with FileSystems.open(path) as f:
+            owner = json.loads(f.read().decode() or "{}").get("catalog")
+        if owner and owner != me:
+            raise CatalogError(f"{lake.output} holds the files of the lake whose catalog is "
+                               f"{owner}, not {me}: give that --catalog, or another --output")
+        return
+    with FileSystems.create(path) as f:
+        f.write(json.dumps({"catalog": me}).encode())
 
 
 def drop_catalog(lake: "Lake") -> None:
@@ -371,6 +451,8 @@ def configure_storage(con: "duckdb.DuckDBPyConnection", lake: "Lake") -> None:
         parts.append(f"KEY_ID {_sql_str(st.key_id)}")
     if st.secret:
         parts.append(f"SECRET {_sql_str(st.secret)}")
+    if st.session_token and kind == "s3":
+        parts.append(f"SESSION_TOKEN {_sql_str(st.session_token)}")
     if kind == "s3":
         if st.region:
             parts.append(f"REGION {_sql_str(st.region)}")
@@ -463,6 +545,10 @@ def new_duckdb(verify_extensions: bool = False,
         con.execute(f"LOAD '{path}'")
     if lake is not None:
         configure_storage(con, lake)
+        password = lake.catalog_password()
+        if password:  # the catalog's password as a secret: never in a connection string
+            con.execute(f"CREATE OR REPLACE SECRET __default_postgres (TYPE postgres, "
+                        f"PASSWORD {_sql_str(password)})")
     return con
 
 

@@ -26,6 +26,10 @@ class Busy(RuntimeError):
     """Another run holds the lock; the message names it."""
 
 
+class LockLost(RuntimeError):
+    """The run's lock went away while it ran (its catalog session ended)."""
+
+
 class WriterLock:
     """``with WriterLock(path, run_id, wait=False):`` holds the lock or raises ``Busy``
     (``wait``: blocks until the other run ends, saying so once through ``on_wait``)."""
@@ -67,6 +71,9 @@ class WriterLock:
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}).encode(), 0)
         return self
 
+    def ensure_held(self) -> None:
+        """A ``flock`` lasts as long as its descriptor: nothing can take it away."""
+
     def __exit__(self, *exc):
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
@@ -96,9 +103,24 @@ class PostgresLock:
             "AND l.objid = %s AND l.database = (SELECT oid FROM pg_database "
             "WHERE datname = current_database())", [PG_LOCK_KEY]).fetchone()
         if not row or not (row[0] or "").startswith(_APP_PREFIX):
-            return "another run"
+            return "another run"  # also a role that may not see other sessions' details
         who = row[0][len(_APP_PREFIX):]
-        return f"{who} (from {row[1] or 'this server'}, since {row[2]:%Y-%m-%d %H:%M:%S %Z})"
+        since = f", since {row[2]:%Y-%m-%d %H:%M:%S %Z}" if row[2] is not None else ""
+        return f"{who} (from {row[1] or 'this server'}{since})"
+
+    def ensure_held(self) -> None:
+        """Raises ``Busy`` unless this session still holds the lock (a dropped connection or
+        a session the server ended took it away: another writer may have it now)."""
+        try:
+            held = self.conn is not None and self.conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND objid = %s AND pid = pg_backend_pid()", [PG_LOCK_KEY]).fetchone()[0]
+        except Exception as e:  # noqa: BLE001 (the session is gone)
+            raise LockLost(f"this run lost its writer lock on the catalog {self.lake.shown()} "
+                           f"({type(e).__name__}): nothing more is committed") from None
+        if not held:
+            raise LockLost(f"this run lost its writer lock on the catalog {self.lake.shown()}: "
+                       "nothing more is committed")
 
     def _try(self) -> bool:
         return bool(self.conn.execute("SELECT pg_try_advisory_lock(%s)", [PG_LOCK_KEY]).fetchone()[0])
@@ -124,6 +146,8 @@ class PostgresLock:
         if self.conn is not None:
             try:
                 self.conn.execute("SELECT pg_advisory_unlock(%s)", [PG_LOCK_KEY])
+            except Exception:  # noqa: BLE001 (a session already gone holds nothing)
+                pass
             finally:  # closing the session releases it in any case
                 self.conn.close()
                 self.conn = None

@@ -77,6 +77,8 @@ class RemoteLake:
         self.catalog = pg.create_database(name)
         self.output = f"s3://lake/{name}"
         self.args = ["--catalog", self.catalog, "--output", self.output, *s3.beam_options()]
+        # the same catalog without its password, which then comes from PGPASSWORD
+        self.bare_catalog = pg.dsn(name, password=False)
         self.env = s3.env()
         self.lake = Lake(self.output, self.catalog, storage_settings(env=self.env))
 

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional
 PG_PASSWORD = "lake-Pw-7c1d"   # a real password (SCRAM): the tests check no output shows it
 S3_KEY_ID, S3_SECRET = "news-ingest-test", "store-Secret-93af"
 BUCKET = "lake"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ServerError(RuntimeError):
@@ -255,6 +256,7 @@ class PortableRunnerServices:
         self.root = tempfile.mkdtemp(prefix="news-ingest-portable-")
         self.procs: List[subprocess.Popen] = []
         self.isolated = False
+        self.kept: List[str] = []  # mount points outside /tmp for the project (removed at stop)
 
     def _env(self) -> Dict[str, str]:
         # the pool starts workers by name from its PATH: the project's environment first
@@ -272,8 +274,19 @@ class PortableRunnerServices:
         if unshare and os.geteuid() == 0 and subprocess.run(
                 [unshare, "--mount", "--propagation", "private", "true"],
                 capture_output=True).returncode == 0:
-            pool = [unshare, "--mount", "--propagation", "private", "sh", "-c",
-                    'mount -t tmpfs tmpfs /tmp && cd / && exec "$@"', "pool", *pool]
+            # an empty tmpfs over /tmp; the project and its environment stay visible where
+            # they are, also when they live under /tmp (a clone in a temporary folder)
+            keep = []
+            tmp = os.path.realpath(tempfile.gettempdir()) + os.sep
+            for path in sorted({os.path.realpath(ROOT), os.path.realpath(sys.prefix)}):
+                if path.startswith(tmp) and not any(path.startswith(k + os.sep) for k, _ in keep):
+                    keep.append((path, tempfile.mkdtemp(prefix="news-ingest-keep-", dir="/var/tmp")))
+            self.kept = [k for _, k in keep]
+            script = "set -e; " + "".join(f'mount --bind "{p}" "{k}"; ' for p, k in keep)
+            script += f'mount -t tmpfs tmpfs "{tmp.rstrip(os.sep)}"; '
+            script += "".join(f'mkdir -p "{p}"; mount --bind "{k}" "{p}"; ' for p, k in keep)
+            script += 'cd /; exec "$@"'
+            pool = [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "pool", *pool]
             self.isolated = True
         else:  # no mount namespace here: at least another temporary folder
             env = {**env, "TMPDIR": os.path.join(self.root, "worker-tmp")}
@@ -308,4 +321,8 @@ class PortableRunnerServices:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=10)
         self.procs = []
+        for k in self.kept:  # empty mount points: the namespace that used them is gone
+            with contextlib.suppress(OSError):
+                os.rmdir(k)
+        self.kept = []
         shutil.rmtree(self.root, ignore_errors=True)

@@ -37,10 +37,21 @@ def test_no_password_or_key_in_what_is_shown():
     assert lake.redact("failed for Sup3r/Secret with KeyOfTheStore") == "failed for *** with ***"
     shown = attach_sql(lake, shown=True)
     assert shown == "ATTACH 'ducklake:postgres:host=db port=5432 user=news dbname=lake' AS lake (READ_ONLY)"
-    # what DuckDB attaches has it, of course
-    assert "password=Sup3r/Secret" in lake.target()
+    # not even what DuckDB attaches has it (its errors quote that string): a secret gives it
+    assert "Sup3r" not in lake.target() and lake.catalog_password() == "Sup3r/Secret"
     kv = Lake("s3://b", "host=db password=pw dbname=lake")
-    assert kv.without_password() == "host=db dbname=lake" and kv.shown() == "host=db password=*** dbname=lake"
+    assert kv.without_password() == "host=db dbname=lake" and kv.shown() == "host=db dbname=lake password=***"
+    # however the password is spelt
+    for catalog in ("postgresql://u:p%2fss1@h/db", "postgresql://u:pa%2Dss1@h/db",
+                    r"host=h password='it\'s x' dbname=db", "postgresql://u@h/db?password=qs-secret"):
+        one = Lake("s3://b", catalog)
+        assert one.catalog_password() not in one.shown() + one.without_password() + repr(one)
+    # a password that is a common word masks nothing in free text (and so tells nothing)
+    assert Lake("s3://b", "postgresql://u:lake@h/db").redact("cannot open the lake") == "cannot open the lake"
+    # a password from the driver's PGPASSWORD travels with the lake to workers, unseen
+    shipped = Lake("s3://b", "postgresql://u@h/db", password="FromTheEnv1")
+    assert shipped.catalog_password() == "FromTheEnv1" and "FromTheEnv1" not in repr(shipped)
+    assert shipped.redact("x FromTheEnv1 y") == "x *** y"
     with pytest.raises(CatalogError, match="cannot be read") as e:
         Lake("s3://b", "postgresql://u:pw@h:x/db").target()
     assert "pw" not in str(e.value).replace("PASSWORD", "")
@@ -59,11 +70,11 @@ def test_store_settings_from_beams_options_first_then_the_standard_variables():
     env = {"AWS_ENDPOINT_URL": "https://minio.internal:9000", "AWS_ACCESS_KEY_ID": "env-key",
            "AWS_SECRET_ACCESS_KEY": "env-secret", "AWS_DEFAULT_REGION": "eu-west-1"}
     from_env = storage_settings({}, env=env)
-    assert from_env == ("env-key", "env-secret", "eu-west-1", "minio.internal:9000", True)
+    assert from_env == ("env-key", "env-secret", "eu-west-1", "minio.internal:9000", True, None)
     given = storage_settings({"s3_endpoint_url": "http://127.0.0.1:8333", "s3_access_key_id": "opt-key",
                               "s3_region_name": "us-east-1"}, env=env)
     # an http:// endpoint means no TLS; what the options leave out comes from the environment
-    assert given == ("opt-key", "env-secret", "us-east-1", "127.0.0.1:8333", False)
+    assert given == ("opt-key", "env-secret", "us-east-1", "127.0.0.1:8333", False, None)
     aws = storage_settings({}, env={"AWS_REGION": "us-east-2"})
     assert aws.endpoint is None and aws.use_ssl and aws.region == "us-east-2"
 
@@ -73,10 +84,12 @@ def test_the_run_history_keeps_no_secret(tmp_path):
     from pipeline.options import settings
     options = PipelineOptions(["--catalog", "postgresql://news:Sup3rSecret@db/lake", "--output", "s3://b/l",
                                "--s3_secret_access_key=KeyOfTheStore", "--s3_access_key_id=AKIA123",
+                               "--s3_session_token=TokenOfTheSession",
                                "--s3_endpoint_url=http://127.0.0.1:1"])
     asked = settings(options)
     text = repr(asked)
     assert "Sup3rSecret" not in text and "KeyOfTheStore" not in text and "AKIA123" not in text
+    assert "TokenOfTheSession" not in text
     assert asked["catalog"] == "postgresql://news:***@db/lake"
     assert asked["beam"]["s3_secret_access_key"] == "***"
     assert asked["beam"]["s3_endpoint_url"] == "http://127.0.0.1:1"

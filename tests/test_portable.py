@@ -42,9 +42,22 @@ def test_the_whole_pipeline_on_the_portable_runner_equals_the_in_process_one(ser
     in_process = RemoteLake(pg, s3, f"in_process_{os.getpid()}")
     # NER on, two batches: batch 2's workers look up batch 1's articles in the catalog
     common = ("--input", inputs, "--batch_files", "7")
-    out = run_ok(*common, *on_cluster.args, *portable.options())
+    from conftest import ROOT
+    # the project travels as a package, as to a cluster: the workers install and run it
+    # and the catalog's password only in the driver's PGPASSWORD: the workers (which do not
+    # have it) get it with the lake
+    from servers import PG_PASSWORD
+    where = ["--catalog", on_cluster.bare_catalog, *on_cluster.args[2:]]
+    out = run_ok(*common, *where, *portable.options(),
+                 f"--setup_file={os.path.join(ROOT, 'pyproject.toml')}", env={"PGPASSWORD": PG_PASSWORD})
+    assert "PGPASSWORD" not in os.environ  # the pool's workers were started without it
     run_ok(*common, *in_process.args)
     print(f"\nworkers in a private /tmp: {portable.isolated}")
+    with open(os.path.join(portable.root, "pool.log")) as f:
+        booted = [line for line in f if line.startswith("portable_boot: installed")]
+    assert len(booted) == 2  # one worker per batch's job, each with the job's package
+    assert all("beam-worker-" in line and line.rstrip().endswith("/site/transforms/__init__.py")
+               for line in booted), booted
     assert "2 batch(es)" in out and "earlier articles fetched" in out
     tables = on_cluster.tables()
     assert tables == in_process.tables()

@@ -235,7 +235,23 @@ def test_compaction_runs_and_report_commands_on_the_remote_lake(tmp_path, remote
     report = run_ok("report", remote_lake.output, *commands, "--to", str(tmp_path / "all.html"),
                     env=remote_lake.env)
     assert (tmp_path / "all.html").exists() and "report:" in report
-    no_secrets(out, runs, report, (tmp_path / "all.html").read_text())
+    # to the data path by default, the store's settings from the AWS_* variables
+    on_store = run_ok("report", remote_lake.output, *commands, "--run", "small", env=remote_lake.env)
+    assert f"report: {remote_lake.output}/_reports/small.html" in on_store
+    assert f"{remote_lake.name}/_reports/small.html" in remote_lake.s3.keys(f"{remote_lake.name}/_reports/")
+    no_secrets(out, runs, report, on_store, (tmp_path / "all.html").read_text())
+
+
+def test_a_data_path_belongs_to_one_catalog(tmp_path, remote_lake):
+    land = tmp_path / "land"
+    shutil.copytree(os.path.join(SAMPLES, "seeds"), land)
+    run_ok("--input", str(land), *remote_lake.args, *FAST)
+    other = remote_lake.pg.create_database(remote_lake.name + "_other")
+    proc = pipeline("--input", str(land), "--catalog", other, *remote_lake.args[2:], *FAST)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds the files of the lake whose catalog is" in err
+    no_secrets(err)
+    store_matches_catalog(remote_lake)  # not one file of the first lake was touched
 
 
 def test_overwrite_starts_the_remote_lake_afresh(tmp_path, remote_lake):
@@ -268,3 +284,24 @@ def test_worker_processes_on_this_machine_write_to_the_remote_lake_too(reference
     run_ok("--input", str(land), *remote_lake.args, *FAST,
            "--direct_running_mode=multi_processing", "--direct_num_workers=2")
     assert remote_lake.tables() == want
+
+
+def test_a_run_whose_lock_session_ends_commits_nothing_more(tmp_path, remote_lake):
+    import psycopg
+    land = tmp_path / "land"
+    shutil.copytree(os.path.join(SAMPLES, "seeds"), land)
+    mark = tmp_path / "holding"
+    proc = pipeline("--input", str(land), *remote_lake.args, *FAST, "--run_id", "cut",
+                    env={"NEWS_INGEST_PAUSE_AT": "planned", "NEWS_INGEST_PAUSE_MARK": str(mark),
+                         "NEWS_INGEST_PAUSE_SECONDS": "4"})
+    while not mark.exists():
+        assert proc.poll() is None
+        time.sleep(0.05)
+    with psycopg.connect(remote_lake.catalog, autocommit=True) as c:  # as a server restart would
+        ended = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name LIKE 'news-ingest run cut %'").fetchall()
+    assert ended == [(True,)]
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "lost its writer lock" in err.strip().splitlines()[-1]
+    con = remote_lake.connect()
+    assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 0

@@ -39,7 +39,7 @@ def staging_dir(output: str, commit_id: str) -> str:
     return FileSystems.join(batches_root(output), commit_id)
 
 
-class StagingMissing(RuntimeError):
+class StagingMissing(OSError):
     """A finished job's manifest is not where the driver looks: its workers wrote elsewhere."""
 
 
@@ -49,12 +49,13 @@ def staged_files(staging: str) -> Dict[str, List[str]]:
     bundle's first attempt) are deleted: they were never the job's output."""
     try:
         listed = read_manifest(staging)
-    except (OSError, IOError) as e:
+    except Exception as e:  # noqa: BLE001 (a local OSError, or an object store's own error)
+        where = ("a folder every worker mounts, or an object store (--output s3://...)"
+                 if "://" not in staging else "a data path they reach")
         raise StagingMissing(
             f"the batch's job finished, but its files are not at {staging} ({type(e).__name__}): "
             "its workers do not share this output's disk; nothing was committed. For workers "
-            "on other machines give the lake a catalog and a data path they reach "
-            "(--catalog postgresql://... --output s3://...)") from None
+            f"on other machines give the lake a PostgreSQL catalog (--catalog) and {where}") from None
     out: Dict[str, List[str]] = {table: [] for table in STAGED}
     for path in listed:
         out[path.rstrip("/").split("/")[-2]].append(path)
