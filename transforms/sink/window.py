@@ -20,9 +20,10 @@ its commit id in ``runs`` and commits nothing twice; files a failed try left are
 removed by the next batch run's clean-up.
 
 The workers commit, so every worker must reach the catalog and the lock: a remote lake
-(PostgreSQL catalog, whose advisory lock is the writer lock; data on an object store) works
-from workers on any machine (Dataflow, Flink, Spark); the embedded SQLite catalog only where
-the workers share the output's disk (one machine, or a file server with working ``flock``).
+(PostgreSQL catalog, whose advisory lock is the writer lock; data on an object store) is
+built for workers on any machine (tested with TestStream against real servers, not on a
+Flink, Spark or Dataflow cluster); the embedded SQLite catalog works only where the workers
+share the output's disk (one machine, or a file server with working ``flock``).
 """
 from __future__ import annotations
 
