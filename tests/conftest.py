@@ -47,6 +47,13 @@ LAKE_TABLES = {
 }
 
 
+# What a reader sees of a run in progress: records in the three tables, ledger rows, the
+# last committed batch (the first two are equal when no batch is half-seen).
+SEEN_SQL = ("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM duplicates) "
+            "+ (SELECT count(*) FROM rejects), (SELECT count(*) FROM ingest_records), "
+            "(SELECT max(batch) FROM runs)")
+
+
 def lake_tables(out):
     """Every table of the output at ``out``, sorted, without run ids and times."""
     from schemas.views import connect

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, SAMPLES, exited, lake_tables
+from conftest import ROOT, SAMPLES, SEEN_SQL, exited, lake_tables
 from pipeline.progress import TALLY_PREFIX
 from schemas.views import connect
 
@@ -225,9 +225,7 @@ def test_a_reader_sees_the_state_before_a_commit_then_after_it(tmp_path):
         time.sleep(0.05)
     # batch 2's files are registered inside its open transaction: a reader sees batch 1 only
     con = connect(str(out))
-    seen = con.execute("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM duplicates) "
-                       "+ (SELECT count(*) FROM rejects), (SELECT count(*) FROM ingest_records), "
-                       "(SELECT max(batch) FROM runs)").fetchone()
+    seen = con.execute(SEEN_SQL).fetchone()
     assert seen[2] == 1 and seen[0] == seen[1] > 0
     con.close()
     assert writer.wait(timeout=300) == 0

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLES, RemoteLake, lake_tables
+from conftest import SAMPLES, SEEN_SQL, RemoteLake, lake_tables
 from servers import PG_PASSWORD, S3_SECRET
 from test_incremental import FAST, grow, pipeline, run_ok
 
@@ -121,6 +121,19 @@ def store_matches_catalog(remote):
     assert batches <= committed
 
 
+def paused(tmp_path, land, remote, at, seconds, *extra):
+    """A run into ``remote`` that pauses ``seconds`` at fault point ``at``: its process, once
+    it is there."""
+    mark = tmp_path / f"paused-{at.replace(':', '-')}"
+    proc = pipeline("--input", str(land), *remote.args, *FAST, *extra,
+                    env={"NEWS_INGEST_PAUSE_AT": at, "NEWS_INGEST_PAUSE_MARK": str(mark),
+                         "NEWS_INGEST_PAUSE_SECONDS": str(seconds)})
+    while not mark.exists():
+        assert proc.poll() is None
+        time.sleep(0.05)
+    return proc
+
+
 def crash_then_rerun(land, remote, start):
     proc = start(("--input", str(land), *remote.args, *FAST))
     proc.communicate(timeout=300)
@@ -158,13 +171,7 @@ def test_kill_9_while_files_upload_then_rerun_equals_one_uninterrupted_run(refer
 def test_one_writer_across_processes_a_second_exits_naming_the_first_or_waits(tmp_path, remote_lake):
     land = tmp_path / "land"
     shutil.copytree(SAMPLES, land)
-    mark = tmp_path / "holding"
-    first = pipeline("--input", str(land), *remote_lake.args, *FAST, "--run_id", "first",
-                     env={"NEWS_INGEST_PAUSE_AT": "planned", "NEWS_INGEST_PAUSE_MARK": str(mark),
-                          "NEWS_INGEST_PAUSE_SECONDS": "8"})
-    while not mark.exists():
-        assert first.poll() is None
-        time.sleep(0.05)
+    first = paused(tmp_path, land, remote_lake, "planned", 8, "--run_id", "first")
     second = pipeline("--input", str(land), *remote_lake.args, *FAST)
     _, err = second.communicate(timeout=60)
     assert second.returncode == 2
@@ -195,18 +202,10 @@ def test_a_killed_writer_leaves_no_lock_behind(tmp_path, remote_lake):
 def test_a_reader_sees_the_state_before_a_commit_then_after_it(tmp_path, remote_lake):
     land = tmp_path / "land"
     shutil.copytree(SAMPLES, land)
-    mark = tmp_path / "in-commit"
-    writer = pipeline("--input", str(land), *remote_lake.args, *FAST, "--run_id", "r1",
-                      env={"NEWS_INGEST_PAUSE_AT": "commit:2", "NEWS_INGEST_PAUSE_MARK": str(mark),
-                           "NEWS_INGEST_PAUSE_SECONDS": "6"})
-    while not mark.exists():
-        assert writer.poll() is None
-        time.sleep(0.05)
+    writer = paused(tmp_path, land, remote_lake, "commit:2", 6, "--run_id", "r1")
     # batch 2's files are registered inside its open transaction: a reader sees batch 1 only
     con = remote_lake.connect()
-    seen = con.execute("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM duplicates) "
-                       "+ (SELECT count(*) FROM rejects), (SELECT count(*) FROM ingest_records), "
-                       "(SELECT max(batch) FROM runs)").fetchone()
+    seen = con.execute(SEEN_SQL).fetchone()
     assert seen[2] == 1 and seen[0] == seen[1] > 0
     con.close()
     assert writer.wait(timeout=300) == 0
@@ -290,13 +289,7 @@ def test_a_run_whose_lock_session_ends_commits_nothing_more(tmp_path, remote_lak
     import psycopg
     land = tmp_path / "land"
     shutil.copytree(os.path.join(SAMPLES, "seeds"), land)
-    mark = tmp_path / "holding"
-    proc = pipeline("--input", str(land), *remote_lake.args, *FAST, "--run_id", "cut",
-                    env={"NEWS_INGEST_PAUSE_AT": "planned", "NEWS_INGEST_PAUSE_MARK": str(mark),
-                         "NEWS_INGEST_PAUSE_SECONDS": "4"})
-    while not mark.exists():
-        assert proc.poll() is None
-        time.sleep(0.05)
+    proc = paused(tmp_path, land, remote_lake, "planned", 4, "--run_id", "cut")
     with psycopg.connect(remote_lake.catalog, autocommit=True) as c:  # as a server restart would
         ended = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE application_name LIKE 'news-ingest run cut %'").fetchall()
