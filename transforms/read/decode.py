@@ -125,9 +125,13 @@ _CONTROL_BYTES = re.compile(b"[\x00-\x08\x0e-\x1f]")
 # Text is text when at most this share of its first 64K characters are control characters
 # (NUL included) or U+FFFD; random or compressed bytes hold ~10% control bytes.
 MAX_CONTROL_SHARE = 0.02
-# Bytes with at most this share of NULs are text with stray NULs (a bad export, a padded
-# record): the NULs are dropped. More NULs: UTF-16/32 without a BOM, or binary.
-MAX_STRAY_NULS = 0.01
+# BOM-less UTF-16/32 text in a Latin script has a NUL in every other (or 3 of 4) byte
+# position: NULs that are this share of the bytes, the other bytes nearly all at one
+# position of every 2 or 4, are read as wide text first. Other NULs are strays (a bad export, a padded record): they are dropped,
+# and what remains decides, by the same tests as any text (a PNG, a PDF stream or gzip
+# bytes are binary by their control bytes once the NULs are set aside; text is not).
+WIDE_NUL_SHARE = 0.25
+WIDE_NUL_PARITY = 0.9
 
 
 def _looks_binary(text: str) -> bool:
@@ -136,6 +140,23 @@ def _looks_binary(text: str) -> bool:
         return False
     sample = text[:65536]
     return len(_CONTROL.findall(sample)) / len(sample) > MAX_CONTROL_SHARE
+
+
+def _wide_pattern(head: bytes) -> bool:
+    """Whether the NULs of ``head`` look like BOM-less UTF-16/32: a quarter of the bytes or
+    more, and nearly all other bytes at one position of every 2 (UTF-16) or 4 (UTF-32)."""
+    if head.count(0) < WIDE_NUL_SHARE * len(head):
+        return False
+    filled = [i for i, b in enumerate(head) if b]
+    if not filled:
+        return False
+    for width in (2, 4):
+        counts = [0] * width
+        for i in filled:
+            counts[i % width] += 1
+        if max(counts) >= WIDE_NUL_PARITY * len(filled):
+            return True
+    return False
 
 
 def _single_byte(enc: str) -> bool:
@@ -172,8 +193,7 @@ def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
                 raise DecodeError("undecodable", f"{enc} BOM but invalid {enc}: {e}") from None
             return _checked(text, enc)
     nuls = data.count(b"\x00")
-    if nuls > MAX_STRAY_NULS * len(data):
-        # BOM-less UTF-16/32 shows NULs in its ASCII range; otherwise it is binary.
+    if nuls and _wide_pattern(data[:65536]):
         for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
             try:
                 text = data.decode(enc)
@@ -181,13 +201,15 @@ def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
                 continue
             if not _looks_binary(text) and sum(c.isascii() for c in text[:2048]) > 0.5 * min(len(text), 2048):
                 return text, enc
-        raise DecodeError("binary", f"{nuls} NUL bytes in {len(data)}")
     if nuls:
         data = data.replace(b"\x00", b"")
+        if not data:
+            raise DecodeError("binary", f"{nuls} NUL bytes and nothing else")
     head = data[:65536]
     control = len(_CONTROL_BYTES.findall(head))
     if control > MAX_CONTROL_SHARE * len(head):  # the same bytes in every ASCII-based charset
-        raise DecodeError("binary", f"{control} control bytes in the first {len(head)}")
+        raise DecodeError("binary", f"{control} control bytes in the first {len(head)}"
+                          + (f" once {nuls} NUL bytes are set aside" if nuls else ""))
     if sniff_markup:
         enc = declared_encoding(data)
         # A page that declares a single-byte charset but whose bytes are multi-byte UTF-8
