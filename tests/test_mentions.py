@@ -63,3 +63,22 @@ def test_refine_keeps_offsets_exact_and_counts():
         ("Kyiv", "Kyiv", "GPE"), ("Kyiv", "Kyiv", "GPE"), ("Kyiv", "Kyiv", "GPE")]
     assert all(text[e.start_char:e.end_char] == e.text for e in entities)
     assert [(c.canonical, c.label, c.count) for c in counts] == [("Kyiv", "GPE", 3), ("Joe Biden", "PERSON", 2)]
+
+
+def test_one_spelling_per_country_and_acronym_whatever_the_article():
+    from transforms.entities.mentions import standard_name
+    for spelling in ("US", "U.S.", "USA", "United States", "united states", "United States of America"):
+        assert standard_name(spelling, "GPE") == "United States"
+    assert standard_name("U.K.", "GPE") == standard_name("UK", "GPE") == "UK"  # ISO's code is GB
+    assert standard_name("Iran, Islamic Republic of", "GPE") == "Iran"  # ISO's common name
+    assert standard_name("U.N.", "ORG") == "UN" and standard_name("E.U.", "ORG") == "EU"
+    # names ISO does not know, and other labels, stay as they are
+    assert standard_name("Russia", "GPE") == "Russia" and standard_name("Kyiv", "GPE") == "Kyiv"
+    assert standard_name("Jordan", "PERSON") == "Jordan" and standard_name("US", "ORG") == "US"
+    # and it is what the article's canonical names use
+    text = "The U.S. and the US Senate: U.S. officials met in the United States."
+    entities, counts = refine(text, [(4, 8, "GPE"), (17, 19, "GPE"), (28, 32, "GPE"), (50, 67, "GPE")])  # "the United States"
+    assert {e.canonical for e in entities} == {"United States"}
+    assert [e.text for e in entities] == ["U.S.", "US", "U.S.", "United States"]
+    assert all(text[e.start_char:e.end_char] == e.text for e in entities)  # offsets untouched
+    assert [(c.canonical, c.count) for c in counts] == [("United States", 4)]

@@ -5,6 +5,7 @@ article text: ``text[start:end] == mention``.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -93,15 +94,54 @@ def core_name(name: str) -> str:
     return " ".join(words)
 
 
+_DOTTED = re.compile(r"^(?:[A-Z]\.){2,}$")
+# Labels a country's name or code can carry.
+PLACE_LABELS = frozenset({"GPE", "LOC"})
+
+
+@functools.lru_cache(maxsize=1)
+def _countries() -> Dict[str, str]:
+    """ISO 3166 (pycountry) spellings -> the country's name: its alpha-2 and alpha-3 codes
+    (exact, capitals), its name, common name and official name (any case). The name is the
+    common name where ISO gives one ("Iran", "South Korea"), else the short name ("United
+    States"). Reference data, read once per process."""
+    import pycountry
+    out: Dict[str, str] = {}
+    for c in pycountry.countries:
+        name = getattr(c, "common_name", None) or c.name
+        for code in (c.alpha_2, c.alpha_3):
+            out[code] = name
+        for spelling in (c.name, getattr(c, "common_name", None), getattr(c, "official_name", None)):
+            if spelling:
+                out[spelling.lower()] = name
+    return out
+
+
+def standard_name(name: str, label: str) -> str:
+    """One spelling per name, from the name alone (so every article and run agrees): a
+    dotted acronym loses its dots ("U.N." -> "UN"); a place that is a country's ISO code or
+    ISO name, however written, becomes the country's name ("US", "U.S.", "USA", "United
+    States of America" -> "United States"). Names ISO does not know stay as they are."""
+    if _DOTTED.match(name):
+        name = name.replace(".", "")
+    if label in PLACE_LABELS:
+        countries = _countries()
+        if name.isupper() and len(name) in (2, 3):
+            return countries.get(name, name)
+        return countries.get(name.lower(), name)
+    return name
+
+
 def resolve_aliases(mentions: Sequence[Tuple[str, str]]) -> List[str]:
     """Canonical name for each (name, label) mention of one article.
 
     A person named in full ("Joe Biden") is the canonical of every shorter mention that is
     one of its name parts ("Biden", "Mr Biden", "President Biden"; "Xi" for "Xi Jinping"),
     whatever label the model gave that shorter mention. Where a part fits several full
-    names, the most mentioned, then the longest, then the alphabetically first wins.
+    names, the most mentioned, then the longest, then the alphabetically first wins. Every
+    name is first put in its one spelling (``standard_name``).
     """
-    cores = [core_name(n) for n, _ in mentions]
+    cores = [standard_name(core_name(n), label) for n, label in mentions]
     full_counts: Counter = Counter()
     for core, (_, label) in zip(cores, mentions):
         if label == "PERSON" and len(core.split()) >= 2:
