@@ -136,6 +136,10 @@ def clear_output(lake) -> None:
                            f"{lake.shown()}: nothing was deleted")
     from pipeline.report import REPORTS_DIR
     output = lake.output
+    from schemas.catalog import OWNER_FILE
+    owner = FileSystems.join(output, OWNER_FILE)
+    if lake.remote and FileSystems.exists(owner):
+        FileSystems.delete([owner])
     found = [p for p in [lake.data_path.rstrip("/")]
              + [FileSystems.join(output, d) for d in (REPORTS_DIR, LOGS_DIR) + EARLIER_LAYOUT]
              if FileSystems.exists(p)
@@ -156,14 +160,26 @@ def runner_is_local(runner) -> bool:
     return (name[:-len("runner")] if name.endswith("runner") else name) in LOCAL_RUNNERS
 
 
+def _private_folder(prefix: str) -> str:
+    """A folder of the temporary folder that only this user (or root) can change, named
+    after the user; a new one where someone else took that name."""
+    import tempfile
+    from schemas.catalog import only_we_can_change
+    folder = os.path.join(tempfile.gettempdir(), f"{prefix}-{os.getuid()}")
+    with contextlib.suppress(OSError):
+        os.mkdir(folder, 0o700)
+    if os.path.isdir(folder) and only_we_can_change(folder):
+        return folder
+    return tempfile.mkdtemp(prefix=prefix + "-")
+
+
 def logs_path(output: str, run_id: str, report_dir: Optional[str] = None) -> str:
     """Where the log of a run's local worker processes goes (``multi_processing`` mode): the
     output folder's ``_logs``, or, for a lake on an object store, ``--report_dir``'s (else
     the temporary folder's)."""
     if "://" in output:
-        import tempfile
-        mine = os.path.join(tempfile.gettempdir(), f"news-ingest-logs-{os.getuid()}")
-        return os.path.join(report_dir or mine, LOGS_DIR, f"{run_id}.log")
+        return os.path.join(report_dir or _private_folder("news-ingest-logs"), LOGS_DIR,
+                            f"{run_id}.log")
     return os.path.join(output, LOGS_DIR, f"{run_id}.log")
 
 
@@ -276,9 +292,10 @@ def open_output(lake, overwrite: bool, say):
     """Under the writer lock: clears the output (``--overwrite``), opens the lake for writing
     and removes what interrupted runs left."""
     lake = as_lake(lake)
+    claim_data_path(lake)  # before anything is deleted: a data path of another catalog is refused
     if overwrite:
         clear_output(lake)
-    claim_data_path(lake)
+        claim_data_path(lake)
     con = open_lake(lake, read_only=False)
     removed = remove_orphans(con, lake.output)
     if removed:

@@ -37,7 +37,7 @@ from pipeline.landing import Landing, Scope
 from pipeline.plan import attach_prior_records, cut, outside, read_ledger, select
 from pipeline.progress import Progress
 from pipeline.run import RunResult, Writer, add_counts, lake_of, local_models, open_output
-from schemas.lock import writer_lock
+from schemas.lock import LockLost, writer_lock
 from transforms.read.discover import list_files
 from transforms.sink.commit import compact, needs_compaction
 
@@ -164,12 +164,14 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                 landed = {e.path: landing.landed_at(e.path) for e in batch}
                 try:
                     result = writer.commit(batch, batches + 1, batches + 1, len(seen), len(done))
+                except LockLost:
+                    raise  # another writer may hold the lake now: no retry can commit
                 except Exception as e:  # noqa: BLE001 (e.g. a full disk: the files stay pending)
                     failures += 1
                     if failures >= MAX_FAILURES:
                         raise
                     pause = min(60.0, 5.0 * 2 ** (failures - 1))
-                    say(f"batch {batches + 1} failed ({type(e).__name__}: {e}); nothing of it "
+                    say(f"batch {batches + 1} failed ({type(e).__name__}: {lake.redact(str(e))}); nothing of it "
                         f"was committed; trying again in {pause:g}s ({failures}/{MAX_FAILURES})")
                     stop.event.wait(pause)
                     continue

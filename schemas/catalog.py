@@ -60,6 +60,11 @@ def remote_hint() -> str:
             f"(or: .venv/bin/pip install -e '.[{REMOTE_EXTRA}]')")
 
 
+# A password where connection strings hold one (libpq key=value, or a URI's user:password@)
+_PASSWORD_IN_DSN = re.compile(r"((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s\"]+)")
+_PASSWORD_IN_URI = re.compile(r"(://[^:/@\s\"]+:)[^@\s\"]+@")
+# Keywords whose values are secrets
+SECRET_KEYWORDS = ("password", "sslpassword")
 # libpq's connection keywords: a string that starts with one is a key=value catalog
 LIBPQ_KEYWORDS = ("host", "hostaddr", "port", "dbname", "user", "password", "passfile",
                   "service", "options", "application_name", "fallback_application_name",
@@ -197,6 +202,10 @@ class Lake:
             params["password"] = self.password
         return params
 
+    def dsn_without_password(self) -> str:
+        """The catalog as a libpq string without its password (DuckDB gets that as a secret)."""
+        return libpq_string({k: v for k, v in self.postgres().items() if k != "password"})
+
     def catalog_password(self) -> Optional[str]:
         return self.postgres().get("password") if self.remote else None
 
@@ -204,8 +213,7 @@ class Lake:
         """What DuckDB attaches: ``ducklake:sqlite:PATH`` or ``ducklake:postgres:KEY=VALUE...``
         (without the password: ``new_duckdb`` gives it to DuckDB as a secret)."""
         if self.remote:
-            return "ducklake:postgres:" + libpq_string(
-                {k: v for k, v in self.postgres().items() if k != "password"})
+            return "ducklake:postgres:" + self.dsn_without_password()
         return "ducklake:sqlite:" + self.sqlite_path
 
     def secrets(self) -> List[str]:
@@ -213,19 +221,22 @@ class Lake:
         found = []
         if self.remote:
             with contextlib.suppress(CatalogError):
-                pw = self.postgres().get("password")
-                if pw:
-                    found += [pw, urllib.parse.quote(pw, safe=""), urllib.parse.quote(pw),
-                              libpq_string({"p": pw})[2:]]
+                params = self.postgres()
+                for pw in (params.get(k) for k in SECRET_KEYWORDS):
+                    if pw:
+                        found += [pw, urllib.parse.quote(pw, safe=""), urllib.parse.quote(pw),
+                                  libpq_string({"p": pw})[2:]]
         if self.storage is not None:
             found += [self.storage.secret, self.storage.session_token]
         return [s for s in found if s]
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret of this lake masked. Secrets of fewer than six
-        characters are left: masking them would mask ordinary words and so tell them (no
-        message here quotes a password anyway: DuckDB gets it as a secret, and psycopg's
-        errors do not repeat it; this is the second line of defence)."""
+        """``text`` with every secret of this lake masked. A password in a connection string
+        DuckDB quotes ("... password=X ...", "user:X@host") is masked by its place, however
+        short; elsewhere only secrets of six characters or more are searched for (masking
+        shorter ones would mask ordinary words, and so tell them)."""
+        text = _PASSWORD_IN_DSN.sub(r"\1***", text)
+        text = _PASSWORD_IN_URI.sub(r"\1***@", text)
         for s in sorted(set(self.secrets()), key=len, reverse=True):
             if len(s) >= 6:
                 text = text.replace(s, "***")
@@ -251,11 +262,12 @@ class Lake:
             params = parse_postgres(c)
         except ValueError:
             return "(a PostgreSQL catalog that cannot be read)"
-        had = "password" in params
-        params.pop("password", None)
+        had = [k for k in SECRET_KEYWORDS if k in params]
+        for k in SECRET_KEYWORDS:
+            params.pop(k, None)
         if not c.lower().startswith(("postgresql://", "postgres://")):
-            if had and mask:
-                params["password"] = mask
+            if mask:
+                params.update({k: mask for k in had})
             return libpq_string(params)
         u = urllib.parse.urlsplit(c)
         host = u.netloc.rsplit("@", 1)[-1]
@@ -263,9 +275,9 @@ class Lake:
         if user and u.password is not None and mask:
             user += ":" + mask
         netloc = f"{user}@{host}" if user else host
-        query = urllib.parse.urlencode([(k, v) for k, v in urllib.parse.parse_qsl(u.query)
-                                        if k != "password"]
-                                       + ([("password", mask)] if mask and "password=" in u.query else []))
+        query = urllib.parse.urlencode([(k, mask if k in SECRET_KEYWORDS else v)
+                                        for k, v in urllib.parse.parse_qsl(u.query)
+                                        if mask or k not in SECRET_KEYWORDS])
         return urllib.parse.urlunsplit((u.scheme, netloc, u.path, query, u.fragment))
 
     def __repr__(self) -> str:
@@ -291,7 +303,9 @@ def postgres_session(lake: "Lake", application_name: str):
     params = dict(lake.postgres())
     params["application_name"] = application_name[:63]
     try:
-        return psycopg.connect(**params, autocommit=True, connect_timeout=10)
+        # keepalives: an idle watcher's session must not be dropped silently by the network
+        return psycopg.connect(**{"keepalives": "1", "keepalives_idle": "60", **params},
+                               autocommit=True, connect_timeout=10)
     except psycopg.Error as e:
         msg = lake.redact(str(e)).strip().splitlines()
         raise CatalogError(f"cannot reach the catalog {lake.shown()}: "
@@ -305,7 +319,10 @@ def catalog_identity(lake: "Lake") -> str:
     """Which catalog database a remote lake's data path belongs to: host, port and database
     (no user, no password)."""
     p = lake.postgres()
-    return f"{p.get('host') or p.get('hostaddr') or 'localhost'}:{p.get('port') or 5432}/{p.get('dbname') or p.get('user') or ''}"
+    host = (p.get("host") or p.get("hostaddr") or os.environ.get("PGHOST") or "localhost").lower()
+    port = p.get("port") or os.environ.get("PGPORT") or "5432"
+    db = p.get("dbname") or os.environ.get("PGDATABASE") or p.get("user") or ""
+    return f"{host}:{port}/{db}"
 
 
 def claim_data_path(lake: "Lake") -> None:
@@ -511,10 +528,11 @@ def exists(output, catalog: Optional[str] = None) -> bool:
     lake = as_lake(output, catalog)
     if not lake.remote:
         return os.path.exists(lake.sqlite_path)
-    con = new_duckdb(lake=Lake("", lake.catalog))  # the PostgreSQL extension, no store
+    # the PostgreSQL extension and the password as a secret; no store
+    con = new_duckdb(lake=Lake("", lake.catalog, password=lake.password))
     try:
         try:
-            con.execute(f"ATTACH {_sql_str(libpq_string(lake.postgres()))} AS pg_catalog_check "
+            con.execute(f"ATTACH {_sql_str(lake.dsn_without_password())} AS pg_catalog_check "
                         "(TYPE postgres, READ_ONLY)")
         except duckdb.Error as e:
             raise CatalogError(f"cannot reach the catalog {lake.shown()}: "

@@ -57,10 +57,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                             "--no-build-isolation", "--no-index", "--no-compile", "--target", site,
                             path], check=True, stdout=subprocess.DEVNULL)
-            import importlib.machinery
-            found = importlib.machinery.PathFinder.find_spec("transforms", [site])
-            print(f"portable_boot: installed the staged package {name}; transforms from "
-                  f"{found.origin if found else 'nowhere'}", file=sys.stderr, flush=True)
+
 
     def descriptor(url: str) -> str:
         return text_format.MessageToString(endpoints_pb2.ApiServiceDescriptor(url=url))
@@ -68,6 +65,11 @@ def main() -> None:
     env = dict(os.environ)
     if os.path.isdir(site):
         env["PYTHONPATH"] = site + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        # where the worker, started as below, will import the project from
+        origin = subprocess.run([sys.executable, "-c", "import transforms; print(transforms.__file__)"],
+                                env=env, cwd="/", capture_output=True, text=True).stdout.strip()
+        print(f"portable_boot: installed the staged package; transforms from {origin}",
+              file=sys.stderr, flush=True)
     env.update({
         "WORKER_ID": args.id,
         "PIPELINE_OPTIONS": json_format.MessageToJson(info.pipeline_options),

@@ -143,3 +143,19 @@ def test_watch_and_streaming_errors_before_the_job(capsys, tmp_path):
 def test_site_template_settings_out_of_range(capsys, tmp_path, opt, value):
     line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"), opt, value)
     assert line.startswith(f"error: {opt} must be") and not (tmp_path / "o").exists()
+
+
+def test_an_unexpected_error_prints_its_traceback_with_every_secret_masked(capsys, monkeypatch):
+    import pipeline.__main__ as entry
+    monkeypatch.setattr("sys.argv", ["pipeline", "--catalog", "postgresql://news:Sup3rSecret@db/lake",
+                                     "--s3_secret_access_key=KeyOfTheStore"])
+    monkeypatch.setenv("PGPASSWORD", "FromTheEnvPw")
+
+    def boom(argv=None):
+        raise RuntimeError('Unable to connect at "password=Sup3rSecret" with KeyOfTheStore, FromTheEnvPw')
+    monkeypatch.setattr(entry, "main", boom)
+    assert entry.main_masked() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: Unable to connect" in err
+    for secret in ("Sup3rSecret", "KeyOfTheStore", "FromTheEnvPw"):
+        assert secret not in err

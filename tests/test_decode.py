@@ -239,6 +239,29 @@ def test_bom_less_utf16_and_utf32_are_read_as_text():
     body = "The council met on Tuesday to discuss the budget. " * 30
     for enc in ("utf-16-le", "utf-16-be", "utf-32-le"):
         assert decode_bytes(body.encode(enc), sniff_markup=False) == (body, enc)
+    # letters beyond Latin, between ASCII markup
+    page = "<html><body><p>Совет собрался во вторник, чтобы обсудить бюджет.</p></body></html>" * 10
+    for enc in ("utf-16-le", "utf-16-be"):
+        assert decode_bytes(page.encode(enc), sniff_markup=False) == (page, enc)
+
+
+def test_archives_of_plain_text_are_binary():
+    import io
+    import tarfile
+    import zipfile
+    story = ("The council met on Tuesday to discuss the budget for next year. " * 30).encode()
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as t:
+        info = tarfile.TarInfo("article0.txt")
+        info.size = len(story)
+        t.addfile(info, io.BytesIO(story))
+    stored = io.BytesIO()
+    with zipfile.ZipFile(stored, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("article0.txt", story)
+    for data in (tar.getvalue(), stored.getvalue()):
+        with pytest.raises(DecodeError) as e:
+            decode_bytes(data, sniff_markup=False)
+        assert e.value.reason == "binary"
 
 
 def test_control_bytes_decide_binary_on_both_sides_of_the_line():

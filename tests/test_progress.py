@@ -100,7 +100,7 @@ def test_progress_lines_when_stdout_is_not_a_terminal(tmp_path):
     assert f"  files:      {SAMPLE_FILES} found, {SAMPLE_FILES} new" in done.stdout
     assert "  duplicates: 2 (exact: 1, near: 1)" in lines
     assert "  rejects:    4 (binary: 1, invalid_json: 1, no_content: 1, unsupported: 1)" in lines
-    assert any(l.startswith("  top entities: Russia (GPE) x") for l in lines)
+    assert any(l.startswith("  top entities: United States (GPE) x56, Russia (GPE) x") for l in lines)
     report = next(l for l in lines if l.startswith("  report:")).split(None, 1)[1]
     assert os.path.isfile(report)
     assert "\x1b[" not in done.stdout  # no terminal codes in a log

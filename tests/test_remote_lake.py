@@ -250,7 +250,12 @@ def test_a_data_path_belongs_to_one_catalog(tmp_path, remote_lake):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "holds the files of the lake whose catalog is" in err
     no_secrets(err)
+    before = remote_lake.tables()
+    proc = pipeline("--input", str(land), "--catalog", other, *remote_lake.args[2:], *FAST, "--overwrite")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds the files of the lake whose catalog is" in err
     store_matches_catalog(remote_lake)  # not one file of the first lake was touched
+    assert remote_lake.tables() == before
 
 
 def test_overwrite_starts_the_remote_lake_afresh(tmp_path, remote_lake):

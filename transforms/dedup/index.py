@@ -87,7 +87,8 @@ class _LookupFn(beam.DoFn):
 
     def __init__(self, lake, snapshot: int, num_perm: int,
                  shingle: int, bands: int, rows: int, retaken: List[str], warm=None):
-        self.lake, self.snapshot, self.retaken = lake, snapshot, retaken
+        from schemas.catalog import as_lake
+        self.lake, self.snapshot, self.retaken = as_lake(lake), snapshot, retaken
         self.warm, self.alias = warm, None
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
@@ -109,6 +110,14 @@ class _LookupFn(beam.DoFn):
         self.con.execute(f"USE {self.alias}")
 
     def process(self, items: List[DedupItem]):
+        import duckdb
+        try:
+            yield from self._lookup(items)
+        except duckdb.Error as e:  # its message may quote the catalog's connection string
+            raise RuntimeError(f"looking up earlier articles in {self.lake!r}: "
+                               f"{self.lake.redact(str(e))}") from None
+
+    def _lookup(self, items: List[DedupItem]):
         by_key: Dict[str, List[np.ndarray]] = {}
         for it in items:
             if len(it.signature) == 4 * self.num_perm:

@@ -19,7 +19,7 @@ import json
 import re
 import time
 import zlib
-from typing import Iterator, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -125,13 +125,51 @@ _CONTROL_BYTES = re.compile(b"[\x00-\x08\x0e-\x1f]")
 # Text is text when at most this share of its first 64K characters are control characters
 # (NUL included) or U+FFFD; random or compressed bytes hold ~10% control bytes.
 MAX_CONTROL_SHARE = 0.02
-# BOM-less UTF-16/32 text in a Latin script has a NUL in every other (or 3 of 4) byte
-# position: NULs that are this share of the bytes, the other bytes nearly all at one
-# position of every 2 or 4, are read as wide text first. Other NULs are strays (a bad export, a padded record): they are dropped,
-# and what remains decides, by the same tests as any text (a PNG, a PDF stream or gzip
-# bytes are binary by their control bytes once the NULs are set aside; text is not).
-WIDE_NUL_SHARE = 0.25
-WIDE_NUL_PARITY = 0.9
+# BOM-less UTF-16/32 text has a NUL in the high byte of every ASCII character (markup,
+# spaces, digits): bytes of which this share are NULs, nearly all at the high-byte
+# positions of one byte order, are read as wide text first (the decode itself, and the
+# text it gives, decide). Other NULs are strays (a bad export, a
+# padded record): they are dropped, and what remains decides, by the same tests as any
+# text (a PNG, a PDF stream or gzip bytes are binary by their control bytes once the NULs
+# are set aside; text is not).
+WIDE_NUL_SHARE = 0.1
+WIDE_PARITY = 0.8
+# Containers whose members may be plain text (an uncompressed tar or zip, an SQLite file):
+# binary by their signature, whatever their bytes look like once NULs are set aside.
+# (offset, signature): tar's "ustar" magic, zip, 7z, SQLite, OLE2 (doc, xls), ELF, Mach-O,
+# Windows executables, and the compressed and image formats.
+BINARY_SIGNATURES = (
+    (257, b"ustar"), (0, b"PK\x03\x04"), (0, b"PK\x05\x06"), (0, b"7z\xbc\xaf\x27\x1c"),
+    (0, b"SQLite format 3\x00"), (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), (0, b"\x7fELF"),
+    (0, b"\xcf\xfa\xed\xfe"), (0, b"MZ"), (0, b"\x1f\x8b"), (0, b"BZh"), (0, b"\xfd7zXZ\x00"),
+    (0, b"\x28\xb5\x2f\xfd"), (0, b"\x89PNG\r\n\x1a\n"), (0, b"\xff\xd8\xff"), (0, b"GIF8"),
+)
+
+
+def _wide_encodings(head: bytes) -> List[str]:
+    """The UTF-16/32 byte orders the NULs of ``head`` point to: UTF-32 when nearly every
+    4-byte unit has its two high bytes NUL; else UTF-16 when nearly all NULs sit at one parity
+    (the high byte of ASCII characters); none for NULs spread as in binary data."""
+    units = len(head) // 4
+    if units:  # a BMP character in UTF-32 has its two high bytes NUL
+        for enc, high in (("utf-32-le", 2), ("utf-32-be", 0)):
+            if sum(1 for i in range(units)
+                   if head[4 * i + high] == 0 == head[4 * i + high + 1]) >= WIDE_PARITY * units:
+                return [enc]
+    odd = sum(1 for i in range(1, len(head), 2) if head[i] == 0)
+    even = head.count(0) - odd
+    if odd >= WIDE_PARITY * (odd + even):
+        return ["utf-16-le"]
+    if even >= WIDE_PARITY * (odd + even):
+        return ["utf-16-be"]
+    return []
+
+
+def _signature(data: bytes) -> Optional[bytes]:
+    for offset, magic in BINARY_SIGNATURES:
+        if data[offset:offset + len(magic)] == magic:
+            return magic
+    return None
 
 
 def _looks_binary(text: str) -> bool:
@@ -140,23 +178,6 @@ def _looks_binary(text: str) -> bool:
         return False
     sample = text[:65536]
     return len(_CONTROL.findall(sample)) / len(sample) > MAX_CONTROL_SHARE
-
-
-def _wide_pattern(head: bytes) -> bool:
-    """Whether the NULs of ``head`` look like BOM-less UTF-16/32: a quarter of the bytes or
-    more, and nearly all other bytes at one position of every 2 (UTF-16) or 4 (UTF-32)."""
-    if head.count(0) < WIDE_NUL_SHARE * len(head):
-        return False
-    filled = [i for i, b in enumerate(head) if b]
-    if not filled:
-        return False
-    for width in (2, 4):
-        counts = [0] * width
-        for i in filled:
-            counts[i % width] += 1
-        if max(counts) >= WIDE_NUL_PARITY * len(filled):
-            return True
-    return False
 
 
 def _single_byte(enc: str) -> bool:
@@ -192,14 +213,17 @@ def decode_bytes(data: bytes, sniff_markup: bool = True) -> Tuple[str, str]:
             except UnicodeDecodeError as e:
                 raise DecodeError("undecodable", f"{enc} BOM but invalid {enc}: {e}") from None
             return _checked(text, enc)
+    magic = _signature(data)
+    if magic is not None:
+        raise DecodeError("binary", f"a {magic!r} file (archive, executable, image or compressed)")
     nuls = data.count(b"\x00")
-    if nuls and _wide_pattern(data[:65536]):
-        for enc in ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"):
+    if nuls >= WIDE_NUL_SHARE * len(data):
+        for enc in _wide_encodings(data[:65536]):
             try:
                 text = data.decode(enc)
             except UnicodeDecodeError:
                 continue
-            if not _looks_binary(text) and sum(c.isascii() for c in text[:2048]) > 0.5 * min(len(text), 2048):
+            if not _looks_binary(text):
                 return text, enc
     if nuls:
         data = data.replace(b"\x00", b"")

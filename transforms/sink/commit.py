@@ -50,6 +50,8 @@ def staged_files(staging: str) -> Dict[str, List[str]]:
     try:
         listed = read_manifest(staging)
     except Exception as e:  # noqa: BLE001 (a local OSError, or an object store's own error)
+        if FileSystems.exists(manifest_path(staging)):
+            raise  # there, but unreadable: that error is the one to see
         where = ("a folder every worker mounts, or an object store (--output s3://...)"
                  if "://" not in staging else "a data path they reach")
         raise StagingMissing(

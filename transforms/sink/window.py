@@ -56,6 +56,7 @@ class _CommitPaneFn(beam.DoFn):
         self.repeated = Metrics.counter("sink", "window_commits_already_done")
 
     def process(self, element, win=beam.DoFn.WindowParam, pane=beam.DoFn.PaneInfoParam):
+        import duckdb
         from schemas.catalog import LAKE, open_lake
         from schemas.lock import writer_lock
         _, tagged = element
@@ -81,8 +82,12 @@ class _CommitPaneFn(beam.DoFn):
                        "finished_at": datetime.now(timezone.utc), "files_found": 0,
                        "files_skipped": 0, "options": self.options, "code_version": self.version,
                        "timings": None}
-                counts = commit_batch(con, staging, row, f"stream {self.run_id} {commit_id}",
-                                      threshold=self.threshold, follow_chains=True)
+                try:
+                    counts = commit_batch(con, staging, row, f"stream {self.run_id} {commit_id}",
+                                          threshold=self.threshold, follow_chains=True)
+                except duckdb.Error as e:  # its message may quote the catalog's connection string
+                    raise RuntimeError(f"committing {commit_id} into {self.lake!r}: "
+                                       f"{self.lake.redact(str(e))}") from None
             finally:
                 con.close()
         self.commits.inc()
