@@ -36,7 +36,7 @@ import sys
 import tempfile
 import typing
 import urllib.parse
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import duckdb
 import pyarrow as pa
