@@ -109,8 +109,8 @@ class PostgresLock:
         return f"{who} (from {row[1] or 'this server'}{since})"
 
     def ensure_held(self) -> None:
-        """Raises ``Busy`` unless this session still holds the lock (a dropped connection or
-        a session the server ended took it away: another writer may have it now)."""
+        """Raises ``LockLost`` unless this session still holds the lock (a dropped connection
+        or a session the server ended took it away: another writer may have it now)."""
         try:
             held = self.conn is not None and self.conn.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -120,7 +120,7 @@ class PostgresLock:
                            f"({type(e).__name__}): nothing more is committed") from None
         if not held:
             raise LockLost(f"this run lost its writer lock on the catalog {self.lake.shown()}: "
-                       "nothing more is committed")
+                           "nothing more is committed")
 
     def _try(self) -> bool:
         return bool(self.conn.execute("SELECT pg_try_advisory_lock(%s)", [PG_LOCK_KEY]).fetchone()[0])
