@@ -63,10 +63,7 @@ def _commands(argv) -> int:
         ap.add_argument("--to", default=None, help="write the page here instead")
     args = ap.parse_args(argv[1:])
     FileSystems.set_options(PipelineOptions([]))  # s3:// then takes the AWS_* variables
-    from pipeline.run import list_runs
-    from schemas.catalog import as_lake, exists, open_lake
-    from schemas.lock import writer_lock
-    from transforms.sink.commit import compact
+    from schemas.catalog import as_lake, exists
     problem = catalog_problem(args.catalog)
     if problem:
         return fail(problem)
@@ -76,12 +73,16 @@ def _commands(argv) -> int:
         if not exists(lake):
             return fail(f"{args.output} holds no ingest output (no "
                         f"{'lake in ' + lake.shown() if lake.remote else lake.sqlite_path})")
-        return _command(argv[0], args, lake, list_runs, open_lake, writer_lock, compact)
+        return _command(argv[0], args, lake)
     except (CatalogError, Busy) as e:
         return fail(str(e))
 
 
-def _command(name, args, lake, list_runs, open_lake, writer_lock, compact) -> int:
+def _command(name: str, args, lake) -> int:
+    from pipeline.run import list_runs
+    from schemas.catalog import open_lake
+    from schemas.lock import writer_lock
+    from transforms.sink.commit import compact
     if name == "report":
         from pipeline.report import write_report
         if args.run and args.run not in {r[0] for r in list_runs(lake)}:
@@ -155,12 +156,11 @@ def main(argv=None) -> int:
     streams = opts.watch or options.view_as(StandardOptions).streaming
     for problem in input_problems(opts.input, empty_ok=streams):
         return fail(problem)
+    from pipeline.run import lake_of
+    lake = lake_of(options, opts)
     if opts.catalog:  # the catalog and the store must answer before any job starts
         from pipeline.checks import store_problem
-        from pipeline.run import lake_of
         from schemas.catalog import exists
-        lake = lake_of(options, opts)
-        FileSystems.set_options(options)  # with the settings lake_of took from the environment
         problem = store_problem(lake.output)
         if problem:
             return fail(lake.redact(problem))
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
             return fail(str(e))
     run_id = opts.run_id or new_run_id(datetime.now(timezone.utc))
     if std.streaming:
-        return _stream(options, opts, run_id)
+        return _stream(options, opts, run_id, lake)
 
     from pipeline.progress import Progress
     from pipeline.run import run
@@ -209,8 +209,6 @@ def main(argv=None) -> int:
     finally:
         progress.close()
     facts = report = None
-    from pipeline.run import lake_of
-    lake = lake_of(options, opts)
     if result.batches:
         # What follows only reads: whatever fails here, the run's commits stand.
         try:
@@ -239,7 +237,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _stream(options, opts, run_id: str) -> int:
+def _stream(options, opts, run_id: str, lake) -> int:
     """``--streaming``: the unbounded graph (``pipeline.stream``), until the runner stops it."""
     from pipeline.run import code_version, runner_is_local
     runner = options.view_as(StandardOptions).runner
@@ -256,9 +254,7 @@ def _stream(options, opts, run_id: str) -> int:
                     "give the lake a catalog every worker reaches (--catalog postgresql://...) "
                     "and a data path on an object store (--output s3://... or gs://...)")
     import apache_beam as beam
-    from pipeline.run import lake_of
     from pipeline.stream import build_streaming, options_json
-    lake = lake_of(options, opts)
     p = beam.Pipeline(options=options)
     build_streaming(p, opts, run_id, options_json=options_json(options), version=code_version(),
                     lake=lake)
@@ -272,10 +268,10 @@ def _prune(opts) -> None:
     """Keeps the newest --keep_reports per-run reports and worker logs."""
     from apache_beam.io.filesystems import FileSystems
     from pipeline.report import REPORTS_DIR, prune
-    from pipeline.run import LOGS_DIR, logs_path
+    from pipeline.run import LOGS_DIR, logs_dir
     folders = [(FileSystems.join(opts.report_dir, "*.html") if opts.report_dir
                 else FileSystems.join(opts.output, REPORTS_DIR, "*.html")),
-               os.path.join(os.path.dirname(logs_path(opts.output, "x", opts.report_dir)), "*.log")]
+               os.path.join(logs_dir(opts.output, opts.report_dir), "*.log")]
     for pattern, folder in zip(folders, (REPORTS_DIR, LOGS_DIR)):
         try:
             prune(pattern, opts.keep_reports)
@@ -322,7 +318,7 @@ def secrets_in(argv, env=None) -> list:
             found += Lake("", value).secrets()
         elif name in ("--s3_secret_access_key", "--s3_session_token"):
             found.append(value)
-    return [s for s in found if s and len(s) >= 6]
+    return [s for s in found if s]
 
 
 def main_masked() -> int:
@@ -333,10 +329,8 @@ def main_masked() -> int:
         raise
     except Exception:  # noqa: BLE001 (a bug or a failing service: its traceback, masked)
         import traceback
-        text = traceback.format_exc()
-        for secret in sorted(set(secrets_in(sys.argv[1:])), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        sys.stderr.write(text)
+        from schemas.catalog import mask
+        sys.stderr.write(mask(traceback.format_exc(), secrets_in(sys.argv[1:])))
         return 1
 
 

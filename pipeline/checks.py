@@ -109,6 +109,13 @@ def output_problem(output: str, catalog: Optional[str] = None) -> Optional[str]:
     return None
 
 
+def _cause(e: Exception) -> Exception:
+    """The error under Beam's per-path wrapping (``BeamIOError.exception_details``)."""
+    while getattr(e, "exception_details", None):
+        e = next(iter(e.exception_details.values()))
+    return e
+
+
 def store_problem(output: str) -> Optional[str]:
     """Why the object-store data path ``output`` cannot be written, or None: writes and
     deletes a small object there (a missing bucket or wrong keys fail here, in one line,
@@ -121,9 +128,7 @@ def store_problem(output: str) -> Optional[str]:
             f.write(b"news-ingest")
         FileSystems.delete([probe])
     except Exception as e:  # noqa: BLE001 (any failure of the store is the user's to fix)
-        cause = e
-        while getattr(cause, "exception_details", None):
-            cause = next(iter(cause.exception_details.values()))
+        cause = _cause(e)
         text = str(cause).strip().splitlines()
         return (f"cannot write to --output {output} ({type(cause).__name__}: "
                 f"{text[0] if text else ''}): check the bucket exists and the store's settings "
@@ -144,9 +149,7 @@ def input_problems(inputs, empty_ok: bool = False) -> Iterator[str]:
             try:
                 found = FileSystems.match([pattern], limits=[1])[0].metadata_list
             except Exception as e:  # e.g. a missing bucket or no credentials
-                cause = e
-                while getattr(cause, "exception_details", None):  # Beam wraps per-path errors
-                    cause = next(iter(cause.exception_details.values()))
+                cause = _cause(e)
                 yield f"cannot list {pattern}: {type(cause).__name__}: {cause}"
                 break
             if not found and empty_ok and _watchable(path):

@@ -73,6 +73,14 @@ def code_version() -> str:
 # The folders of the layout before the lake (Parquet per table, the signature index).
 EARLIER_LAYOUT = ("articles", "duplicates", "rejects", "_dedup_index")
 
+# Beam's S3 options -> the standard variables boto3 reads.
+_S3_TO_ENV = (("s3_endpoint_url", ("AWS_ENDPOINT_URL",)),
+              ("s3_access_key_id", ("AWS_ACCESS_KEY_ID",)),
+              ("s3_secret_access_key", ("AWS_SECRET_ACCESS_KEY",)),
+              ("s3_session_token", ("AWS_SESSION_TOKEN",)),
+              ("s3_region_name", ("AWS_REGION", "AWS_DEFAULT_REGION")))
+
+
 def lake_of(options, opts) -> Lake:
     """The lake a run writes to: ``--output`` (made absolute when local) and ``--catalog``
     (its password, when it has none, from this process's ``PGPASSWORD``: workers on other
@@ -85,19 +93,9 @@ def lake_of(options, opts) -> Lake:
     if "://" not in output:
         return Lake(output, opts.catalog, password=password if opts.catalog else None)
     s3 = options.view_as(S3Options)
-    given = {o: getattr(s3, o, None) for o in ("s3_endpoint_url", "s3_access_key_id",
-                                               "s3_secret_access_key", "s3_session_token",
-                                               "s3_region_name")}
+    given = {o: getattr(s3, o, None) for o, _ in _S3_TO_ENV}
     given["s3_disable_ssl"] = getattr(s3, "s3_disable_ssl", False)
     return Lake(output, opts.catalog, storage_settings(given), password=password)
-
-
-# Beam's S3 options -> the standard variables boto3 reads.
-_S3_TO_ENV = (("s3_endpoint_url", ("AWS_ENDPOINT_URL",)),
-              ("s3_access_key_id", ("AWS_ACCESS_KEY_ID",)),
-              ("s3_secret_access_key", ("AWS_SECRET_ACCESS_KEY",)),
-              ("s3_session_token", ("AWS_SESSION_TOKEN",)),
-              ("s3_region_name", ("AWS_REGION", "AWS_DEFAULT_REGION")))
 
 
 @contextlib.contextmanager
@@ -160,27 +158,19 @@ def runner_is_local(runner) -> bool:
     return (name[:-len("runner")] if name.endswith("runner") else name) in LOCAL_RUNNERS
 
 
-def _private_folder(prefix: str) -> str:
-    """A folder of the temporary folder that only this user (or root) can change, named
-    after the user; a new one where someone else took that name."""
-    import tempfile
-    from schemas.catalog import only_we_can_change
-    folder = os.path.join(tempfile.gettempdir(), f"{prefix}-{os.getuid()}")
-    with contextlib.suppress(OSError):
-        os.mkdir(folder, 0o700)
-    if os.path.isdir(folder) and only_we_can_change(folder):
-        return folder
-    return tempfile.mkdtemp(prefix=prefix + "-")
+def logs_dir(output: str, report_dir: Optional[str] = None) -> str:
+    """Where the logs of a run's local worker processes go (``multi_processing`` mode): the
+    output folder's ``_logs``, or, for a lake on an object store, ``--report_dir``'s (else
+    this user's folder of the temporary folder)."""
+    if "://" in output:
+        from schemas.catalog import user_temp_folder
+        return os.path.join(report_dir or user_temp_folder("news-ingest-logs", 0o700,
+                                                           keep_fallback=True), LOGS_DIR)
+    return os.path.join(output, LOGS_DIR)
 
 
 def logs_path(output: str, run_id: str, report_dir: Optional[str] = None) -> str:
-    """Where the log of a run's local worker processes goes (``multi_processing`` mode): the
-    output folder's ``_logs``, or, for a lake on an object store, ``--report_dir``'s (else
-    the temporary folder's)."""
-    if "://" in output:
-        return os.path.join(report_dir or _private_folder("news-ingest-logs"), LOGS_DIR,
-                            f"{run_id}.log")
-    return os.path.join(output, LOGS_DIR, f"{run_id}.log")
+    return os.path.join(logs_dir(output, report_dir), f"{run_id}.log")
 
 
 def _snapshot(con) -> int:

@@ -231,16 +231,8 @@ class Lake:
         return [s for s in found if s]
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret of this lake masked. A password in a connection string
-        DuckDB quotes ("... password=X ...", "user:X@host") is masked by its place, however
-        short; elsewhere only secrets of six characters or more are searched for (masking
-        shorter ones would mask ordinary words, and so tell them)."""
-        text = _PASSWORD_IN_DSN.sub(r"\1***", text)
-        text = _PASSWORD_IN_URI.sub(r"\1***@", text)
-        for s in sorted(set(self.secrets()), key=len, reverse=True):
-            if len(s) >= 6:
-                text = text.replace(s, "***")
-        return text
+        """``text`` with every secret of this lake masked (``mask``)."""
+        return mask(text, self.secrets())
 
     def shown(self) -> str:
         """The catalog as logs and the run history show it: its password masked, whatever
@@ -282,6 +274,18 @@ class Lake:
 
     def __repr__(self) -> str:
         return f"Lake({self.output!r}, catalog={self.shown()!r})"
+
+
+def mask(text: str, secrets) -> str:
+    """``text`` with ``secrets`` masked. A password in a connection string ("... password=X
+    ...", "user:X@host", as DuckDB quotes them in its errors) is masked by its place, however
+    short; elsewhere only secrets of six characters or more are searched for (masking
+    shorter ones would mask ordinary words, and so tell them)."""
+    text = _PASSWORD_IN_DSN.sub(r"\1***", text)
+    text = _PASSWORD_IN_URI.sub(r"\1***@", text)
+    for s in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+        text = text.replace(s, "***")
+    return text
 
 
 def as_lake(output: Union[str, "Lake"], catalog: Optional[str] = None) -> "Lake":
@@ -385,20 +389,26 @@ def _extension_file(package: str, name: str) -> str:
     return found[0]
 
 
-@functools.lru_cache(maxsize=None)  # one decision (and at most one private folder) per process
-def _copy_folder() -> str:
-    """Where this user keeps the renamed SQLite extension: a folder of the temporary folder
-    named after DuckDB's version and the user, or, where someone else took that name, a new
-    private folder for this process (removed at its exit)."""
+def user_temp_folder(name: str, mode: int = 0o755, keep_fallback: bool = False) -> str:
+    """``TMP/NAME-USER``: a folder of the temporary folder that nobody but this user or root
+    can change; where someone else took that name, a new private folder for this process
+    (removed at its exit unless ``keep_fallback``)."""
     user = os.getuid() if hasattr(os, "getuid") else getpass.getuser()
-    folder = os.path.join(tempfile.gettempdir(), f"news-ingest-duckdb-{duckdb.__version__}-{user}")
+    folder = os.path.join(tempfile.gettempdir(), f"{name}-{user}")
     with contextlib.suppress(OSError):  # there already, or not makeable: checked below
-        os.mkdir(folder, 0o755)
+        os.mkdir(folder, mode)
     if os.path.isdir(folder) and only_we_can_change(folder):
         return folder
-    folder = tempfile.mkdtemp(prefix="news-ingest-duckdb-")
-    atexit.register(shutil.rmtree, folder, True)
+    folder = tempfile.mkdtemp(prefix=f"{name}-")
+    if not keep_fallback:
+        atexit.register(shutil.rmtree, folder, True)
     return folder
+
+
+@functools.lru_cache(maxsize=None)  # one decision (and at most one private folder) per process
+def _copy_folder() -> str:
+    """Where this user keeps the renamed SQLite extension (one folder per DuckDB version)."""
+    return user_temp_folder(f"news-ingest-duckdb-{duckdb.__version__}")
 
 
 def _sqlite_extension() -> str:

@@ -154,9 +154,9 @@ class PostgresLock:
         return False
 
 
-def writer_lock(output, run_id: str, wait: bool = False, on_wait=None, catalog: Optional[str] = None):
+def writer_lock(output, run_id: str, wait: bool = False, on_wait=None):
     """The writer lock of a lake (a ``Lake`` or an output folder)."""
-    lake = as_lake(output, catalog)
+    lake = as_lake(output)
     if lake.remote:
         return PostgresLock(lake, run_id, wait=wait, on_wait=on_wait)
     return WriterLock(lake.sqlite_path + ".lock", run_id, wait=wait, on_wait=on_wait)
