@@ -106,6 +106,13 @@ class Postgres:
             raise ServerError(f"PostgreSQL: {os.path.basename(args[0])} failed: {tail[0]}")
 
     def start(self) -> "Postgres":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # its folder (and a half-started server) go too
+            raise
+
+    def _start(self) -> "Postgres":
         pwfile = os.path.join(self.root, "pw")
         with open(pwfile, "w") as f:
             f.write(PG_PASSWORD)
