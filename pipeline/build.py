@@ -1,5 +1,5 @@
 """Assembles one batch's graph: planned files -> Read+Decode -> Extract -> site templates ->
-Dedup -> Enrich -> staged Parquet. The driver (``pipeline.run``) plans the batches and commits each one."""
+Dedup -> Enrich -> Stories -> staged Parquet. The driver (``pipeline.run``) plans the batches and commits each one."""
 from __future__ import annotations
 
 import secrets
@@ -16,6 +16,9 @@ from transforms.extract import DEFAULT_MAX_WORDS, Extract
 from transforms.read.decode import DEFAULT_MAX_BYTES, LEDGER_FILES, LEDGER_RECORDS, ReadAndDecode
 from transforms.rejects import REJECTS
 from transforms.sink.parquet import WriteTables
+from transforms.stories import DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD as DEFAULT_STORY_THRESHOLD
+from transforms.stories import AssignStories
+from transforms.stories.index import index_row as story_row
 from transforms.templates import DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE, RemoveSiteTemplates
 
 
@@ -38,6 +41,9 @@ class Ingest(beam.PTransform):
     ``template_min_pages``/``template_min_share``: lines recurring on at least this many and
     this share of a site's pages in the batch are its template and leave its articles
     (``transforms.templates``); ``template_min_pages`` 0: the stage is left out.
+    ``ingested_us``: the batch's ingest time (microseconds), the story time of undated articles;
+    ``stories_from``: ``(lake, snapshot, retaken files)`` of a lake whose stories this batch
+    continues, or None; ``story_threshold``, ``story_horizon_days``: ``transforms.stories``.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
@@ -47,8 +53,13 @@ class Ingest(beam.PTransform):
                  progress: Optional[str] = None, max_article_words: int = DEFAULT_MAX_WORDS,
                  dedup_in_memory: bool = False, warm=None, spread: bool = True,
                  template_min_pages: int = DEFAULT_MIN_PAGES,
-                 template_min_share: float = DEFAULT_MIN_SHARE):
+                 template_min_share: float = DEFAULT_MIN_SHARE, ingested_us: int = 0,
+                 stories_from: Optional[tuple] = None,
+                 story_threshold: float = DEFAULT_STORY_THRESHOLD,
+                 story_horizon_days: float = DEFAULT_HORIZON_DAYS):
         super().__init__()
+        self.ingested_us, self.stories_from = ingested_us, stories_from
+        self.story_threshold, self.story_horizon_days = story_threshold, story_horizon_days
         self.template_min_pages, self.template_min_share = template_min_pages, template_min_share
         self.spread = spread
         self.warm = warm
@@ -90,6 +101,10 @@ class Ingest(beam.PTransform):
                                                       progress=self.progress, warm=self.warm)
             articles = enriched.articles
             rejects.append(enriched[REJECTS])
+        stories = articles | "Stories" >> AssignStories(
+            self.ingested_us, self.stories_from, self.story_threshold, self.story_horizon_days,
+            progress=self.progress, warm=self.warm)
+        articles = stories["articles"]
         bands, rows = dedup.bands, dedup.rows
         return {
             "articles": articles,
@@ -97,6 +112,8 @@ class Ingest(beam.PTransform):
             "rejects": rejects | "AllRejects" >> beam.Flatten(),
             "dedup_index": deduped.index | "IndexRows" >> beam.Map(index_row, num_perm, shingle),
             "dedup_bands": deduped.index | "BandRows" >> beam.FlatMap(band_rows, bands, rows),
+            "story_index": stories["index"] | "StoryRows" >> beam.Map(story_row),
+            "story_merges": stories["merges"],
             "ingest_files": read[LEDGER_FILES],
             "ingest_records": read[LEDGER_RECORDS],
         }
@@ -104,14 +121,18 @@ class Ingest(beam.PTransform):
 
 def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, run_id: str,
           ingested_at: datetime, earlier: Optional[tuple] = None,
+          stories_from: Optional[tuple] = None,
           progress: Optional[str] = None, warm=None) -> Dict[str, beam.PCollection]:
     """Adds one batch's job to ``p`` from IngestOptions ``opts``: ``files`` in, every staged
     table written under ``staging``; ``earlier``: ``(lake, snapshot)`` of the lake
-    to look copies up in, or None; ``progress``: the stages' tally folder, or None;
-    ``warm``: see ``Ingest``. Returns
-    the tables' PCollections."""
+    to look copies up in, or None; ``stories_from``: ``(lake, snapshot)`` of the lake whose
+    stories the batch continues, or None; ``progress``: the stages' tally folder, or None;
+    ``warm``: see ``Ingest``. Returns the tables' PCollections."""
+    retaken = [f.path for f in files if f.prior_hash is not None]
     if earlier is not None:
-        earlier = (*earlier, [f.path for f in files if f.prior_hash is not None])
+        earlier = (*earlier, retaken)
+    if stories_from is not None:
+        stories_from = (*stories_from, retaken)
     tables = (
         p
         | "Files" >> beam.Create(list(files))
@@ -124,6 +145,8 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
             dedup_in_memory=sum(f.size_bytes for f in files) < opts.dedup_in_memory_below,
             template_min_pages=opts.site_template_pages,
             template_min_share=opts.site_template_share,
+            ingested_us=int(ingested_at.timestamp() * 1_000_000), stories_from=stories_from,
+            story_threshold=opts.story_threshold, story_horizon_days=opts.story_horizon_days,
             warm=warm, spread=False)  # Create reshuffles more than one element
     )
     tables | "Sink" >> WriteTables(staging, run_id, ingested_at, progress)

@@ -11,6 +11,7 @@ from transforms.read.decode import DEFAULT_MAX_BYTES
 from transforms.dedup.dedup import (DEFAULT_NUM_PERM, DEFAULT_SHINGLE, DEFAULT_THRESHOLD,
                                     IN_MEMORY_BELOW_BYTES)
 from transforms.entities import DEFAULT_BATCH, DEFAULT_MODEL
+from transforms.stories import DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD as DEFAULT_STORY_THRESHOLD
 from transforms.templates import DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE
 
 
@@ -81,6 +82,13 @@ class IngestOptions(PipelineOptions):
                             help="Share of a site's pages in a batch a template line recurs on "
                                  "(0 to 1; lower takes more boilerplate and risks repeated "
                                  "article paragraphs).")
+        parser.add_argument("--story_threshold", type=float, default=DEFAULT_STORY_THRESHOLD,
+                            help="Similarity (0 to 1) at which an article joins a story; higher "
+                                 "keeps stories apart more, and splits more of one event's "
+                                 "coverage.")
+        parser.add_argument("--story_horizon_days", type=float, default=DEFAULT_HORIZON_DAYS,
+                            help="A story quiet for longer than this many days is not continued "
+                                 "by a new article.")
         parser.add_argument("--watch", action="store_true", default=False,
                             help="Keep running: ingest files as they land under --input "
                                  "(complete ones only), until Ctrl-C or SIGTERM.")

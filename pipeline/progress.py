@@ -62,7 +62,7 @@ def remove_stale_tally_folders(root: Optional[str] = None) -> List[str]:
 
 # How each stage's bar is labelled, and what its total is (from the counts of earlier stages).
 LABELS = {"read": "read files", "extract": "extracted", "dedup": "deduplicated",
-          "ner": "NER", "write": "written"}
+          "ner": "NER", "stories": "stories", "write": "written"}
 
 
 def stage_totals(counts: Dict[str, Dict[str, float]], batch_files: int) -> Dict[str, Optional[int]]:
@@ -78,6 +78,8 @@ def stage_totals(counts: Dict[str, Dict[str, float]], batch_files: int) -> Dict[
     totals["dedup"] = int(extract["n"] - extract["rejected"]) if extract_done else None
     dedup_done = totals["dedup"] is not None and dedup["n"] >= totals["dedup"]
     totals["ner"] = int(dedup["kept"]) if dedup_done else None
+    # less the articles NER rejects (none when it is skipped), known as it goes
+    totals["stories"] = int(dedup["kept"] - counts["ner"]["rejected"]) if dedup_done else None
     totals["write"] = records
     return totals
 

@@ -211,9 +211,11 @@ class Writer:
         commit_id = f"{run_id}-{index:05d}-{secrets.token_hex(3)}"
         staging = staging_dir(self.output, commit_id)
         has_index = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.dedup_index").fetchone()[0]
+        has_stories = con.execute(f"SELECT count(*) > 0 FROM {LAKE}.story_index").fetchone()[0]
         earlier = None
         if has_index and not opts.no_earlier_runs:
             earlier = (self.lake, _snapshot(con))
+        stories_from = (self.lake, _snapshot(con)) if has_stories else None
         batch_started = datetime.now(timezone.utc)
         t_batch = time.monotonic()
         if self.warm is not None:
@@ -221,7 +223,7 @@ class Writer:
         with self.progress.batch(index, len(batch), self.local) as tallies:
             p = beam.Pipeline(options=self.options)
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
-                  earlier=earlier, progress=tallies, warm=self.warm)
+                  earlier=earlier, stories_from=stories_from, progress=tallies, warm=self.warm)
             t_built = time.monotonic()
             restore = (silence_workers(logs_path(self.output, run_id, opts.report_dir))
                        if self.subprocesses else None)

@@ -60,6 +60,7 @@ class Article(typing.NamedTuple):
     ner_skipped: typing.Optional[str]   # why NER did not run on this article; None if it ran
     authors: typing.List[str] = []      # never mutated: records are immutable
     site_name: typing.Optional[str] = None
+    story_id: typing.Optional[str] = None  # set by transforms.stories
 
 
 class Duplicate(typing.NamedTuple):
@@ -87,6 +88,29 @@ class DedupItem(typing.NamedTuple):
     shingles: bytes       # sorted unique uint64 word-shingle hashes
     facts: bytes          # facts.slots(): slot and value hashes
     source_uri: str = ""  # the index row's record (its replacement removes the row)
+
+
+class StoryItem(typing.NamedTuple):
+    """What story assignment keeps of an article. ``story_id`` is set for articles of earlier
+    runs (their story as committed); ``time_us`` is the publication time, else (``dated``
+    False) the ingest time."""
+    article_id: str
+    time_us: int
+    language: str
+    terms: bytes      # sorted uint64 term hashes
+    weights: bytes    # float32, L2-normalised
+    story_id: typing.Optional[str] = None
+    source_uri: str = ""  # the article's record (its replacement removes the index row)
+    dated: bool = True
+
+
+class Merge(typing.NamedTuple):
+    """Story ``story_id`` (committed by an earlier run) now belongs to ``into_id``:
+    ``article_id`` bridged them with ``similarity`` to the story merged away."""
+    story_id: str
+    into_id: str
+    article_id: str
+    similarity: float
 
 
 class Reject(typing.NamedTuple):
@@ -135,6 +159,6 @@ class RecordTaken(typing.NamedTuple):
     state: str
 
 
-for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, DedupItem, Reject, PriorRecord,
-             FileEntry, FileTaken, RecordTaken):
+for _cls in (RawRecord, Entity, EntityCount, Article, Duplicate, DedupItem, StoryItem, Merge,
+             Reject, PriorRecord, FileEntry, FileTaken, RecordTaken):
     beam.coders.registry.register_coder(_cls, beam.coders.RowCoder)

@@ -35,6 +35,9 @@ ARTICLES = pa.schema([
     ("language", pa.string()),
     ("authors", pa.list_(pa.string())),
     ("site_name", pa.string()),
+    # the story (``transforms.stories``): the article id of the story's first article; a
+    # story merged into an older one takes that one's id (``story_merges``)
+    ("story_id", pa.string()),
     ("entities", pa.list_(ENTITY)),
     ("entity_counts", pa.list_(ENTITY_COUNT)),
     ("ner_skipped", pa.string()),
@@ -89,6 +92,32 @@ DEDUP_BANDS = pa.schema([
     pa.field("article_id", pa.string(), nullable=False),
 ])
 
+# What story assignment keeps of every article, so that a later batch continues the stories
+# earlier ones made. Looked up by language and time (the horizon around the batch's
+# articles), never read whole.
+STORY_INDEX = pa.schema([
+    pa.field("article_id", pa.string(), nullable=False),
+    pa.field("source_uri", pa.string(), nullable=False),
+    pa.field("story_id", pa.string(), nullable=False),
+    pa.field("time_us", pa.int64(), nullable=False),   # published, else ingested
+    pa.field("dated", pa.bool_(), nullable=False),      # whether time_us is a publication time
+    pa.field("language", pa.string(), nullable=False),
+    pa.field("terms", pa.binary(), nullable=False),    # sorted uint64 term hashes
+    pa.field("weights", pa.binary(), nullable=False),  # float32, L2-normalised
+    pa.field("run_id", pa.string(), nullable=False),
+])
+
+# The lineage of stories: a story committed earlier that a bridging article merged into an
+# older one (whose id its articles now carry).
+STORY_MERGES = pa.schema([
+    pa.field("story_id", pa.string(), nullable=False),
+    pa.field("into_id", pa.string(), nullable=False),
+    pa.field("article_id", pa.string(), nullable=False),
+    pa.field("similarity", pa.float64(), nullable=False),
+    pa.field("ingested_at", UTC_MICROS, nullable=False),
+    pa.field("run_id", pa.string(), nullable=False),
+])
+
 # The ledger: which files each commit took, and what they held. A file is looked at again
 # only when its size or modification time differs from its row here; it is taken again only
 # when its bytes' hash differs too (``content_hash``).
@@ -140,7 +169,9 @@ RUNS = pa.schema([
 
 # Tables whose rows a batch writes through Beam (staged Parquet, registered at commit).
 STAGED = {**TABLES, "dedup_index": DEDUP_INDEX, "dedup_bands": DEDUP_BANDS,
+          "story_index": STORY_INDEX, "story_merges": STORY_MERGES,
           "ingest_files": INGEST_FILES, "ingest_records": INGEST_RECORDS}
 INTERNAL = {"dedup_index": DEDUP_INDEX, "dedup_bands": DEDUP_BANDS,
+            "story_index": STORY_INDEX, "story_merges": STORY_MERGES,
             "ingest_files": INGEST_FILES, "ingest_records": INGEST_RECORDS, "runs": RUNS}
 ALL = {**TABLES, **INTERNAL}

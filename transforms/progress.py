@@ -37,6 +37,7 @@ STAGES = {
     "extract": ("rejected",),          # records without article text
     "dedup": ("kept",),                # n = articles in, kept = not a copy
     "ner": ("rejected",),
+    "stories": ("started",),           # n = articles assigned, started = stories they began
     "write": (),                       # rows of articles, duplicates and rejects
 }
 FLUSH_SECONDS = 0.5

@@ -10,8 +10,6 @@ cost of a batch follows the batch, not the size of the output.
 """
 from __future__ import annotations
 
-import uuid
-
 from typing import Dict, Iterable, List, Optional, Sequence
 
 import apache_beam as beam
@@ -87,9 +85,8 @@ class _LookupFn(beam.DoFn):
 
     def __init__(self, lake, snapshot: int, num_perm: int,
                  shingle: int, bands: int, rows: int, retaken: List[str], warm=None):
-        from schemas.catalog import as_lake
-        self.lake, self.snapshot, self.retaken = as_lake(lake), snapshot, retaken
-        self.warm, self.alias = warm, None
+        from transforms.lake_reader import LakeReader
+        self.reader, self.retaken = LakeReader(lake, snapshot, warm), retaken
         self.num_perm, self.shingle, self.bands, self.rows = num_perm, shingle, bands, rows
         self.found = Metrics.counter(STAGE, "index_articles_read")
         self.hits = Metrics.counter(STAGE, "index_band_hits")
@@ -97,25 +94,14 @@ class _LookupFn(beam.DoFn):
         self.con = None
 
     def setup(self):
-        from schemas.catalog import attach, new_duckdb, open_lake
-        if self.warm is None:
-            self.con = open_lake(self.lake, snapshot=self.snapshot)
-            return
-        # A process that runs many jobs keeps one DuckDB with its extensions loaded (loading
-        # them is most of the cost of opening the lake); each DoFn gets its own cursor and
-        # its own attachment of the lake at this batch's snapshot.
-        self.con = self.warm.get("duckdb", lambda: new_duckdb(lake=self.lake), "duckdb").cursor()
-        self.alias = f"lookup_{uuid.uuid4().hex[:12]}"
-        attach(self.con, self.lake, snapshot=self.snapshot, alias=self.alias)
-        self.con.execute(f"USE {self.alias}")
+        self.con = self.reader.open()
 
     def process(self, items: List[DedupItem]):
         import duckdb
         try:
             yield from self._lookup(items)
-        except duckdb.Error as e:  # its message may quote the catalog's connection string
-            raise RuntimeError(f"looking up earlier articles in {self.lake!r}: "
-                               f"{self.lake.redact(str(e))}") from None
+        except duckdb.Error as e:
+            raise self.reader.error("looking up earlier articles", e) from None
 
     def _lookup(self, items: List[DedupItem]):
         by_key: Dict[str, List[np.ndarray]] = {}
@@ -143,11 +129,7 @@ class _LookupFn(beam.DoFn):
             yield from_row(row, self.num_perm, self.shingle)
 
     def teardown(self):
-        if self.con is not None:
-            if self.alias:
-                self.con.execute("USE memory")
-                self.con.execute(f"DETACH {self.alias}")
-            self.con.close()
+        self.reader.close()
 
 
 class LookupPrior(beam.PTransform):

@@ -5,7 +5,8 @@ DuckLake transaction it removes the earlier versions of the records this batch t
 (a changed file replaces its old rows in every table; time travel still reaches them),
 registers the staged Parquet files of every table (``ducklake_add_data_files``: the files
 stay where Beam wrote them), updates the ledger, repoints duplicates whose canonical
-article was replaced, and records the run. Readers see all of it or none of it; a process
+article was replaced, moves the articles of stories the batch merged into older ones, and
+records the run. Readers see all of it or none of it; a process
 killed at any point before ``COMMIT`` leaves only unregistered files, which
 ``remove_orphans`` deletes at the start of the next run.
 """
@@ -24,7 +25,7 @@ from transforms.sink.parquet import MANIFEST, manifest_path, read_manifest
 
 BATCHES_DIR = "batches"
 # Tables whose rows a replaced record loses (by source_uri).
-_BY_SOURCE = ("articles", "duplicates", "rejects", "dedup_index")
+_BY_SOURCE = ("articles", "duplicates", "rejects", "dedup_index", "story_index")
 # Merge small files once a table has more than this many.
 COMPACT_AT_FILES = 64
 # Longest chain of duplicates pointing at duplicates that a streaming commit straightens.
@@ -128,6 +129,7 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     _stage(con, "duplicates", live["duplicates"], "source_uri, canonical_id")
     _stage(con, "rejects", live["rejects"], "source_uri, reason")
     _stage(con, "dedup_index", live["dedup_index"])
+    _stage(con, "story_merges", live["story_merges"], "story_id, into_id")
     _stage(con, "ingest_files", live["ingest_files"])
     _stage(con, "ingest_records", live["ingest_records"])
     # What this batch replaces: earlier records of the files it took again, unless kept.
@@ -180,6 +182,12 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
             fault("commit")
         con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
                     "WHERE state <> 'kept'")
+        if sum(rows["story_merges"].values()):
+            # earlier stories this batch's articles bridged into older ones: their articles
+            # (and index rows) take the older story's id, as the batch's own already do
+            for t in ("articles", "story_index"):
+                con.execute(f"""UPDATE {LAKE}.{t} SET story_id = m.into_id FROM s_story_merges m
+                                WHERE {t}.story_id = m.story_id""")
         if replaced:
             # copies of a replaced article follow its new version when it is the same article
             con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m

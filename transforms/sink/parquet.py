@@ -52,7 +52,7 @@ def article_row(a: Article) -> Dict:
         "article_id": a.article_id, "source_uri": a.source_uri, "url": a.url, "title": a.title,
         "published_at": _ts(a.published_at_us), "text": a.text, "word_count": a.word_count,
         "language": a.language,
-        "authors": list(a.authors), "site_name": a.site_name,
+        "authors": list(a.authors), "site_name": a.site_name, "story_id": a.story_id,
         "entities": [e._asdict() for e in a.entities],
         "entity_counts": [c._asdict() for c in a.entity_counts],
         "ner_skipped": a.ner_skipped,
@@ -75,6 +75,8 @@ ROW_FNS = {
     "ingest_records": lambda r: r._asdict(),  # RecordTaken
     "dedup_index": dict,                   # rows of transforms.dedup.index
     "dedup_bands": dict,
+    "story_index": dict,                   # rows of transforms.stories.index
+    "story_merges": lambda m: m._asdict(),  # Merge
 }
 assert set(ROW_FNS) == set(STAGED)
 
