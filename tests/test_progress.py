@@ -38,11 +38,14 @@ def test_tallies_of_one_stage_add_up_across_workers(tmp_path):
 def test_stage_totals_follow_what_each_stage_lets_through():
     c = {s: empty(s) for s in STAGES}
     assert stage_totals(c, 10) == {"read": 10, "extract": None, "dedup": None, "ner": None,
-                                   "write": None}
+                                   "stories": None, "write": None}
     c["read"].update(n=10, records=12, rejected=2)
     c["extract"].update(n=10, rejected=1)
     c["dedup"].update(n=9, kept=7)
-    assert stage_totals(c, 10) == {"read": 10, "extract": 10, "dedup": 9, "ner": 7, "write": 12}
+    assert stage_totals(c, 10) == {"read": 10, "extract": 10, "dedup": 9, "ner": 7,
+                                   "stories": 7, "write": 12}
+    c["ner"].update(n=3, rejected=1)  # an article NER rejects never reaches the stories
+    assert stage_totals(c, 10)["stories"] == 6
 
 
 def test_the_pipeline_tallies_every_stage_in_the_folder_and_in_beam_metrics(tmp_path):
@@ -185,8 +188,9 @@ def test_the_eta_weighs_stages_by_their_seconds_in_the_batch_before():
     c = {s: empty(s) for s in STAGES}
     c["read"].update(n=100, records=100)
     totals = stage_totals(c, 100)
-    assert progress.eta(c, totals) == pytest.approx(40, rel=0.02)  # 1 of 5 equal stages done
-    progress._weights = {"read": 1.0, "extract": 0.0, "dedup": 0.0, "ner": 9.0, "write": 0.0}
+    assert progress.eta(c, totals) == pytest.approx(50, rel=0.02)  # 1 of 6 equal stages done
+    progress._weights = {"read": 1.0, "extract": 0.0, "dedup": 0.0, "ner": 9.0, "stories": 0.0,
+                         "write": 0.0}
     assert progress.eta(c, totals) == pytest.approx(90, rel=0.02)  # NER is 90% of the work
     c["ner"].update(n=100)
     assert progress.eta(c, {**totals, "ner": 100}) == pytest.approx(0, abs=0.1)
