@@ -155,7 +155,9 @@ class LookupPrior(beam.PTransform):
             | "Lookup" >> beam.ParDo(_LookupFn(*self.args))
             | "ById" >> beam.Map(lambda it: (it.article_id, it))
             | "Once" >> beam.CombinePerKey(_first)
-            | "Items" >> beam.Values().with_output_types(DedupItem)
+            # a combine of no values gives None (Beam 2.78 checks the declared type)
+            | "Items" >> beam.FlatMap(lambda kv: [kv[1]] if kv[1] is not None else []
+                                      ).with_output_types(DedupItem)
         )
 
 
