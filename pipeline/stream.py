@@ -4,7 +4,8 @@
       -> Read+Decode -> Extract                       (as in batch)
       -> StreamDedup: keyed state, global window      (transforms.dedup.stream)
       -> Enrich (spaCy NER through RunInference)      (as in batch)
-      -> CommitWindows: fixed windows, late panes, one commit per pane (transforms.sink.window)
+      -> CommitWindows: fixed windows, late panes, one commit per pane (transforms.sink.window),
+         whose articles get their stories against the lake as earlier panes left it
 
 Files are listed every ``--poll_seconds``; a file is taken when first listed and again
 when its size or time changes (``match_updated_files``), and is checked against the lake's
@@ -137,7 +138,8 @@ class StreamIngest(beam.PTransform):
         return tables | "Commit" >> CommitWindows(
             self.lake or o.output, self.run_id, window_seconds=o.window_seconds,
             allowed_lateness=o.allowed_lateness, threshold=o.dedup_threshold,
-            options=self.options_json, version=self.version)
+            options=self.options_json, version=self.version,
+            story_threshold=o.story_threshold, story_horizon_days=o.story_horizon_days)
 
 
 def build_streaming(p: beam.Pipeline, opts, run_id: str, files: Optional[beam.PCollection] = None,

@@ -25,7 +25,9 @@ WITH members AS (
     FROM lake.articles WHERE story_id IS NOT NULL),
 names AS (
     SELECT story_id, c.canonical AS canonical, count(*) AS articles, sum(c.count) AS mentions
-    FROM (SELECT story_id, unnest(entity_counts) AS c FROM members) GROUP BY ALL),
+    FROM (SELECT story_id, unnest(entity_counts) AS c FROM members)
+    WHERE c.label NOT IN ('DATE', 'TIME', 'CARDINAL', 'ORDINAL', 'QUANTITY', 'MONEY', 'PERCENT')
+    GROUP BY ALL),
 top AS (
     SELECT story_id, list(canonical ORDER BY articles DESC, mentions DESC, canonical)[1:5] AS names
     FROM names GROUP BY story_id),

@@ -42,6 +42,9 @@ LAKE_TABLES = {
     "rejects": "* EXCLUDE (run_id, ingested_at)",
     "dedup_index": "* EXCLUDE (run_id)",
     "dedup_bands": "*",
+    # an undated article's story time is its ingest time, another in a rerun
+    "story_index": "* EXCLUDE (run_id, time_us), CASE WHEN dated THEN time_us END",
+    "story_merges": "* EXCLUDE (run_id, ingested_at)",
     "ingest_files": "* EXCLUDE (run_id, ingested_at)",
     "ingest_records": "* EXCLUDE (run_id, ingested_at)",
 }

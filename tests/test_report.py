@@ -13,8 +13,8 @@ from transforms.progress import STAGES
 
 pytestmark = pytest.mark.slow
 
-SECTIONS = ("summary", "files", "outcome", "time", "duplicates", "sources", "lengths",
-            "entities", "history")
+SECTIONS = ("summary", "files", "outcome", "time", "duplicates", "stories", "sources",
+            "lengths", "entities", "history")
 COPY = """<html><head><title>Second run page</title></head><body><article><h1>Second run page</h1>
 <p>The harbour authority in Hamburg said on Tuesday that container traffic fell for a third
 month, as shipping lines rerouted vessels around the Cape of Good Hope.</p>
@@ -88,9 +88,26 @@ def test_the_run_reports_numbers_are_the_lakes(two_runs):
     stages = dict(table(soup, "time-stages"))
     timings = json.loads(q("SELECT timings FROM runs WHERE run_id = 'r1'")[0][0])["stages"]
     labels = {"read": "read and decode", "extract": "extract text", "dedup": "deduplicate",
-              "ner": "named entities", "write": "rows for Parquet"}
+              "ner": "named entities", "stories": "stories", "write": "rows for Parquet"}
     assert {labels[k]: f"{round(v, 2):,.1f}" for k, v in timings.items()} == \
         {k: str(v) for k, v in stages.items()}
+
+
+def test_the_top_stories_are_the_lakes_with_a_timeline(two_runs):
+    soup = soup_of(two_runs / "_reports" / "r1.html")
+    section = soup.find("section", id="stories")
+    cards = {c["data-key"]: int(c.b.get_text().replace(",", "")) for c in section.find_all(class_="card")}
+    q = connect(str(two_runs), run_id="r1").execute
+    assert cards["stories"] == q("SELECT count(*) FROM stories").fetchone()[0]
+    assert cards["started"] == cards["stories"] and cards["merged"] == 0
+    top = table(soup, "top-stories")
+    first = q("""SELECT title, articles, duplicates, sites FROM stories
+                 ORDER BY sites DESC, articles DESC, first_published DESC, story_id LIMIT 1""").fetchone()
+    assert top[0][:4] == first and top[0][1] >= 4  # the seeds' story
+    lanes = section.find("svg")
+    assert lanes is not None and len(lanes.find_all("circle")) == sum(r[1] for r in top)
+    later = soup_of(two_runs / "_reports" / "r2.html").find("section", id="stories")
+    assert {c["data-key"]: c.b.get_text() for c in later.find_all(class_="card")}["stories"] == "1"
 
 
 def test_a_later_run_reports_only_what_it_took(two_runs):
@@ -108,7 +125,8 @@ def test_the_report_opens_offline(two_runs):
     assert soup.find("img") is None  # charts are inline SVG: nothing to fetch or decode
     charts = soup.find_all("figure", class_="chart")
     assert len(charts) >= 6
-    assert all(c.find("svg") is not None and c.find("svg").find(["rect", "polyline"]) for c in charts)
+    assert all(c.find("svg") is not None and c.find("svg").find(["rect", "polyline", "circle"])
+               for c in charts)
     assert {c["aria-label"] for c in charts} >= {"rejects by reason", "articles per site",
                                                  "text length distribution", "runs over time"}
 
@@ -176,6 +194,9 @@ def test_charts_are_well_formed_svg_for_every_shape_of_data():
                         xlabel="words"),
         plots.history([{"articles": 11, "seconds": 3.2, "reject_rate": 0.2}]),
         plots.history([{"articles": a, "seconds": 1.5, "reject_rate": 0.0} for a in (11, 0, 4)]),
+        plots.story_timeline([("A <story> & more", [(dt.datetime(2024, 1, 1, 8), "a.example"),
+                                                     (dt.datetime(2024, 1, 2, 9), "b&c")]),
+                              ("one article", [(dt.datetime(2024, 1, 1, 9), "x")])]),
     ]
     for svg in charts:
         root = ET.fromstring(svg)
@@ -184,4 +205,5 @@ def test_charts_are_well_formed_svg_for_every_shape_of_data():
     labels = [t.text for t in sites.iter("{http://www.w3.org/2000/svg}text")]
     assert "site0.example" in labels and "(16 others)" in labels and "site20.example" not in labels
     assert plots.bars([]) is None and plots.per_day([]) is None and plots.history([]) is None
+    assert plots.story_timeline([]) is None
     assert plots.ticks(7, True) == [0, 2, 4, 6, 8] and plots.ticks(0.3, False)[-1] >= 0.3

@@ -110,7 +110,35 @@ def _gather(con, output: str, run_id: Optional[str]) -> Dict[str, Any]:
         f"SELECT count(*) FROM articles WHERE published_at IS NULL {and_}", params).fetchone()[0]
     facts["lengths"] = _lengths(con, where, params)
     facts["entities"] = _entities(con, and_, params)
+    facts["stories"] = _stories(con, run_id)
     return facts
+
+
+def _stories(con, run_id: Optional[str]) -> Dict[str, Any]:
+    """Stories (of the run's articles, or of the lake): how many, how many several outlets
+    covered, started, merged; the top ones (most outlets, then articles) with their
+    articles' times and sites for the timeline."""
+    scope = ("WHERE story_id IN (SELECT story_id FROM articles WHERE run_id = ?)" if run_id else "")
+    params = [run_id] if run_id else []
+    n, multi, started = con.execute(f"""
+        SELECT count(*), count(*) FILTER (WHERE sites > 1),
+               count(*) FILTER (WHERE first_run = ?) FROM stories {scope}""",
+                                   [run_id] + params).fetchone()
+    merged = con.execute("SELECT count(*) FROM story_merges"
+                         + (" WHERE run_id = ?" if run_id else ""), params).fetchone()[0]
+    top = _rows(con, f"""
+        SELECT story_id, coalesce(title, '(untitled)'), articles, duplicates, sites,
+               first_published, last_published, top_entities
+        FROM stories {scope} ORDER BY sites DESC, articles DESC, first_published DESC, story_id
+        LIMIT {TOP}""", params)
+    times: Dict[str, List[tuple]] = {}
+    for story_id, at, site in _rows(con, f"""
+            SELECT story_id, coalesce(published_at, ingested_at) AS reported_at, {SITE} FROM articles
+            WHERE story_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY reported_at, article_id""",
+                                     [[t[0] for t in top]]):
+        times.setdefault(story_id, []).append((at, site))
+    return {"stories": n, "multi_outlet": multi, "started": started if run_id else n,
+            "merged": merged, "top": [(*t, times.get(t[0], [])) for t in top]}
 
 
 def _lengths(con, where: str, params) -> Optional[Dict[str, Any]]:

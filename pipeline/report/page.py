@@ -82,8 +82,8 @@ def render(f: Dict[str, Any]) -> str:
         return _page(scope, head + "</p>" + body)
     head += (f" · {_when(f['started'])} → {_when(f['finished'])} · {f['batches']} batch(es)"
              f" · code {_e(f['code_version'])}</p>")
-    parts = [_summary(f), _files(f), _outcome(f), _time(f), _duplicates(f), _sources(f),
-             _lengths(f), _entities(f), _history(f)]
+    parts = [_summary(f), _files(f), _outcome(f), _time(f), _duplicates(f), _stories(f),
+             _sources(f), _lengths(f), _entities(f), _history(f)]
     return _page(scope, head + "".join(parts))
 
 
@@ -128,7 +128,7 @@ def _outcome(f) -> str:
 
 
 STAGE_LABELS = {"read": "read and decode", "extract": "extract text", "dedup": "deduplicate",
-                "ner": "named entities", "write": "rows for Parquet"}
+                "ner": "named entities", "stories": "stories", "write": "rows for Parquet"}
 
 
 def _time(f) -> str:
@@ -159,6 +159,25 @@ def _duplicates(f) -> str:
             + "</div></div><h3>Largest duplicate groups</h3>"
             + _table("duplicate-groups", ["kept article", "copies", "source"], groups, numeric=[1]))
     return _section("duplicates", "Duplicates", body)
+
+
+def _stories(f) -> str:
+    st = f.get("stories")
+    if not st or not st["stories"]:
+        return _section("stories", "Top stories", "<p>No stories.</p>")
+    cards = _cards([("stories", "stories", st["stories"]),
+                    ("multi_outlet", "covered by several outlets", st["multi_outlet"]),
+                    ("started", "started" + (" by this run" if f["run_id"] else ""), st["started"]),
+                    ("merged", "merged into older stories", st["merged"])])
+    rows = [(title, articles, dups, sites, _when(first), ", ".join(names or []))
+            for _sid, title, articles, dups, sites, first, _last, names, _times in st["top"]]
+    chart = plots.story_timeline([(title, times) for _sid, title, *_rest, times in st["top"]])
+    body = (cards + _table("top-stories", ["story", "articles", "copies", "outlets",
+                                           "first reported", "top entities"], rows,
+                           numeric=[1, 2, 3])
+            + "<h3>Timeline (a dot per article; hover for its outlet)</h3>"
+            + _img(chart, "timeline of the top stories"))
+    return _section("stories", "Top stories", body)
 
 
 def _sources(f) -> str:

@@ -258,3 +258,39 @@ def lines(xs: Sequence[float], series: Sequence[Tuple[str, Sequence[float], str]
         body.append(_line(frame.left + 10, y, frame.left + 34, y, color, 2))
         body.append(_text(frame.left + 40, y + 4, name))
     return _svg(WIDTH, frame.bottom + 40, body)
+
+
+def story_timeline(stories: Sequence[Tuple[str, Sequence[Tuple[dt.datetime, str]]]]) -> Optional[str]:
+    """One lane per story (label: its title), a dot per article at its publication time
+    (ingest time when undated): who reported first, and how the story grew over days."""
+    points = [t for _, arts in stories for t, _ in arts]
+    if not points:
+        return None
+    first, last = min(points), max(points)
+    span = max((last - first).total_seconds(), 3600.0)
+    label_w = 8 + CHAR * 34
+    left, right, top = label_w, WIDTH - 16, 8
+    height = top + BAR * len(stories) + 34
+
+    def xmap(t) -> float:
+        return left + (right - left) * (t - first).total_seconds() / span
+    body = [_line(left, top + BAR * len(stories), right, top + BAR * len(stories))]
+    for i, (title, arts) in enumerate(stories):
+        y = top + BAR * i + BAR / 2
+        short = title if len(title) <= 34 else title[:33] + "…"
+        body.append(_text(4, y + 4, short))
+        body.append(_line(left, y, right, y, "#eee"))
+        xs = [xmap(t) for t, _ in arts]
+        if len(xs) > 1:
+            body.append(_line(min(xs), y, max(xs), y, COLOR, 2))
+        for x, (t, site) in zip(xs, arts):
+            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{COLOR}">'
+                        f'<title>{_e(site)} {_e(f"{t:%Y-%m-%d %H:%M}")}</title></circle>')
+    base = top + BAR * len(stories)
+    fmt = "%Y-%m-%d" if span > 2 * 86400 else "%m-%d %H:%M"
+    for k in range(4):
+        t = first + dt.timedelta(seconds=span * k / 3)
+        x = xmap(t)
+        body.append(_line(x, base, x, base + 4))
+        body.append(_text(x, base + 16, t.strftime(fmt), "middle", "#555", 10))
+    return _svg(WIDTH, height, body)

@@ -178,16 +178,16 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
                 (SELECT source_uri FROM s_rejects WHERE reason = 'ner_error'))""")
             con.execute(f"""DELETE FROM {LAKE}.dedup_index WHERE source_uri IN
                 (SELECT source_uri FROM s_rejects WHERE reason = 'ner_error')""")
-        if fault:
-            fault("commit")
-        con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
-                    "WHERE state <> 'kept'")
         if sum(rows["story_merges"].values()):
             # earlier stories this batch's articles bridged into older ones: their articles
             # (and index rows) take the older story's id, as the batch's own already do
             for t in ("articles", "story_index"):
                 con.execute(f"""UPDATE {LAKE}.{t} SET story_id = m.into_id FROM s_story_merges m
                                 WHERE {t}.story_id = m.story_id""")
+        if fault:
+            fault("commit")
+        con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
+                    "WHERE state <> 'kept'")
         if replaced:
             # copies of a replaced article follow its new version when it is the same article
             con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m

@@ -13,6 +13,11 @@ together) handled by one call that writes one file per table, named by window an
 commits them in one catalog transaction, exactly as a batch of a scheduled run (same
 ``commit_batch``, same ``runs`` row), under the commit id ``RUN-wEND-pPANE``.
 
+The pane's articles get their stories here, under the writer lock, against the lake as the
+panes before left it (``transforms.stories.assign_records``: the same assignment as a
+batch's): each pane continues the stories of every earlier one, and the only state is the
+lake's ``story_index`` within the horizon, so it stays bounded however long the job runs.
+
 This avoids the traps of Beam's file sinks in streaming (a footer-less Parquet file when a
 bundle holds several windows; a later pane's file overwriting an earlier one's): no file is
 ever open across bundles or windows, and each pane has its own names. A retried pane finds
@@ -36,6 +41,7 @@ from apache_beam.transforms import trigger, window
 
 from transforms.sink.commit import commit_batch, staging_dir
 from transforms.sink.parquet import stamps, tag_tables, to_row, write_manifest, write_rows
+from transforms.stories import DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD as DEFAULT_STORY_THRESHOLD
 
 
 def pane_commit_id(run_id: str, win, pane) -> str:
@@ -49,9 +55,11 @@ def pane_commit_id(run_id: str, win, pane) -> str:
 class _CommitPaneFn(beam.DoFn):
     """(None, [(table, record)]) of one pane -> its commit's counts, committed."""
 
-    def __init__(self, lake, run_id: str, threshold: float, options: str, version: str):
+    def __init__(self, lake, run_id: str, threshold: float, options: str, version: str,
+                 stories: tuple = (DEFAULT_STORY_THRESHOLD, DEFAULT_HORIZON_DAYS)):
         self.lake, self.run_id, self.threshold = lake, run_id, threshold
         self.options, self.version = options, version
+        self.story_threshold, self.story_horizon_days = stories
         self.commits = Metrics.counter("sink", "window_commits")
         self.repeated = Metrics.counter("sink", "window_commits_already_done")
 
@@ -72,6 +80,7 @@ class _CommitPaneFn(beam.DoFn):
                                [commit_id]).fetchone()[0]:
                     self.repeated.inc()  # a retried pane: its commit is in already
                     return
+                self._assign_stories(con, by_table, started)
                 staging = staging_dir(self.lake.output, commit_id)
                 stamp = stamps(self.run_id, started)
                 paths = [write_rows(staging, table, [to_row(table, r, stamp) for r in records])
@@ -93,6 +102,21 @@ class _CommitPaneFn(beam.DoFn):
         self.commits.inc()
         yield commit_id, counts
 
+    def _assign_stories(self, con, by_table: Dict[str, List], started: datetime) -> None:
+        """The pane's articles with their stories, and the story tables' rows, in ``by_table``."""
+        from transforms.stories.index import index_row
+        from transforms.stories.stories import assign_records
+        if not by_table.get("articles"):
+            return
+        retaken = [f.file_uri for f in by_table.get("ingest_files", []) if f.state == "changed"]
+        articles, items, merges = assign_records(
+            con, by_table["articles"], int(started.timestamp() * 1_000_000),
+            self.story_threshold, self.story_horizon_days, retaken)
+        by_table["articles"] = articles
+        by_table["story_index"] = [index_row(it) for it in items]
+        if merges:
+            by_table["story_merges"] = merges
+
 
 class CommitWindows(beam.PTransform):
     """{table name: PCollection} (any of ``STAGED``; unbounded, timestamped) -> the
@@ -101,8 +125,10 @@ class CommitWindows(beam.PTransform):
 
     def __init__(self, lake, run_id: str, *, window_seconds: float = 60.0,
                  allowed_lateness: float = 600.0, threshold: float = 0.8, options: str = "{}",
-                 version: str = ""):
+                 version: str = "", story_threshold: float = DEFAULT_STORY_THRESHOLD,
+                 story_horizon_days: float = DEFAULT_HORIZON_DAYS):
         super().__init__()
+        self.stories = (story_threshold, story_horizon_days)
         from schemas.catalog import as_lake
         self.lake, self.run_id = as_lake(lake), run_id
         self.window_seconds, self.allowed_lateness = window_seconds, allowed_lateness
@@ -119,5 +145,5 @@ class CommitWindows(beam.PTransform):
             | "OnePerPane" >> beam.Map(lambda tr: (None, tr))
             | "Pane" >> beam.GroupByKey()
             | "Commit" >> beam.ParDo(_CommitPaneFn(self.lake, self.run_id, self.threshold,
-                                                   self.options, self.version))
+                                                   self.options, self.version, self.stories))
         )

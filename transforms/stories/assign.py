@@ -1,26 +1,33 @@
-"""Story assignment: articles in time order, each joins the story it is most like, or starts one.
+"""Story assignment: articles in time order, each joins the story whose articles it is like,
+or starts one.
 
 Pure functions, no Beam. A single pass over the batch's articles sorted by (time, id), as
-in streaming news clustering (Miranda et al., EMNLP 2018): an article's similarity to a
-story is the cosine between its term vector (``transforms.stories.features``) and the
-story's centroid (the sum of its members' vectors), discounted by the days between the
-article and the story's span. Above ``threshold`` it joins the best story; below, it starts
-a story of its own, named by its article id. Stories of earlier runs (their members within
-the horizon, looked up from the lake) take part as they stand, so a scheduled run continues
-the stories the runs before it made; and since a batch is read in time order, one run over a
-folder and several runs over it as it grows see nearly the same sequence.
+in streaming news clustering (Miranda et al., EMNLP 2018), with a precision-first join
+test: an article joins a story only when it is like (nearly) every article the story holds
+within the horizon, not merely like its average (complete linkage, greedy in time order).
+Two articles' similarity is the cosine of their term vectors (``transforms.stories.features``)
+discounted by the days between them (a Gaussian of ``DECAY_DAYS``): coverage of one event
+comes within a day or two; a follow-up days later is another story unless it says the
+same. Of the stories an article passes the test for, it joins the one it is most like on
+average; with none, it starts a story named by its own article id.
 
-An article that is at least ``merge_threshold`` like a second story (stricter than joining)
-while those two stories are themselves ``threshold`` alike bridges them: they merge, the
-older story's id survives (earlier first article, then smaller id), and a merge of a story
-earlier runs committed is returned so the commit can repoint its articles.
+Stories of earlier runs (their articles within the horizon, looked up from the lake) take
+part as they stand, so a scheduled run continues the stories the runs before it made; and
+since a batch is read in time order, one run over a folder and several runs over it as it
+grows see nearly the same sequence.
 
-Precision comes first: two stories about the same people in the same week share names but
-not the words of what happened, and the threshold keeps them apart.
+An article that also passes the test for a second story, at ``merge_threshold`` (stricter
+than joining), bridges them when the two stories' articles pass it for each other too: they
+merge, the older story's id survives (earlier first article, then smaller id), and a merge
+of a story earlier runs committed is returned so the commit can repoint its articles.
+
+An undated article (its time is its ingest time) is compared with every story at hand
+without a time discount: its time says nothing about its event.
 """
 from __future__ import annotations
 
 import math
+import typing
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,48 +36,47 @@ from schemas.records import Merge, StoryItem
 from transforms.stories.features import unpack
 
 DAY_US = 86_400 * 1_000_000
-DEFAULT_THRESHOLD = 0.30
+DEFAULT_THRESHOLD = 0.20
 DEFAULT_HORIZON_DAYS = 7
-DECAY_DAYS = 1.5
-AGE_DAYS = 1e9
+# Similarity of two articles keeps exp(-gap²/2σ²) of itself, σ in days.
+DECAY_DAYS = 1.0
+# Share of a story's articles (within the horizon) an article must pass the threshold with.
+# With up to 4 articles that is all of them; a large story tolerates a few outliers.
+QUORUM = 0.75
 MERGE_MARGIN = 0.10
 
 
-def time_decay(gap_us: int, age_us: int) -> float:
-    """What a story's similarity keeps when the article is ``gap_us`` from the story's span
-    and ``age_us`` after its first article: a Gaussian in the gap."""
+def time_decay(gap_us: int) -> float:
     g = gap_us / DAY_US / DECAY_DAYS
-    a = max(0, age_us) / DAY_US / AGE_DAYS
-    return math.exp(-0.5 * g * g - 0.5 * a * a)
+    return math.exp(-0.5 * g * g)
+
+
+class _Member(typing.NamedTuple):
+    story_id: str
+    time_us: int
+    dated: bool
+    vector: Dict[int, float]
 
 
 class _Story:
-    """A story's centroid and span. The span is that of its dated articles; a story of
-    undated articles only spans their ingest times (``dated`` False) until a dated one joins."""
-    __slots__ = ("story_id", "first", "last", "centroid", "norm2", "prior", "dated")
+    __slots__ = ("story_id", "first", "members", "prior")
 
-    def __init__(self, story_id: str, time_us: int, prior: bool, dated: bool):
-        self.story_id, self.first, self.last, self.prior = story_id, time_us, time_us, prior
-        self.dated = dated
-        self.centroid: Dict[int, float] = {}
-        self.norm2 = 0.0
-
-    def extend(self, time_us: int, dated: bool) -> None:
-        if dated and not self.dated:
-            self.first, self.last, self.dated = time_us, time_us, True
-        elif dated or not self.dated:
-            self.first, self.last = min(self.first, time_us), max(self.last, time_us)
+    def __init__(self, story_id: str, time_us: int, prior: bool):
+        self.story_id, self.first, self.prior = story_id, time_us, prior
+        self.members: List[str] = []
 
     def older_than(self, other: "_Story") -> bool:
         return (self.first, self.story_id) < (other.first, other.story_id)
 
 
 class _Index:
-    """Stories and an inverted index from term to the stories whose centroid holds it."""
+    """Articles (members of stories) and an inverted index from term to the articles."""
 
-    def __init__(self):
+    def __init__(self, threshold: float, horizon_us: int):
+        self.threshold, self.horizon_us = threshold, horizon_us
+        self.members: Dict[str, _Member] = {}
         self.stories: Dict[str, _Story] = {}
-        self.postings: Dict[int, Dict[str, float]] = {}
+        self.postings: Dict[int, List[str]] = {}
         self.parent: Dict[str, str] = {}
 
     def find(self, sid: str) -> str:
@@ -78,53 +84,66 @@ class _Index:
             sid = self.parent[sid]
         return sid
 
-    def add(self, story: _Story, terms: np.ndarray, weights: np.ndarray) -> None:
-        c = story.centroid
-        for t, w in zip(terms.tolist(), weights.tolist()):
-            old = c.get(t, 0.0)
-            c[t] = old + w
-            story.norm2 += (old + w) ** 2 - old ** 2
-            self.postings.setdefault(t, {})[story.story_id] = old + w
+    def add(self, article_id: str, story: _Story, time_us: int, dated: bool,
+            vector: Dict[int, float]) -> None:
+        self.members[article_id] = _Member(story.story_id, time_us, dated, vector)
+        story.members.append(article_id)
+        story.first = min(story.first, time_us)
+        for t in vector:
+            self.postings.setdefault(t, []).append(article_id)
 
-    def scores(self, terms: np.ndarray, weights: np.ndarray, time_us: Optional[int],
-               horizon_us: int) -> List[Tuple[float, str]]:
-        """(similarity, story id) of every story within the horizon sharing a term, best
-        first; ``time_us`` None (an undated article): every story, undiscounted."""
+    def pair(self, a: _Member, b: _Member, dot: float) -> Optional[float]:
+        """Two articles' similarity, discounted by their time gap; None beyond the horizon."""
+        if not (a.dated and b.dated):
+            return dot
+        gap = abs(a.time_us - b.time_us)
+        return None if gap > self.horizon_us else dot * time_decay(gap)
+
+    def passes(self, sims: List[float], threshold: float) -> bool:
+        return bool(sims) and sum(s >= threshold for s in sims) >= QUORUM * len(sims)
+
+    def candidates(self, me: _Member) -> List[Tuple[float, str, List[float]]]:
+        """(mean similarity, story id, similarities to its articles within the horizon) of
+        every story sharing a term with ``me``, best first."""
         dots: Dict[str, float] = {}
-        for t, w in zip(terms.tolist(), weights.tolist()):
-            for sid, cw in self.postings.get(t, {}).items():
-                dots[sid] = dots.get(sid, 0.0) + w * cw
+        for t, w in me.vector.items():
+            for aid in self.postings.get(t, ()):
+                dots[aid] = dots.get(aid, 0.0) + w * self.members[aid].vector[t]
         out = []
-        for sid, dot in dots.items():
-            s = self.stories[sid]
-            if s.norm2 <= 0:
-                continue
-            decay = 1.0
-            if time_us is not None:
-                gap = max(0, s.first - time_us, time_us - s.last)
-                if gap > horizon_us:
-                    continue
-                decay = time_decay(gap, time_us - s.first)
-            out.append((dot / math.sqrt(s.norm2) * decay, sid))
+        for sid in {self.members[aid].story_id for aid in dots}:
+            sims = [s for s in (self.pair(me, self.members[m], dots.get(m, 0.0))
+                                for m in self.stories[sid].members) if s is not None]
+            if sims:
+                out.append((sum(sims) / len(sims), sid, sims))
         out.sort(key=lambda x: (-x[0], x[1]))
         return out
 
-    def similarity(self, a: _Story, b: _Story) -> float:
-        small, large = sorted((a, b), key=lambda s: len(s.centroid))
-        dot = sum(w * large.centroid.get(t, 0.0) for t, w in small.centroid.items())
-        return dot / math.sqrt(max(a.norm2 * b.norm2, 1e-12))
+    def cross(self, a: _Story, b: _Story) -> List[float]:
+        """Similarities of every pair of articles of two stories (within the horizon)."""
+        out = []
+        for x in a.members:
+            mx = self.members[x]
+            for y in b.members:
+                my = self.members[y]
+                small, large = sorted((mx.vector, my.vector), key=len)
+                s = self.pair(mx, my, sum(w * large.get(t, 0.0) for t, w in small.items()))
+                if s is not None:
+                    out.append(s)
+        return out
 
     def merge(self, keep: _Story, gone: _Story) -> None:
-        for t, w in gone.centroid.items():
-            self.postings[t].pop(gone.story_id, None)
-        terms = np.array(list(gone.centroid), dtype=np.uint64)
-        weights = np.array(list(gone.centroid.values()), dtype=np.float64)
-        self.add(keep, terms, weights)
-        keep.extend(gone.first, gone.dated)
-        keep.extend(gone.last, gone.dated)
+        for aid in gone.members:
+            self.members[aid] = self.members[aid]._replace(story_id=keep.story_id)
+        keep.members.extend(gone.members)
+        keep.first = min(keep.first, gone.first)
         keep.prior = keep.prior or gone.prior
         del self.stories[gone.story_id]
         self.parent[gone.story_id] = keep.story_id
+
+
+def _vector(it: StoryItem) -> Dict[int, float]:
+    terms, weights = unpack(it.terms, it.weights)
+    return dict(zip(terms.tolist(), weights.astype(np.float64).tolist()))
 
 
 def assign(new: Sequence[StoryItem], prior: Iterable[StoryItem] = (),
@@ -137,39 +156,33 @@ def assign(new: Sequence[StoryItem], prior: Iterable[StoryItem] = (),
     Items of one call should share a language; nothing here compares across languages.
     """
     merge_threshold = threshold + MERGE_MARGIN if merge_threshold is None else merge_threshold
-    horizon_us = int(horizon_days * DAY_US)
-    index = _Index()
+    index = _Index(threshold, int(horizon_days * DAY_US))
     for it in sorted(prior, key=lambda it: (it.time_us, it.article_id)):
         story = index.stories.get(it.story_id)
         if story is None:
-            story = index.stories[it.story_id] = _Story(it.story_id, it.time_us, True, it.dated)
-        story.extend(it.time_us, it.dated)
-        index.add(story, *unpack(it.terms, it.weights))
+            story = index.stories[it.story_id] = _Story(it.story_id, it.time_us, True)
+        index.add(it.article_id, story, it.time_us, it.dated, _vector(it))
     joined: List[Tuple[str, str]] = []
     merges: List[Merge] = []
     for it in sorted(new, key=lambda it: (it.time_us, it.article_id)):
-        terms, weights = unpack(it.terms, it.weights)
-        when = it.time_us if it.dated else None
-        ranked = index.scores(terms, weights, when, horizon_us) if terms.size else []
-        if not ranked or ranked[0][0] < threshold:
-            story = index.stories[it.article_id] = _Story(it.article_id, it.time_us, False,
-                                                          it.dated)
-        else:
+        me = _Member("", it.time_us, it.dated, _vector(it))
+        ranked = [c for c in index.candidates(me) if index.passes(c[2], threshold)]
+        if ranked:
             story = index.stories[ranked[0][1]]
-            for sim, sid in ranked[1:]:
-                if sim < merge_threshold:
-                    break
-                other = index.stories.get(sid)
-                if other is None or index.similarity(story, other) < threshold:
-                    continue
-                keep, gone = (story, other) if story.older_than(other) else (other, story)
-                if gone.prior:
-                    merges.append(Merge(gone.story_id, keep.story_id, it.article_id, float(sim)))
-                index.merge(keep, gone)
-                story = keep
-        story.extend(it.time_us, it.dated)
-        index.add(story, terms, weights.astype(np.float64))
+        else:
+            story = index.stories[it.article_id] = _Story(it.article_id, it.time_us, False)
+        index.add(it.article_id, story, it.time_us, it.dated, me.vector)
         joined.append((it.article_id, story.story_id))
+        for mean, sid, sims in ranked[1:]:
+            other = index.stories.get(sid)
+            if (other is None or other is story or not index.passes(sims, merge_threshold)
+                    or not index.passes(index.cross(story, other), threshold)):
+                continue
+            keep, gone = (story, other) if story.older_than(other) else (other, story)
+            if gone.prior:
+                merges.append(Merge(gone.story_id, keep.story_id, it.article_id, float(mean)))
+            index.merge(keep, gone)
+            story = keep
     out = [(aid, index.find(sid)) for aid, sid in joined]
     merges = [m._replace(into_id=index.find(m.into_id)) for m in merges]
     return out, merges

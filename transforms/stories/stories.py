@@ -14,6 +14,7 @@ a megabyte). ``assign_records`` is the same assignment for a streaming pane's co
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -24,7 +25,7 @@ from schemas.records import Article
 from transforms.progress import TalliedFn
 from transforms.stories.assign import (DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD, Merge,
                                        StoryItem, assign)
-from transforms.stories.features import sketch, weights
+from transforms.stories.features import preload, sketch, weights
 
 STAGE = "stories"
 # Articles whose language is unknown are stories among themselves.
@@ -82,6 +83,11 @@ class _ItemFn(TalliedFn, beam.DoFn):
     def __init__(self, ingested_us: int, progress: Optional[str]):
         TalliedFn.__init__(self, progress, STAGE)
         self.ingested_us = ingested_us
+
+    def setup(self):
+        super().setup()
+        # word frequencies load while the stages before this one work (1.5 s a process)
+        threading.Thread(target=preload, name="wordfreq-preload", daemon=True).start()
 
     def process(self, a: Article):
         start = time.perf_counter()
