@@ -42,8 +42,8 @@ class Ingest(beam.PTransform):
     this share of a site's pages in the batch are its template and leave its articles
     (``transforms.templates``); ``template_min_pages`` 0: the stage is left out.
     ``ingested_us``: the batch's ingest time (microseconds), the story time of undated articles;
-    ``stories_from``: ``(lake, snapshot, retaken files)`` of a lake whose stories this batch
-    continues, or None; ``story_threshold``, ``story_horizon_days``: ``transforms.stories``.
+    ``stories_from``: ``(lake, snapshot)`` of a lake whose stories this batch continues, or
+    None; ``story_threshold``, ``story_horizon_days``: ``transforms.stories``.
     """
 
     def __init__(self, *, spacy_model: str = DEFAULT_MODEL, ner_batch_size: int = DEFAULT_BATCH,
@@ -128,11 +128,8 @@ def build(p: beam.Pipeline, opts, files: Sequence[FileEntry], *, staging: str, r
     to look copies up in, or None; ``stories_from``: ``(lake, snapshot)`` of the lake whose
     stories the batch continues, or None; ``progress``: the stages' tally folder, or None;
     ``warm``: see ``Ingest``. Returns the tables' PCollections."""
-    retaken = [f.path for f in files if f.prior_hash is not None]
     if earlier is not None:
-        earlier = (*earlier, retaken)
-    if stories_from is not None:
-        stories_from = (*stories_from, retaken)
+        earlier = (*earlier, [f.path for f in files if f.prior_hash is not None])
     tables = (
         p
         | "Files" >> beam.Create(list(files))

@@ -108,10 +108,9 @@ class _CommitPaneFn(beam.DoFn):
         from transforms.stories.stories import assign_records
         if not by_table.get("articles"):
             return
-        retaken = [f.file_uri for f in by_table.get("ingest_files", []) if f.state == "changed"]
         articles, items, merges = assign_records(
             con, by_table["articles"], int(started.timestamp() * 1_000_000),
-            self.story_threshold, self.story_horizon_days, retaken)
+            self.story_threshold, self.story_horizon_days)
         by_table["articles"] = articles
         by_table["story_index"] = [index_row(it) for it in items]
         if merges:

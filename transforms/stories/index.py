@@ -12,14 +12,9 @@ from typing import Dict, List, Sequence
 
 from transforms.stories.assign import DAY_US, StoryItem
 
-# Earlier records of the files this batch takes again are not candidates: the commit
-# replaces them (their new versions are in the batch).
 _PRIOR_SQL = """
 SELECT article_id, time_us, language, terms, weights, story_id, source_uri, dated
-FROM story_index
-WHERE language = ? AND time_us BETWEEN ? AND ?
-  AND source_uri NOT IN (SELECT source_uri FROM ingest_records
-                         WHERE file_uri IN (SELECT unnest(?::VARCHAR[])))
+FROM story_index WHERE language = ? AND time_us BETWEEN ? AND ?
 """
 
 
@@ -30,14 +25,16 @@ def index_row(it: StoryItem) -> Dict:
             "weights": it.weights, "dated": it.dated}
 
 
-def prior_items(con, language: str, times: Sequence[int], horizon_days: float,
-                retaken: Sequence[str] = ()) -> List[StoryItem]:
-    """Items of the lake's articles in ``language`` within ``horizon_days`` of ``times``
-    (the new articles' times), with the story each belongs to. ``con``: a DuckDB connection
-    with the lake selected."""
-    if not times:
+def prior_items(con, language: str, new: Sequence[StoryItem],
+                horizon_days: float) -> List[StoryItem]:
+    """Items of the lake's articles in ``language`` within ``horizon_days`` of the ``new``
+    items' times, with the story each belongs to; not those of the new items' records (a
+    record the batch takes again: the commit replaces it with its new version, which is among
+    them). ``con``: a DuckDB connection with the lake selected."""
+    if not new:
         return []
     span = int(horizon_days * DAY_US)
-    rows = con.execute(_PRIOR_SQL, [language, min(times) - span, max(times) + span,
-                                    list(retaken)]).fetchall()
-    return [StoryItem(*r) for r in rows]
+    times = [it.time_us for it in new]
+    replaced = {it.source_uri for it in new}
+    rows = con.execute(_PRIOR_SQL, [language, min(times) - span, max(times) + span]).fetchall()
+    return [it for it in (StoryItem(*r) for r in rows) if it.source_uri not in replaced]

@@ -45,11 +45,11 @@ def item_of(a: Article, ingested_us: int) -> StoryItem:
 
 
 def assign_items(items: Sequence[StoryItem],
-                 prior: Callable[[str, List[int]], List[StoryItem]],
+                 prior: Callable[[str, List[StoryItem]], List[StoryItem]],
                  threshold: float, horizon_days: float
                  ) -> Tuple[List[StoryItem], List[Merge]]:
     """Items with their ``story_id`` set, and merges of earlier stories; ``prior(language,
-    times)`` gives the earlier items of a language around those times."""
+    items)`` gives the earlier items of a language around those items' times."""
     by_language: Dict[str, List[StoryItem]] = {}
     for it in items:
         by_language.setdefault(it.language, []).append(it)
@@ -57,8 +57,7 @@ def assign_items(items: Sequence[StoryItem],
     merges: List[Merge] = []
     for language in sorted(by_language):
         group = by_language[language]
-        joined, merged = assign(group, prior(language, [it.time_us for it in group]),
-                                threshold, horizon_days)
+        joined, merged = assign(group, prior(language, group), threshold, horizon_days)
         story = dict(joined)
         out.extend(it._replace(story_id=story[it.article_id]) for it in group)
         merges.extend(merged)
@@ -66,14 +65,12 @@ def assign_items(items: Sequence[StoryItem],
 
 
 def assign_records(con, articles: Sequence[Article], ingested_us: int, threshold: float,
-                   horizon_days: float, retaken: Sequence[str] = ()
-                   ) -> Tuple[List[Article], List[StoryItem], List[Merge]]:
+                   horizon_days: float) -> Tuple[List[Article], List[StoryItem], List[Merge]]:
     """For a commit that holds the writer lock (a streaming pane): ``articles`` with their
     stories, against the lake ``con`` has selected as it stands."""
     from transforms.stories.index import prior_items
     items, merges = assign_items([item_of(a, ingested_us) for a in articles],
-                                 lambda lang, times: prior_items(con, lang, times, horizon_days,
-                                                                 retaken),
+                                 lambda lang, new: prior_items(con, lang, new, horizon_days),
                                  threshold, horizon_days)
     story = {it.article_id: it.story_id for it in items}
     return [a._replace(story_id=story[a.article_id]) for a in articles], items, merges
@@ -98,8 +95,8 @@ class _ItemFn(TalliedFn, beam.DoFn):
 
 class _AssignFn(TalliedFn, beam.DoFn):
     """(language, [StoryItem]) -> (article id, story id); tagged ``index`` (the items with
-    their story) and ``merges``. ``earlier``: ``(lake, snapshot, retaken files)``, or None
-    for a lake with no stories yet."""
+    their story) and ``merges``. ``earlier``: ``(lake, snapshot)``, or None for a lake with
+    no stories yet."""
 
     def __init__(self, earlier: Optional[tuple], threshold: float, horizon_days: float,
                  progress: Optional[str], warm=None):
@@ -114,17 +111,16 @@ class _AssignFn(TalliedFn, beam.DoFn):
         super().setup()
         if self.earlier is not None:
             from transforms.lake_reader import LakeReader
-            lake, snapshot, _ = self.earlier
+            lake, snapshot = self.earlier
             self.reader = LakeReader(lake, snapshot, self.warm)
 
-    def _prior(self, language: str, times: List[int]) -> List[StoryItem]:
+    def _prior(self, language: str, new: List[StoryItem]) -> List[StoryItem]:
         if self.reader is None:
             return []
         import duckdb
         from transforms.stories.index import prior_items
         try:
-            found = prior_items(self.reader.open(), language, times, self.horizon_days,
-                                self.earlier[2])
+            found = prior_items(self.reader.open(), language, new, self.horizon_days)
         except duckdb.Error as e:
             raise self.reader.error("looking up earlier stories", e) from None
         self.read.inc(len(found))
@@ -161,8 +157,7 @@ class AssignStories(beam.PTransform):
     ``merges``: Merge of stories earlier runs committed}.
 
     ``ingested_us``: the batch's ingest time, the time of articles without a date;
-    ``earlier``: ``(lake, snapshot, retaken files)`` of a lake whose stories this batch may
-    continue, or None; ``threshold``, ``horizon_days``: see ``transforms.stories.assign``;
+    ``earlier``: ``(lake, snapshot)`` of a lake whose stories this batch may continue, or None; ``threshold``, ``horizon_days``: see ``transforms.stories.assign``;
     ``progress``, ``warm``: as for the other stages."""
 
     def __init__(self, ingested_us: int, earlier: Optional[tuple] = None,
