@@ -94,6 +94,10 @@ def test_windows_late_data_and_copies_across_windows(tmp_path, lake):
                           UNION ALL SELECT source_uri FROM rejects""").fetchall()
     assert len(uris) == len(set(uris)) == len(paths)
     assert con.execute("SELECT count(*), count(DISTINCT file_uri) FROM ingest_files").fetchone() == (8, 8)
+    # each pane's commit continues the stories of the panes before: five outlets' reports of
+    # one event, committed in four panes, are one story
+    assert con.execute("SELECT count(DISTINCT story_id), count(*) FROM articles").fetchone() == (1, 5)
+    assert con.execute("SELECT count(*) FROM story_index").fetchone()[0] == 5
     # one commit per pane: window [0, 60) on time (2 articles, the pdf), then its late panes
     # (the late file's records, which may reach the sink in several firings); then the others
     runs = {r[0]: r[1:] for r in con.execute(

@@ -26,6 +26,7 @@ without a time discount: its time says nothing about its event.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import typing
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -44,6 +45,12 @@ DECAY_DAYS = 1.0
 # With up to 4 articles that is all of them; a large story tolerates a few outliers.
 QUORUM = 0.75
 MERGE_MARGIN = 0.10
+# Bounds on the work per article, whatever the corpus: a term held by more articles than
+# this within the horizon is scanned over those nearest in time only (the articles of one
+# event are close in time; a term that common there is this corpus's background); and a
+# story is judged by the articles it took last (up to this many).
+MAX_POSTINGS = 32
+MAX_COMPARED = 32
 
 
 def time_decay(gap_us: int) -> float:
@@ -76,7 +83,10 @@ class _Index:
         self.threshold, self.horizon_us = threshold, horizon_us
         self.members: Dict[str, _Member] = {}
         self.stories: Dict[str, _Story] = {}
-        self.postings: Dict[int, List[str]] = {}
+        # term -> (times, article ids) of the dated articles holding it, in time order, so
+        # that a dated article scans only the horizon around it; and term -> the undated ones
+        self.postings: Dict[int, Tuple[List[int], List[str]]] = {}
+        self.undated: Dict[int, List[str]] = {}
         self.parent: Dict[str, str] = {}
 
     def find(self, sid: str) -> str:
@@ -90,7 +100,28 @@ class _Index:
         story.members.append(article_id)
         story.first = min(story.first, time_us)
         for t in vector:
-            self.postings.setdefault(t, []).append(article_id)
+            if not dated:
+                self.undated.setdefault(t, []).append(article_id)
+                continue
+            times, ids = self.postings.setdefault(t, ([], []))
+            i = bisect.bisect_right(times, time_us)
+            times.insert(i, time_us)
+            ids.insert(i, article_id)
+
+    def near(self, t: int, me: "_Member") -> Iterable[str]:
+        """The articles holding term ``t`` that ``me`` may be compared with."""
+        yield from self.undated.get(t, ())
+        times, ids = self.postings.get(t, ((), ()))
+        if not me.dated:
+            yield from ids
+            return
+        lo = bisect.bisect_left(times, me.time_us - self.horizon_us)
+        hi = bisect.bisect_right(times, me.time_us + self.horizon_us)
+        if hi - lo > MAX_POSTINGS:  # a term this common here: its articles nearest in time
+            at = bisect.bisect_left(times, me.time_us, lo, hi)
+            lo = max(lo, min(at - MAX_POSTINGS // 2, hi - MAX_POSTINGS))
+            hi = lo + MAX_POSTINGS
+        yield from ids[lo:hi]
 
     def pair(self, a: _Member, b: _Member, dot: float) -> Optional[float]:
         """Two articles' similarity, discounted by their time gap; None beyond the horizon."""
@@ -107,12 +138,13 @@ class _Index:
         every story sharing a term with ``me``, best first."""
         dots: Dict[str, float] = {}
         for t, w in me.vector.items():
-            for aid in self.postings.get(t, ()):
+            for aid in self.near(t, me):
                 dots[aid] = dots.get(aid, 0.0) + w * self.members[aid].vector[t]
         out = []
         for sid in {self.members[aid].story_id for aid in dots}:
             sims = [s for s in (self.pair(me, self.members[m], dots.get(m, 0.0))
-                                for m in self.stories[sid].members) if s is not None]
+                                for m in self.stories[sid].members[-MAX_COMPARED:])
+                    if s is not None]
             if sims:
                 out.append((sum(sims) / len(sims), sid, sims))
         out.sort(key=lambda x: (-x[0], x[1]))
@@ -121,9 +153,9 @@ class _Index:
     def cross(self, a: _Story, b: _Story) -> List[float]:
         """Similarities of every pair of articles of two stories (within the horizon)."""
         out = []
-        for x in a.members:
+        for x in a.members[-MAX_COMPARED:]:
             mx = self.members[x]
-            for y in b.members:
+            for y in b.members[-MAX_COMPARED:]:
                 my = self.members[y]
                 small, large = sorted((mx.vector, my.vector), key=len)
                 s = self.pair(mx, my, sum(w * large.get(t, 0.0) for t, w in small.items()))

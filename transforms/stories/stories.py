@@ -9,8 +9,8 @@
 
 A language's articles of one batch are assigned in one place, in time order: the single
 pass is sequential by nature, and it is what lets one run and several scheduled runs
-agree. Its state is a few hundred bytes per article (a batch of 1,000 articles: well under
-a megabyte). ``assign_records`` is the same assignment for a streaming pane's commit.
+agree. Its state is each article's vector (about 1 KB serialised, a few KB in memory: a
+batch of 1,000 articles holds a few MB). ``assign_records`` is the same assignment for a streaming pane's commit.
 """
 from __future__ import annotations
 
@@ -157,7 +157,8 @@ class AssignStories(beam.PTransform):
     ``merges``: Merge of stories earlier runs committed}.
 
     ``ingested_us``: the batch's ingest time, the time of articles without a date;
-    ``earlier``: ``(lake, snapshot)`` of a lake whose stories this batch may continue, or None; ``threshold``, ``horizon_days``: see ``transforms.stories.assign``;
+    ``earlier``: ``(lake, snapshot)`` of a lake whose stories this batch may continue, or
+    None; ``threshold``, ``horizon_days``: see ``transforms.stories.assign``;
     ``progress``, ``warm``: as for the other stages."""
 
     def __init__(self, ingested_us: int, earlier: Optional[tuple] = None,
