@@ -39,6 +39,13 @@ def summarize(output, result, facts: Optional[dict] = None, report: Optional[str
             f"  rejects:    {c.get('rejects', 0)}" + (" (" + ", ".join(f"{r}: {n}" for r, n in reasons) + ")" if reasons else "")]
         if c.get("replaced"):
             lines.append(f"  replaced:   {c['replaced']} records of earlier versions of changed files")
+        st = facts.get("stories")
+        if st and st["stories"]:
+            lines.append(f"  stories:    {st['stories']} ({st['started']} new, {st['multi_outlet']} "
+                         f"covered by several outlets, {st['merged']} merged into older ones)")
+            lead = st["top"][0]
+            lines.append(f"  top story:  {lead[1]} ({lead[2]} article{'s' if lead[2] != 1 else ''}, "
+                         f"{lead[4]} outlet{'s' if lead[4] != 1 else ''})")
         if top:
             lines.append("  top entities: " + ", ".join(f"{t} ({l}) x{n}" for t, l, n in top))
     if report:

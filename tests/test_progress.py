@@ -104,6 +104,8 @@ def test_progress_lines_when_stdout_is_not_a_terminal(tmp_path):
     assert "  duplicates: 2 (exact: 1, near: 1)" in lines
     assert "  rejects:    4 (binary: 1, invalid_json: 1, no_content: 1, unsupported: 1)" in lines
     assert any(l.startswith("  top entities: United States (GPE) x56, Russia (GPE) x") for l in lines)
+    assert "  stories:    7 (7 new, 0 covered by several outlets, 0 merged into older ones)" in lines
+    assert any(l.startswith("  top story:  Biden and Xi") for l in lines)
     report = next(l for l in lines if l.startswith("  report:")).split(None, 1)[1]
     assert os.path.isfile(report)
     assert "\x1b[" not in done.stdout  # no terminal codes in a log

@@ -139,6 +139,10 @@ def from_metrics(result) -> Optional[Dict[str, Dict[str, float]]]:
     (or fails to: what is only for show must never fail a batch)."""
     from apache_beam.metrics.metric import MetricsFilter
     try:
+        if getattr(result, "_metrics", None) is not None:
+            # Beam's portable runner keeps the first answer to metrics() for good: one asked
+            # while the job ran (the progress display's) would hide the final counts
+            result._metrics = None
         found = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     except Exception as e:  # noqa: BLE001
         log.info("no progress metrics from this runner (%s: %s)", type(e).__name__, e)
