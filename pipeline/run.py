@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import subprocess
+import threading
 import time
 import typing
 from datetime import datetime, timezone
@@ -325,6 +326,9 @@ def local_models(options, opts, lake: Optional[Lake] = None):
             ner = NerProcess(opts.spacy_model)
             warm.hold("ner", lambda: ner, opts.spacy_model)
         warm.hold_from_first_job("language", load_identifier, "py3langid")
+        # the stories' word frequencies (0.5 s) load while the run plans and the job starts
+        from transforms.stories.features import preload
+        threading.Thread(target=preload, name="wordfreq-preload", daemon=True).start()
         lake = lake or lake_of(options, opts)
         warm.hold_from_first_job("duckdb", lambda: new_duckdb(lake=lake), "duckdb")
         yield warm

@@ -167,6 +167,9 @@ def test_files_dropped_into_a_watched_folder_are_queryable_while_it_runs(tmp_pat
     con = connect(str(out))
     assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 4
     assert con.execute("SELECT count(DISTINCT run_id) FROM runs").fetchone()[0] == 2
+    # each watched batch continues the stories of the batches before it: four outlets'
+    # reports of one event, taken one by one by two watchers, are one story
+    assert con.execute("SELECT count(DISTINCT story_id) FROM articles").fetchone()[0] == 1
 
 
 @pytest.mark.slow

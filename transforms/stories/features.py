@@ -13,6 +13,7 @@ import functools
 import hashlib
 import math
 import re
+import threading
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,7 +33,8 @@ ENTITY_SCALE = 0.5
 ZIPF_TOP = 8.0
 # wordfreq's long lists (down to about one word in a billion) rank rare words apart, which
 # its short ones (Zipf 3 and above) cannot: pairwise F1 0.005 to 0.01 higher on the dev
-# stories. Loading one takes about 1.5 s per process and language (``preload``).
+# stories. Loading one takes about 0.5 s per process and language (``preload``), read
+# from the list as it ships (``_buckets``): wordfreq's own lookup table takes 1.5 s.
 WORDLIST = "large"
 # Words the list does not hold (names, rare words, typos): rarer than its rarest.
 UNKNOWN_ZIPF = 1.5
@@ -48,23 +50,59 @@ def words(text: str) -> list:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text or "")]
 
 
+def _buckets(language: str) -> Dict[str, int]:
+    """word -> its frequency bucket in ``language`` (bucket i: a frequency of 10^(-i/100),
+    Zipf 9 - i/100), from wordfreq's list as it ships; empty for a language it lacks. Built
+    once per process (a read-only memo: a preloading thread and the stage share it)."""
+    table = _TABLES.get(language)
+    if table is None:
+        with _TABLES_LOCK:
+            table = _TABLES.get(language)
+            if table is None:
+                from wordfreq import get_frequency_list
+                try:
+                    lists = get_frequency_list(language, wordlist=WORDLIST)
+                except LookupError:
+                    lists = []
+                table = _TABLES[language] = {w: i for i, bucket in enumerate(lists)
+                                             for w in bucket}
+    return table
+
+
+_TABLES: Dict[str, Dict[str, int]] = {}
+_TABLES_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1 << 17)
 def idf(word: str, language: str) -> float:
     """How much a word tells, from its frequency in ``language`` at large (0 for the
     commonest words; languages wordfreq does not know weigh every word alike)."""
-    from wordfreq import zipf_frequency
-    try:
-        zipf = zipf_frequency(word, language or "en", wordlist=WORDLIST)
-    except (LookupError, ValueError):
-        zipf = UNKNOWN_ZIPF
-    if zipf == 0:
-        zipf = UNKNOWN_ZIPF
-    return max(0.0, ZIPF_TOP - zipf)
+    language = language or "en"
+    return max(0.0, ZIPF_TOP - _zipf(word, language, _buckets(language)))
+
+
+def _zipf(word: str, language: str, buckets: Dict[str, int]) -> float:
+    """A word's Zipf frequency as wordfreq's ``zipf_frequency`` reckons it (its tokens'
+    frequencies f combined as 1/f = 1/f1 + 1/f2 ...; any token missing: unknown)."""
+    from wordfreq import lossy_tokenize
+    from wordfreq.numbers import digit_freq, smash_numbers
+    inverse = 0.0
+    tokens = lossy_tokenize(word, language)
+    for token in tokens:
+        smashed = smash_numbers(token)  # "covid-19": its digits as wordfreq counts them
+        bucket = buckets.get(smashed)
+        if bucket is None:
+            return UNKNOWN_ZIPF
+        inverse += 10.0 ** (bucket / 100.0) / (digit_freq(token) if smashed != token else 1.0)
+    if not tokens:
+        return UNKNOWN_ZIPF
+    return 9.0 - math.log10(inverse)
 
 
 def preload(language: str = "en") -> None:
-    """Loads wordfreq and ``language``'s list (call from a thread in a DoFn's ``setup()``:
-    it overlaps the stages before the stories)."""
+    """Loads wordfreq and ``language``'s list (call from a thread, so that it overlaps other
+    work: the driver's planning and the stages before the stories for in-process workers,
+    a DoFn's ``setup()`` elsewhere)."""
     idf("the", language)
 
 
