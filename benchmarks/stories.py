@@ -15,7 +15,9 @@ prediction. Figures are printed for the whole set and for its two halves by mont
 (even months: the half the defaults were tuned on; odd months: held out).
 
 The three scheduled runs land the files in three chronological thirds, each followed by the
-same command into one output, as cron would.
+same command into one output, as cron would; the one run then takes the whole folder (the
+same paths) into another output, with the default micro-batches (files in path order) and
+as one batch.
 
 The baseline is the usual single-pass clusterer: scikit-learn's TF-IDF (fitted on the whole
 set) over title and body, each article joining the most similar story centroid among the
@@ -102,9 +104,9 @@ def land(articles: List[dict], folder: str) -> None:
                        "url": a["url"]}, f)
 
 
-def run_pipeline(folder: str, output: str, skip_entities: bool) -> float:
+def run_pipeline(folder: str, output: str, skip_entities: bool, *extra: str) -> float:
     cmd = [sys.executable, "-m", "pipeline", "--input", folder, "--output", output,
-           "--quiet", "--no_report"] + (["--skip_entities"] if skip_entities else [])
+           "--quiet", "--no_report", *extra] + (["--skip_entities"] if skip_entities else [])
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=HERE, capture_output=True, text=True)
     if done.returncode != 0:
@@ -184,24 +186,29 @@ def quality(args) -> None:
     articles = load(args.dataset)
     work = args.keep or tempfile.mkdtemp(prefix="stories-bench-")
     try:
-        one_land, one_out = os.path.join(work, "land-one"), os.path.join(work, "out-one")
-        land(articles, one_land)
-        seconds = run_pipeline(one_land, one_out, args.skip_entities)
-        one = scores(articles, predictions(one_out))
+        # the same files at the same paths in every case (article ids hash the path, and
+        # break ties between articles of the same time)
+        folder = os.path.join(work, "land")
         ordered = sorted(articles, key=lambda a: (when(a), a["key"]))
         third = math.ceil(len(ordered) / 3)
-        sched_land, sched_out = os.path.join(work, "land-scheduled"), os.path.join(work, "out-scheduled")
+        sched_out = os.path.join(work, "out-scheduled")
         sched_seconds = 0.0
         for k in range(3):
-            land(ordered[k * third:(k + 1) * third], sched_land)
-            sched_seconds += run_pipeline(sched_land, sched_out, args.skip_entities)
+            land(ordered[k * third:(k + 1) * third], folder)
+            sched_seconds += run_pipeline(folder, sched_out, args.skip_entities)
         three = scores(articles, predictions(sched_out))
+        one_out, whole_out = os.path.join(work, "out-one"), os.path.join(work, "out-one-batch")
+        seconds = run_pipeline(folder, one_out, args.skip_entities)
+        one = scores(articles, predictions(one_out))
+        run_pipeline(folder, whole_out, args.skip_entities, "--batch_files=0")
+        whole = scores(articles, predictions(whole_out))
         print(f"stories on {args.dataset}: {len(articles)} articles, "
               f"{len(set(a['story'] for a in articles))} stories; NER "
               f"{'off' if args.skip_entities else 'on'}; one run {seconds:.1f}s, "
               f"three scheduled runs {sched_seconds:.1f}s")
         print(f"  {'':<22} {'part':<24} {'arts':>5} {'gold':>5}")
         show("one run", one)
+        show("one run, one batch", whole)
         show("three scheduled runs", three)
         try:
             threshold, b = baseline(articles)
