@@ -87,8 +87,9 @@ class IngestOptions(PipelineOptions):
                                  "keeps stories apart more, and splits more of one event's "
                                  "coverage.")
         parser.add_argument("--story_horizon_days", type=float, default=DEFAULT_HORIZON_DAYS,
-                            help="A story quiet for longer than this many days is not continued "
-                                 "by a new article.")
+                            help="An article is compared with the articles of a story within "
+                                 "this many days of it: a story quiet for longer is not continued, "
+                                 "and one that runs for days is judged by its latest coverage.")
         parser.add_argument("--watch", action="store_true", default=False,
                             help="Keep running: ingest files as they land under --input "
                                  "(complete ones only), until Ctrl-C or SIGTERM.")

@@ -76,7 +76,7 @@ def corpus():
     arts = [article(f"/in/bridge{i}.json", t, x, T0 + i * 3 * HOUR) for i, (t, x) in enumerate(BRIDGE)]
     arts.append(article("/in/budget.json", *BUDGET, T0 + 2 * DAY_US))
     arts.append(article("/in/glacier.json", *GLACIER, T0 + 5 * HOUR))
-    arts.append(article("/in/glacier2.json", *GLACIER2, T0 + 30 * HOUR))
+    arts.append(article("/in/glacier2.json", *GLACIER2, T0 + 20 * HOUR))
     return arts
 
 
@@ -108,6 +108,14 @@ def test_a_sketch_is_normalised_sorted_and_cut_to_the_heaviest_terms():
     assert sketch(terms, top=10) == (hashes, values)  # deterministic: no salted hash
 
 
+def test_languages_without_a_long_list_or_a_tokenizer_still_weigh_their_words():
+    turkish = weights(None, "bu bir da Ankara hükümet açıkladı", [], "tr")
+    assert "bu" not in turkish and "bir" not in turkish and "hükümet" in turkish
+    chinese = weights("北京下雨", "北京今天下大雨。上海也下雨。", [], "zh")  # jieba is not installed
+    assert chinese and all(v > 0 for v in chinese.values())
+    assert weights(None, "xyzzy plugh", [], "xx")  # a language wordfreq lacks: words alike
+
+
 # --- the single pass --------------------------------------------------------------------------
 
 def test_one_events_coverage_is_one_story_and_other_events_stay_apart():
@@ -127,12 +135,22 @@ def test_the_seeds_are_one_story():
 
 def test_a_story_quiet_beyond_the_horizon_is_not_continued():
     first = article("/in/a.json", *BRIDGE[0], T0)
-    late = article("/in/b.json", *BRIDGE[1], T0 + 10 * DAY_US)
-    story, _ = stories_of([first, late], horizon_days=7)
-    assert story[first.article_id] != story[late.article_id]
-    near = article("/in/c.json", *BRIDGE[1], T0 + 6 * HOUR)
-    story, _ = stories_of([first, near], horizon_days=7)
-    assert story[first.article_id] == story[near.article_id]
+    later = article("/in/b.json", *BRIDGE[1], T0 + 12 * HOUR)
+    story, _ = stories_of([first, later], horizon_days=7)
+    assert story[first.article_id] == story[later.article_id]
+    story, _ = stories_of([first, later], horizon_days=0.25)
+    assert story[first.article_id] != story[later.article_id]
+
+
+def test_a_story_grows_over_days_judged_by_its_articles_within_reach():
+    from transforms.stories.assign import reach_us
+    assert reach_us(0.2, 7) == pytest.approx(1.794 * DAY_US, rel=0.001)
+    assert reach_us(0.2, 1) == DAY_US
+    # the same report each day for four days: each day's is like the days around it, and
+    # the first day's, out of reach, does not vote against the fourth
+    days = [article(f"/in/day{i}.json", *BRIDGE[i % 3], T0 + i * 20 * HOUR) for i in range(5)]
+    story, _ = stories_of(days)
+    assert len(set(story.values())) == 1
 
 
 def test_an_undated_article_joins_the_dated_story_it_reports():
@@ -148,7 +166,7 @@ def test_languages_never_share_a_story():
     same_words = article("/in/b.json", *BRIDGE[1], T0 + HOUR, language="de")
     asked = []
     assigned, _ = assign_items(items([en, same_words]),
-                               lambda lang, new: asked.append(lang) or [], 0.2, 7)
+                               lambda lang, new: asked.append(lang) or ([], {}), 0.2, 7)
     assert len({it.story_id for it in assigned}) == 2
     assert asked == ["de", "en"]  # earlier stories are looked up per language
 
@@ -194,6 +212,19 @@ def test_a_bridging_article_merges_an_earlier_story_into_the_older_one():
     # one pass over everything ends in the same stories, with nothing committed to repoint
     whole, none = assign(a + [b1, c])
     assert set(dict(whole).values()) == {"a0"} and none == []
+
+
+def test_only_merges_of_earlier_runs_stories_are_recorded():
+    a, b1, c = bridge_case()
+    # S committed earlier; T is this batch's (b1 new): the merge needs no repointing
+    prior = [it._replace(story_id="a0") for it in a]
+    joined, merges = assign([b1, c], prior)
+    assert set(dict(joined).values()) == {"a0"} and merges == []
+    # both committed, but S's first article lies before the items at hand: S is older
+    prior = [it._replace(story_id=s) for it, s in zip(a + [b1], ["a0"] * 3 + ["b1"])]
+    _, merges = assign([c], prior, starts={"a0": T0 - DAY_US, "b1": T0 + 3 * HOUR})
+    assert [(m.story_id, m.into_id) for m in merges] == [("b1", "a0")]
+    assert 0.3 <= merges[0].similarity <= 1  # c's likeness to the story merged away
 
 
 def test_stories_merge_only_when_their_articles_are_alike_too():

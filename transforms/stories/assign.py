@@ -38,11 +38,14 @@ from transforms.stories.features import unpack
 
 DAY_US = 86_400 * 1_000_000
 DEFAULT_THRESHOLD = 0.20
-DEFAULT_HORIZON_DAYS = 7
+# Articles of a story further than this from an article are not compared with it: a story
+# is judged by its articles of the day around each new one, so it can grow over days while
+# staying one event; and one quiet for longer is not continued.
+DEFAULT_HORIZON_DAYS = 1.0
 # Similarity of two articles keeps exp(-gap²/2σ²) of itself, σ in days.
 DECAY_DAYS = 1.0
-# Share of a story's articles (within the horizon) an article must pass the threshold with.
-# With up to 4 articles that is all of them; a large story tolerates a few outliers.
+# Share of a story's articles within reach an article must pass the threshold with: all of
+# them up to three, three of four, and so on (a large story tolerates a few outliers).
 QUORUM = 0.75
 MERGE_MARGIN = 0.10
 # Bounds on the work per article, whatever the corpus: a term held by more articles than
@@ -58,6 +61,13 @@ def time_decay(gap_us: int) -> float:
     return math.exp(-0.5 * g * g)
 
 
+def reach_us(threshold: float, horizon_days: float) -> int:
+    """How far apart two articles may be to be compared: the horizon, or less where the
+    decay alone (identical texts) keeps a pair below ``threshold``."""
+    decayed = DECAY_DAYS * math.sqrt(2 * math.log(1 / threshold)) if 0 < threshold < 1 else 0.0
+    return int(min(horizon_days, decayed) * DAY_US)
+
+
 class _Member(typing.NamedTuple):
     story_id: str
     time_us: int
@@ -66,10 +76,10 @@ class _Member(typing.NamedTuple):
 
 
 class _Story:
-    __slots__ = ("story_id", "first", "members", "prior")
+    __slots__ = ("story_id", "first", "members")
 
-    def __init__(self, story_id: str, time_us: int, prior: bool):
-        self.story_id, self.first, self.prior = story_id, time_us, prior
+    def __init__(self, story_id: str, time_us: int):
+        self.story_id, self.first = story_id, time_us
         self.members: List[str] = []
 
     def older_than(self, other: "_Story") -> bool:
@@ -81,6 +91,7 @@ class _Index:
 
     def __init__(self, threshold: float, horizon_us: int):
         self.threshold, self.horizon_us = threshold, horizon_us
+        self.committed: set = set()  # ids of the stories earlier runs committed
         self.members: Dict[str, _Member] = {}
         self.stories: Dict[str, _Story] = {}
         # term -> (times, article ids) of the dated articles holding it, in time order, so
@@ -110,10 +121,10 @@ class _Index:
 
     def near(self, t: int, me: "_Member") -> Iterable[str]:
         """The articles holding term ``t`` that ``me`` may be compared with."""
-        yield from self.undated.get(t, ())
+        yield from self.undated.get(t, ())[-MAX_POSTINGS:]
         times, ids = self.postings.get(t, ((), ()))
-        if not me.dated:
-            yield from ids
+        if not me.dated:  # no time to be near: the latest
+            yield from ids[-MAX_POSTINGS:]
             return
         lo = bisect.bisect_left(times, me.time_us - self.horizon_us)
         hi = bisect.bisect_right(times, me.time_us + self.horizon_us)
@@ -124,7 +135,8 @@ class _Index:
         yield from ids[lo:hi]
 
     def pair(self, a: _Member, b: _Member, dot: float) -> Optional[float]:
-        """Two articles' similarity, discounted by their time gap; None beyond the horizon."""
+        """Two articles' similarity, discounted by their time gap; None beyond reach (see
+        ``reach_us``: ``horizon_us`` is that reach)."""
         if not (a.dated and b.dated):
             return dot
         gap = abs(a.time_us - b.time_us)
@@ -166,9 +178,9 @@ class _Index:
     def merge(self, keep: _Story, gone: _Story) -> None:
         for aid in gone.members:
             self.members[aid] = self.members[aid]._replace(story_id=keep.story_id)
-        keep.members.extend(gone.members)
+        keep.members = sorted(keep.members + gone.members,  # the latest stay last
+                              key=lambda a: (self.members[a].time_us, a))
         keep.first = min(keep.first, gone.first)
-        keep.prior = keep.prior or gone.prior
         del self.stories[gone.story_id]
         self.parent[gone.story_id] = keep.story_id
 
@@ -180,20 +192,26 @@ def _vector(it: StoryItem) -> Dict[int, float]:
 
 def assign(new: Sequence[StoryItem], prior: Iterable[StoryItem] = (),
            threshold: float = DEFAULT_THRESHOLD, horizon_days: float = DEFAULT_HORIZON_DAYS,
-           merge_threshold: Optional[float] = None
+           merge_threshold: Optional[float] = None, starts: Optional[Dict[str, int]] = None
            ) -> Tuple[List[Tuple[str, str]], List[Merge]]:
     """(article id, story id) for every new item, and the merges of committed stories.
 
-    ``prior``: items of earlier runs with their ``story_id`` (the stories to continue).
+    ``prior``: items of earlier runs with their ``story_id`` (the stories to continue);
+    ``starts``: the time of each such story's first article, where it lies before the items
+    at hand (which story is older decides which id a merge keeps).
     Items of one call should share a language; nothing here compares across languages.
     """
     merge_threshold = threshold + MERGE_MARGIN if merge_threshold is None else merge_threshold
-    index = _Index(threshold, int(horizon_days * DAY_US))
+    index = _Index(threshold, reach_us(threshold, horizon_days))
     for it in sorted(prior, key=lambda it: (it.time_us, it.article_id)):
         story = index.stories.get(it.story_id)
         if story is None:
-            story = index.stories[it.story_id] = _Story(it.story_id, it.time_us, True)
+            story = index.stories[it.story_id] = _Story(it.story_id, it.time_us)
+            index.committed.add(it.story_id)
         index.add(it.article_id, story, it.time_us, it.dated, _vector(it))
+    for sid, first in (starts or {}).items():
+        if sid in index.stories:
+            index.stories[sid].first = min(index.stories[sid].first, first)
     joined: List[Tuple[str, str]] = []
     merges: List[Merge] = []
     for it in sorted(new, key=lambda it: (it.time_us, it.article_id)):
@@ -201,18 +219,23 @@ def assign(new: Sequence[StoryItem], prior: Iterable[StoryItem] = (),
         ranked = [c for c in index.candidates(me) if index.passes(c[2], threshold)]
         if ranked:
             story = index.stories[ranked[0][1]]
+        elif it.article_id in index.stories or it.article_id in index.parent:
+            # a record taken again, unchanged, that founded a story: it is that story's still
+            story = index.stories[index.find(it.article_id)]
         else:
-            story = index.stories[it.article_id] = _Story(it.article_id, it.time_us, False)
+            story = index.stories[it.article_id] = _Story(it.article_id, it.time_us)
         index.add(it.article_id, story, it.time_us, it.dated, me.vector)
         joined.append((it.article_id, story.story_id))
+        similarity = {sid: mean for mean, sid, _ in ranked}
         for mean, sid, sims in ranked[1:]:
             other = index.stories.get(sid)
             if (other is None or other is story or not index.passes(sims, merge_threshold)
                     or not index.passes(index.cross(story, other), threshold)):
                 continue
             keep, gone = (story, other) if story.older_than(other) else (other, story)
-            if gone.prior:
-                merges.append(Merge(gone.story_id, keep.story_id, it.article_id, float(mean)))
+            if gone.story_id in index.committed:  # only earlier runs' stories need repointing
+                merges.append(Merge(gone.story_id, keep.story_id, it.article_id,
+                                    float(similarity.get(gone.story_id, mean))))
             index.merge(keep, gone)
             story = keep
     out = [(aid, index.find(sid)) for aid, sid in joined]

@@ -31,8 +31,8 @@ LEAD_WEIGHT = 1.5
 ENTITY_SCALE = 0.5
 # Zipf frequency of the commonest words ("the" is 7.7); a word's IDF is what it lacks of it.
 ZIPF_TOP = 8.0
-# wordfreq's long lists (down to about one word in a billion) rank rare words apart, which
-# its short ones (Zipf 3 and above) cannot: pairwise F1 0.005 to 0.01 higher on the dev
+# wordfreq's long lists (down to about one word in a billion; a language that has only the
+# short one uses it) rank rare words apart, which its short ones (Zipf 3 and above) cannot: pairwise F1 0.005 to 0.01 higher on the dev
 # stories. Loading one takes about 0.5 s per process and language (``preload``), read
 # from the list as it ships (``_buckets``): wordfreq's own lookup table takes 1.5 s.
 WORDLIST = "large"
@@ -60,10 +60,13 @@ def _buckets(language: str) -> Dict[str, int]:
             table = _TABLES.get(language)
             if table is None:
                 from wordfreq import get_frequency_list
-                try:
-                    lists = get_frequency_list(language, wordlist=WORDLIST)
-                except LookupError:
-                    lists = []
+                lists = []
+                for wordlist in (WORDLIST, "best"):  # many languages have the short list only
+                    try:
+                        lists = get_frequency_list(language, wordlist=wordlist)
+                        break
+                    except LookupError:
+                        continue
                 table = _TABLES[language] = {w: i for i, bucket in enumerate(lists)
                                              for w in bucket}
     return table
@@ -87,7 +90,10 @@ def _zipf(word: str, language: str, buckets: Dict[str, int]) -> float:
     from wordfreq import lossy_tokenize
     from wordfreq.numbers import digit_freq, smash_numbers
     inverse = 0.0
-    tokens = lossy_tokenize(word, language)
+    try:
+        tokens = lossy_tokenize(word, language)
+    except Exception:  # noqa: BLE001 (Chinese, Japanese, Korean need tokenizers not installed)
+        tokens = [word]
     for token in tokens:
         smashed = smash_numbers(token)  # "covid-19": its digits as wordfreq counts them
         bucket = buckets.get(smashed)

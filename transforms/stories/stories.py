@@ -14,6 +14,7 @@ batch of 1,000 articles holds a few MB). ``assign_records`` is the same assignme
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -45,11 +46,12 @@ def item_of(a: Article, ingested_us: int) -> StoryItem:
 
 
 def assign_items(items: Sequence[StoryItem],
-                 prior: Callable[[str, List[StoryItem]], List[StoryItem]],
+                 prior: Callable[[str, List[StoryItem]], Tuple[List[StoryItem], Dict[str, int]]],
                  threshold: float, horizon_days: float
                  ) -> Tuple[List[StoryItem], List[Merge]]:
     """Items with their ``story_id`` set, and merges of earlier stories; ``prior(language,
-    items)`` gives the earlier items of a language around those items' times."""
+    items)`` gives the earlier items of a language around those items' times and their
+    stories' start times (``index.prior_items``)."""
     by_language: Dict[str, List[StoryItem]] = {}
     for it in items:
         by_language.setdefault(it.language, []).append(it)
@@ -57,7 +59,8 @@ def assign_items(items: Sequence[StoryItem],
     merges: List[Merge] = []
     for language in sorted(by_language):
         group = by_language[language]
-        joined, merged = assign(group, prior(language, group), threshold, horizon_days)
+        earlier, starts = prior(language, group)
+        joined, merged = assign(group, earlier, threshold, horizon_days, starts=starts)
         story = dict(joined)
         out.extend(it._replace(story_id=story[it.article_id]) for it in group)
         merges.extend(merged)
@@ -70,7 +73,8 @@ def assign_records(con, articles: Sequence[Article], ingested_us: int, threshold
     stories, against the lake ``con`` has selected as it stands."""
     from transforms.stories.index import prior_items
     items, merges = assign_items([item_of(a, ingested_us) for a in articles],
-                                 lambda lang, new: prior_items(con, lang, new, horizon_days),
+                                 lambda lang, new: prior_items(con, lang, new, threshold,
+                                                               horizon_days),
                                  threshold, horizon_days)
     story = {it.article_id: it.story_id for it in items}
     return [a._replace(story_id=story[a.article_id]) for a in articles], items, merges
@@ -80,6 +84,7 @@ class _ItemFn(TalliedFn, beam.DoFn):
     def __init__(self, ingested_us: int, progress: Optional[str]):
         TalliedFn.__init__(self, progress, STAGE)
         self.ingested_us = ingested_us
+        self.failed = Metrics.counter(STAGE, "articles_without_vector")
 
     def setup(self):
         super().setup()
@@ -88,7 +93,12 @@ class _ItemFn(TalliedFn, beam.DoFn):
 
     def process(self, a: Article):
         start = time.perf_counter()
-        it = item_of(a, self.ingested_us)
+        try:
+            it = item_of(a, self.ingested_us)
+        except Exception as e:  # noqa: BLE001 (an article no vector can be made of: a story of its own)
+            self.failed.inc()
+            logging.getLogger(__name__).warning("no story vector for %s: %s", a.source_uri, e)
+            it = item_of(a._replace(title=None, text="", entity_counts=[]), self.ingested_us)
         self.tally.add(0, time.perf_counter() - start)
         yield it.language, it
 
@@ -114,17 +124,18 @@ class _AssignFn(TalliedFn, beam.DoFn):
             lake, snapshot = self.earlier
             self.reader = LakeReader(lake, snapshot, self.warm)
 
-    def _prior(self, language: str, new: List[StoryItem]) -> List[StoryItem]:
+    def _prior(self, language: str, new: List[StoryItem]) -> Tuple[List[StoryItem], Dict[str, int]]:
         if self.reader is None:
-            return []
+            return [], {}
         import duckdb
         from transforms.stories.index import prior_items
         try:
-            found = prior_items(self.reader.open(), language, new, self.horizon_days)
+            found, starts = prior_items(self.reader.open(), language, new, self.threshold,
+                                        self.horizon_days)
         except duckdb.Error as e:
             raise self.reader.error("looking up earlier stories", e) from None
         self.read.inc(len(found))
-        return found
+        return found, starts
 
     def process(self, element):
         _, items = element
