@@ -4,7 +4,6 @@ real DuckLake, read back through DuckDB."""
 import json
 import os
 import random
-import shutil
 import signal
 
 import pytest

@@ -89,8 +89,8 @@ class _Story:
 class _Index:
     """Articles (members of stories) and an inverted index from term to the articles."""
 
-    def __init__(self, threshold: float, horizon_us: int):
-        self.threshold, self.horizon_us = threshold, horizon_us
+    def __init__(self, horizon_us: int):
+        self.horizon_us = horizon_us
         self.committed: set = set()  # ids of the stories earlier runs committed
         self.members: Dict[str, _Member] = {}
         self.stories: Dict[str, _Story] = {}
@@ -202,7 +202,7 @@ def assign(new: Sequence[StoryItem], prior: Iterable[StoryItem] = (),
     Items of one call should share a language; nothing here compares across languages.
     """
     merge_threshold = threshold + MERGE_MARGIN if merge_threshold is None else merge_threshold
-    index = _Index(threshold, reach_us(threshold, horizon_days))
+    index = _Index(reach_us(threshold, horizon_days))
     for it in sorted(prior, key=lambda it: (it.time_us, it.article_id)):
         story = index.stories.get(it.story_id)
         if story is None:

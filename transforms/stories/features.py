@@ -14,7 +14,7 @@ import hashlib
 import math
 import re
 import threading
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -92,7 +92,7 @@ def _zipf(word: str, language: str, buckets: Dict[str, int]) -> float:
     inverse = 0.0
     try:
         tokens = lossy_tokenize(word, language)
-    except Exception:  # noqa: BLE001 (Chinese, Japanese, Korean need tokenizers not installed)
+    except ImportError:  # Chinese, Japanese, Korean: their tokenizers are not installed
         tokens = [word]
     for token in tokens:
         smashed = smash_numbers(token)  # "covid-19": its digits as wordfreq counts them

@@ -24,8 +24,8 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import Article
 from transforms.progress import TalliedFn
-from transforms.stories.assign import (DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD, Merge,
-                                       StoryItem, assign)
+from schemas.records import Merge, StoryItem
+from transforms.stories.assign import DEFAULT_HORIZON_DAYS, DEFAULT_THRESHOLD, assign
 from transforms.stories.features import preload, sketch, weights
 
 STAGE = "stories"
