@@ -57,12 +57,16 @@ SEEN_SQL = ("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM dupl
             "(SELECT max(batch) FROM runs)")
 
 
-def lake_tables(out):
-    """Every table of the output at ``out``, sorted, without run ids and times."""
+def lake_tables(out, stories: bool = True):
+    """Every table of the output at ``out``, sorted, without run ids and times;
+    ``stories`` False: without the story tables and ``articles.story_id``."""
     from schemas.views import connect
     con = connect(str(out))
+    tables = {t: c for t, c in LAKE_TABLES.items() if stories or not t.startswith("story_")}
+    if not stories:
+        tables["articles"] = "* EXCLUDE (run_id, ingested_at, story_id)"
     return {t: con.execute(f"SELECT {cols} FROM {t} ORDER BY ALL").fetchall()
-            for t, cols in LAKE_TABLES.items()}
+            for t, cols in tables.items()}
 
 
 def exited(pid: int) -> bool:

@@ -206,7 +206,13 @@ def test_kill_9_while_files_land_then_restart_equals_one_batch_run(tmp_path, kil
     assert proc.returncode == 0, rest
     subprocess.run([sys.executable, "-m", "pipeline", "--input", str(land), "--output", str(ref),
                     "--skip_entities", "--quiet"], cwd=ROOT, check=True, capture_output=True)
-    assert lake_tables(out) == lake_tables(ref)
+    # Every table equals, stories apart: an undated article is compared with every story of
+    # its own batch but looked up around its ingest time from later ones, so which stories
+    # undated texts join depends on how files fell into batches (docs/stages.md)
+    ours, theirs = lake_tables(out, stories=False), lake_tables(ref, stories=False)
+    assert ours == theirs
+    assert connect(str(out)).execute(
+        "SELECT count(*) FROM articles WHERE story_id IS NULL").fetchone()[0] == 0
     # nothing half-committed is left: every batch folder belongs to a commit
     con = connect(str(out))
     commits = {r[0] for r in con.execute("SELECT commit_id FROM runs").fetchall()}
