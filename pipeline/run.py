@@ -265,7 +265,9 @@ class Writer:
         done = time.monotonic()
         line = (f"{len(batch)} files, {counts['articles']} articles, {counts['duplicates']} "
                 f"duplicates, {counts['rejects']} rejects"
-                + (f", {counts['replaced']} earlier versions replaced" if counts["replaced"] else "")
+                + (f", {counts['replaced']} records of changed files replaced" if counts["replaced"] else "")
+                + (f", {counts['superseded']} earlier articles superseded ({counts['versions_superseded']} "
+                   "by a newer version of their page)" if counts.get("superseded") else "")
                 + (f"; {looked_up} earlier articles fetched ({band_hits} band hits)"
                    if earlier and looked_up is not None else "")
                 + (f"; {template_lines} site template lines taken out of {trimmed} articles"

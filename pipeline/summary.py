@@ -39,6 +39,10 @@ def summarize(output, result, facts: Optional[dict] = None, report: Optional[str
             f"  rejects:    {c.get('rejects', 0)}" + (" (" + ", ".join(f"{r}: {n}" for r, n in reasons) + ")" if reasons else "")]
         if c.get("replaced"):
             lines.append(f"  replaced:   {c['replaced']} records of earlier versions of changed files")
+        if c.get("superseded"):
+            lines.append(f"  superseded: {c['superseded']} articles of earlier runs, now duplicates of a "
+                         f"record of this run ({c.get('versions_superseded', 0)} by a newer version "
+                         "of their page)")
         st = facts.get("stories")
         if st and st["stories"]:
             lines.append(f"  stories:    {st['stories']} ({st['started']} new, {st['multi_outlet']} "

@@ -24,6 +24,7 @@ class RawRecord(typing.NamedTuple):
     title: typing.Optional[str]
     published: typing.Optional[str]
     size_bytes: int
+    modified: typing.Optional[str] = None     # declared time of the last update, unparsed
 
 
 class Entity(typing.NamedTuple):
@@ -61,6 +62,7 @@ class Article(typing.NamedTuple):
     authors: typing.List[str] = []      # never mutated: records are immutable
     site_name: typing.Optional[str] = None
     story_id: typing.Optional[str] = None  # set by transforms.stories
+    modified_at_us: typing.Optional[int] = None  # the update time the page declares
 
 
 class Duplicate(typing.NamedTuple):
@@ -71,7 +73,7 @@ class Duplicate(typing.NamedTuple):
     article_id: str
     canonical_id: str
     similarity: float
-    method: str    # "exact" (same words) or "near"
+    method: str    # "exact" (same words), "near", or "version" (an older capture of the page)
     measure: str   # "text_hash", "jaccard" or "containment"
     matched_id: str
 
@@ -88,6 +90,13 @@ class DedupItem(typing.NamedTuple):
     shingles: bytes       # sorted unique uint64 word-shingle hashes
     facts: bytes          # facts.slots(): slot and value hashes
     source_uri: str = ""  # the index row's record (its replacement removes the row)
+    page_key: str = ""    # the page it is a capture of (``dedup.page_key``); "" unknown
+    version_us: typing.Optional[int] = None  # declared update, else publication time
+    # False: an earlier capture of a page that folded (a duplicate). Kept in the index so
+    # that an older capture arriving later still meets its page's newer version.
+    kept: bool = True
+    canonical_id: str = ""    # of a duplicate: the article it folded into, and its page
+    canonical_page: str = ""
 
 
 class StoryItem(typing.NamedTuple):

@@ -30,6 +30,7 @@ ARTICLES = pa.schema([
     ("url", pa.string()),
     ("title", pa.string()),
     ("published_at", UTC_MICROS),
+    ("modified_at", UTC_MICROS),   # the last update the page declares
     pa.field("text", pa.string(), nullable=False),
     pa.field("word_count", pa.int32(), nullable=False),
     ("language", pa.string()),
@@ -85,6 +86,12 @@ DEDUP_INDEX = pa.schema([
     pa.field("num_perm", pa.int32(), nullable=False),
     pa.field("shingle_words", pa.int32(), nullable=False),
     pa.field("run_id", pa.string(), nullable=False),
+    # which version of which page it is (``transforms.dedup.dedup.page_key``): the newest
+    # version of a page is its group's article, whatever run takes it
+    ("page_key", pa.string()),
+    ("version_us", pa.int64()),
+    # false: a duplicate's capture of its page, found by page only (never a fold target)
+    ("kept", pa.bool_()),
 ])
 
 DEDUP_BANDS = pa.schema([
@@ -165,6 +172,10 @@ RUNS = pa.schema([
     # JSON: seconds of the batch's graph building and job, and the workers' own seconds per
     # stage (read, extract, dedup, ner, write; summed over workers). Null in runs before it.
     pa.field("timings", pa.string()),
+    # articles of earlier commits that a record of this batch replaced as their group's
+    # article (``dedup``'s rule), and how many of them were older versions of its page
+    pa.field("superseded", pa.int64()),
+    pa.field("versions_superseded", pa.int64()),
 ])
 
 # Tables whose rows a batch writes through Beam (staged Parquet, registered at commit).

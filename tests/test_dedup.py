@@ -9,8 +9,9 @@ from conftest import seed_text
 from schemas.records import Article
 from transforms.dedup import minhash
 from transforms.dedup import facts
-from transforms.dedup.dedup import (ConnectedComponents, Dedup, id_of, pick_exact, rank_key, to_item,
-                              union_find_roots, verify)
+from transforms.dedup.dedup import (ConnectedComponents, Dedup, canonical_of, fold_method, id_of,
+                                    is_prior, page_key, pick_exact, rank_key, to_item,
+                                    union_find_roots, verify)
 from transforms.extract import article_id, text_hash, word_count
 from transforms.extract.strip import plain_text
 
@@ -55,10 +56,32 @@ def test_lsh_params_fit_the_threshold():
     assert p(0.8) > 0.9 and p(0.85) > 0.98 and p(0.5) < 0.1
 
 
-def test_rank_key_orders_by_the_canonical_rule():
+def test_rank_key_orders_by_the_canonical_rule_whichever_run_took_the_record():
     keys = [rank_key("b", 100, None), rank_key("a", 100, None), rank_key("z", 120, None),
             rank_key("c", 100, 5), rank_key("d", 100, -5), rank_key("old", 10, None, prior=True)]
-    assert [id_of(k) for k in sorted(keys)] == ["old", "z", "d", "c", "a", "b"]
+    assert [id_of(k) for k in sorted(keys)] == ["z", "d", "c", "a", "b", "old"]
+    assert canonical_of(keys) == keys[2]
+    assert is_prior(keys[-1]) and not is_prior(keys[0])
+
+
+def test_the_newest_version_of_a_page_wins_its_group_before_the_rank():
+    page = page_key("https://www.news.example/live/story/?utm_source=x")
+    assert page == page_key("http://news.example/live/story") == "news.example/live/story"
+    assert page != page_key("https://news.example/live/other") and page_key(None) == ""
+    v1 = rank_key("v1", 500, 10, prior=True, page=page, version_us=10)
+    v2 = rank_key("v2", 300, 10, page=page, version_us=20)          # updated, shorter
+    v3 = rank_key("v3", 300, 10, page=page, version_us=None)           # declares no time
+    wire = rank_key("wire", 400, 12, page="wire.example/x", version_us=12)
+    assert canonical_of([v1, v2]) == v2 and canonical_of([v2, v1, v3]) == v2
+    assert canonical_of([v1, v2, wire]) == wire       # another page: the rank decides
+    assert canonical_of([v1, wire]) == v1
+    # versions that declare the same time (or none): the rank decides, never arrival
+    a = rank_key("a", 300, 10, page=page, version_us=10)
+    b = rank_key("b", 320, 10, page=page, version_us=10)
+    assert canonical_of([a, b]) == b and canonical_of([b, a]) == b
+    assert canonical_of([rank_key("c", 300, None, page=page), rank_key("d", 310, None, page=page)]) \
+        == rank_key("d", 310, None, page=page)
+    assert fold_method(v1, v2, "jaccard") == "version" and fold_method(wire, v2, "text_hash") == "exact"
 
 
 def test_components_on_a_runner_are_exact_beyond_the_propagation_rounds():

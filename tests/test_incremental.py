@@ -46,8 +46,14 @@ def no_orphans(out):
     data = os.path.join(out, "data")
     known = set()
     for table in ("ducklake_data_file", "ducklake_delete_file"):
-        for path, relative in con.execute(
-                f"SELECT path, path_is_relative FROM __ducklake_metadata_lake.{table}").fetchall():
+        # a relative path is relative to its table's folder (itself relative to its schema's)
+        for path, relative in con.execute(f"""
+                SELECT CASE WHEN f.path_is_relative THEN
+                           (CASE WHEN t.path_is_relative THEN s.path || t.path ELSE t.path END) || f.path
+                       ELSE f.path END, f.path_is_relative AND t.path_is_relative AND s.path_is_relative
+                FROM __ducklake_metadata_lake.{table} f
+                JOIN __ducklake_metadata_lake.ducklake_table t USING (table_id)
+                JOIN __ducklake_metadata_lake.ducklake_schema s USING (schema_id)""").fetchall():
             known.add(os.path.normpath(os.path.join(data, path) if relative else path))
     on_disk = {os.path.normpath(os.path.join(d, f))
                for d, _, files in os.walk(data) for f in files}
@@ -102,12 +108,19 @@ def test_growing_folder_takes_only_new_files_and_copies_point_to_earlier_article
     land, ref, want, out, _ = grown
     assert "files: 14 found, 9 new, 0 changed or reprocessed, 5 already taken; 2 batch(es)" in out
     con = connect(str(ref))
-    # the JSONL copy of seed 002 came later: it folds into the seed article of the first run
-    first_run = con.execute("SELECT min(run_id) FROM runs").fetchone()[0]
-    (canon_run, canon_uri) = con.execute("""
-        SELECT a.run_id, a.source_uri FROM duplicates d JOIN articles a ON a.article_id = d.canonical_id
-        WHERE d.source_uri LIKE '%export.jsonl#1'""").fetchone()
-    assert canon_run == first_run and canon_uri.endswith("seeds/002_1351631f90ef5070.txt")
+    # the JSONL copy of seed 002 came later, dated where the seed is not: as in one run over
+    # everything, it is the article, and the first run's seed article became its duplicate
+    first_run, last_run = con.execute("SELECT min(run_id), max(run_id) FROM runs").fetchone()
+    (dup_run, method, canon_run, canon_uri) = con.execute("""
+        SELECT d.run_id, d.method, a.run_id, a.source_uri FROM duplicates d
+        JOIN articles a ON a.article_id = d.canonical_id
+        WHERE d.source_uri LIKE '%seeds/002_1351631f90ef5070.txt'""").fetchone()
+    assert (dup_run, method, canon_run) == (last_run, "exact", last_run)
+    assert canon_uri.endswith("export.jsonl#1") and first_run != last_run
+    assert con.execute("SELECT sum(superseded) FROM runs").fetchone()[0] == 1
+    # the first run's lake still shows the seed as the article
+    old = connect(str(ref), run_id=first_run)
+    assert old.execute("SELECT count(*) FROM articles WHERE source_uri LIKE '%seeds/002_%'").fetchone()[0] == 1
     # every input record is in exactly one table, and in the ledger
     uris = con.execute("""SELECT source_uri FROM articles UNION ALL SELECT source_uri FROM duplicates
                           UNION ALL SELECT source_uri FROM rejects""").fetchall()

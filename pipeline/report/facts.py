@@ -51,14 +51,17 @@ def gather(output, run_id: Optional[str] = None, con=None) -> Dict[str, Any]:
 def _gather(con, output: str, run_id: Optional[str]) -> Dict[str, Any]:
     where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
     and_ = "AND run_id = ?" if run_id else ""
-    has_timings = bool(_rows(con, "SELECT 1 FROM duckdb_columns() WHERE database_name = ? "
-                                  "AND table_name = 'runs' AND column_name = 'timings'", [LAKE]))
+    runs_columns = {r[0] for r in _rows(con, "SELECT column_name FROM duckdb_columns() WHERE "
+                                             "database_name = ? AND table_name = 'runs'", [LAKE])}
+    has_timings = "timings" in runs_columns
+    superseded = ("coalesce(r.superseded, 0), coalesce(r.versions_superseded, 0)"
+                  if "superseded" in runs_columns else "0, 0")
     batches = _rows(con, f"""
         SELECT r.run_id, r.batch, r.batches, r.started_at, r.finished_at, r.files_found,
                r.files_skipped, r.files_new, r.files_changed, r.files_unchanged, r.articles,
                r.duplicates, r.rejects, r.replaced, r.options, r.code_version,
                {'r.timings' if has_timings else 'NULL'},
-               epoch(s.snapshot_time) - epoch(r.finished_at) AS commit_seconds
+               epoch(s.snapshot_time) - epoch(r.finished_at) AS commit_seconds, {superseded}
         FROM runs r LEFT JOIN {LAKE}.snapshots() s ON s.commit_message = 'run ' || r.run_id
              || ' batch ' || r.batch || '/' || r.batches
         {"WHERE r.run_id = ?" if run_id else ""} ORDER BY r.started_at, r.batch""", params)
@@ -77,7 +80,9 @@ def _gather(con, output: str, run_id: Optional[str]) -> Dict[str, Any]:
                "new": sum(b[7] for b in batches), "changed": sum(b[8] for b in batches),
                "unchanged": sum(b[9] for b in batches)},
         outcome={"articles": sum(b[10] for b in batches), "duplicates": sum(b[11] for b in batches),
-                 "rejects": sum(b[12] for b in batches), "replaced": sum(b[13] for b in batches)},
+                 "rejects": sum(b[12] for b in batches), "replaced": sum(b[13] for b in batches),
+                 "superseded": sum(b[18] for b in batches),
+                 "versions_superseded": sum(b[19] for b in batches)},
         time=_time(batches),
     )
     if not run_id:  # the lake as it is: what its tables hold now

@@ -116,7 +116,10 @@ def _outcome(f) -> str:
     o = f["outcome"]
     totals = [("articles", o["articles"]), ("duplicates", o["duplicates"]), ("rejects", o["rejects"])]
     if o.get("replaced"):
-        totals.append(("earlier versions replaced", o["replaced"]))
+        totals.append(("records of changed files replaced", o["replaced"]))
+    if o.get("superseded"):
+        totals.append(("earlier articles superseded", o["superseded"]))
+        totals.append(("… by a newer version of their page", o["versions_superseded"]))
     reasons = f["reject_reasons"]
     chart = plots.bars(reasons, xlabel="rejects", color=plots.ACCENT)
     body = ('<div class="row"><div>' + _table("outcome", ["table", "rows"], totals, numeric=[1])

@@ -1,8 +1,8 @@
 """Dedup: Articles (+ the signature index of earlier runs) -> kept articles + duplicates.
 
 1. Exact: articles sharing ``text_hash`` (same words, any case, punctuation or wrapping) are
-   one group. Its representative is the canonical choice among them, or the earlier run's
-   article with that hash when there is one.
+   one group. Its representative is the canonical rule's choice among them. Earlier runs'
+   articles with the same hash meet it in step 2's graph (a text-hash bucket).
 2. Candidates: each representative gets a MinHash signature; LSH band keys go through a
    GroupByKey. Bands and rows are derived from ``CANDIDATE_LEVEL`` (0.55), well below the
    decision thresholds, because a candidate costs one comparison and a missed one is lost.
@@ -17,17 +17,25 @@
    distributed min-label propagation (``ConnectedComponents``); no step holds all edges or
    signatures.
 
-Canonical rule (a pure function of content, so the same input gives the same output for any
-worker count or order): an article of an earlier run (it is already in the articles table);
-then the most words; then the earliest ``published_at`` (unknown last); then the smallest
-``article_id``.
+Canonical rule, one for a batch and for any split of it into runs (a pure function of the
+group's records, so the output does not depend on worker count, order, or which run took
+which record): records of the same page (``page_key`` of their URL) are versions of it, and
+only its newest version competes (the latest declared update or publication time; versions
+that declare none are ordered by the rank below, never by arrival, which differs between
+one run and several); the others are ``version`` duplicates. Among what is left:
+the most words, then the earliest ``published_at`` (unknown last), then the smallest
+``article_id``. An earlier run's article that loses to a record of a later run is
+superseded: it becomes a duplicate of the winner in that run's commit.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 import time
 import typing
 from typing import Dict, Iterable, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 import numpy as np
@@ -56,7 +64,7 @@ IN_MEMORY_BELOW_BYTES = 16 << 20
 
 
 class Match(typing.NamedTuple):
-    measure: str   # "jaccard" or "containment"
+    measure: str   # "text_hash" (the same words), "jaccard" or "containment"
     value: float
 
 
@@ -71,47 +79,147 @@ class Edge(typing.NamedTuple):
 beam.coders.registry.register_coder(Edge, beam.coders.RowCoder)
 
 
+_TRACKING = re.compile(r"(?:utm_\w*|fbclid|gclid|dclid|mc_cid|mc_eid|_ga)(?:=|$)", re.I)
+
+
+def page_key(url: Optional[str]) -> str:
+    """The page a URL names, for telling captures of one page apart from copies on other
+    pages: host without ``www.``, path without its trailing slash, the query without
+    tracking parameters; no scheme or fragment. "" when there is no host."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    host = host[4:] if host.startswith("www.") else host
+    query = "&".join(sorted(q for q in parts.query.split("&") if q and not _TRACKING.match(q)))
+    return host + (parts.path.rstrip("/") or "/") + ("?" + query if query else "")
+
+
+def _time_part(us: Optional[int]) -> str:
+    return "0" * 21 if us is None else "1" + f"{us + 2**62:020d}"
+
+
+def _page_part(page: str) -> str:
+    return hashlib.blake2b(page.encode("utf-8"), digest_size=8).hexdigest() if page else ""
+
+
 def rank_key(article_id: str, word_count: int, published_at_us: Optional[int],
-             prior: bool = False) -> str:
-    """The canonical rule as a string key (smaller is better), also the node id in the graph:
-    earlier run first, then most words, earliest known date, smallest id."""
+             prior: bool = False, page: str = "", version_us: Optional[int] = None,
+             folded_into: Optional[Tuple[str, str]] = None) -> str:
+    """A record as a node of the dedup graph: ``rank|id|flag|version|page``. The rank part
+    orders records of different pages (smaller is better: most words, earliest known date;
+    then the id); ``flag`` is ``n`` for a record of this batch, ``p`` for an earlier run's
+    article, ``g<id>:<page>`` for an earlier run's duplicate capture of a page that folded
+    into article ``id`` (``folded_into``: its id and page key); ``version`` (the declared
+    update, else publication time; larger is newer) orders versions of one page (``page``,
+    hashed)."""
     words = min(max(word_count, 0), 10**9 - 1)
     pub = "1" + "0" * 20 if published_at_us is None else "0" + f"{published_at_us + 2**62:020d}"
-    return f"{0 if prior else 1}{10**9 - 1 - words:09d}{pub}|{article_id}"
+    flag = (f"g{folded_into[0]}:{_page_part(folded_into[1])}" if folded_into
+            else "p" if prior else "n")
+    return (f"{10**9 - 1 - words:09d}{pub}|{article_id}|{flag}|"
+            f"{_time_part(version_us)}|{_page_part(page)}")
 
 
 def id_of(key: str) -> str:
-    return key.rsplit("|", 1)[1]
+    return key.split("|")[1]
 
 
 def is_prior(key: str) -> bool:
-    return key[0] == "0"
+    """An earlier run's record: an article, or a duplicate capture of a page."""
+    return key.split("|")[2][0] in "pg"
+
+
+def is_capture(key: str) -> bool:
+    """An earlier run's duplicate capture of a page (a ghost: never an article again)."""
+    return key.split("|")[2][0] == "g"
+
+
+def page_of(key: str) -> str:
+    return key.split("|")[4]
+
+
+def resolved(key: str) -> Tuple[str, str]:
+    """(article id, page) a node stands for: itself, or for an earlier duplicate capture the
+    article it folded into (a newer capture that lost its group keeps pointing there)."""
+    flag = key.split("|")[2]
+    if flag[0] == "g":
+        article, page = flag[1:].split(":")
+        return article, page
+    return id_of(key), page_of(key)
+
+
+def canonical_of(keys: Iterable[str]) -> str:
+    """The canonical node of a group: each page's newest version (ties, and versions that
+    declare no time: the better rank), then the best rank among them. A record with no page
+    is a page of its own. Arrival order (which run, which file time) never counts: one run and
+    any split of it into runs keep the same article."""
+    newest: Dict[str, str] = {}
+    for key in sorted(set(keys)):  # by rank: of equal versions the first stays
+        _, _, _, version, page = key.split("|")
+        best = newest.get(page or key)
+        if best is None or version > best.split("|")[3]:
+            newest[page or key] = key
+    return min(newest.values())
+
+
+def fold_method(node: str, canonical: str, measure: str) -> str:
+    """``version`` for an older capture of the canonical article's page; else ``exact`` (the
+    same words) or ``near``."""
+    if page_of(node) and page_of(node) == resolved(canonical)[1]:
+        return "version"
+    return "exact" if measure == "text_hash" else "near"
 
 
 def item_rank(it: DedupItem) -> str:
-    return rank_key(it.article_id, it.word_count, it.published_at_us, it.prior)
+    return rank_key(it.article_id, it.word_count, it.published_at_us, it.prior, it.page_key,
+                    it.version_us, None if it.kept else (it.canonical_id, it.canonical_page))
+
+
+def version_time(a: Article) -> Optional[int]:
+    return a.modified_at_us if a.modified_at_us is not None else a.published_at_us
 
 
 def article_rank(a: Article) -> str:
-    return rank_key(a.article_id, a.word_count, a.published_at_us)
+    return rank_key(a.article_id, a.word_count, a.published_at_us, False, page_key(a.url),
+                    version_time(a))
 
 
 def pick_exact(articles: Iterable[Article]) -> Tuple[Article, List[Article]]:
-    """(representative, copies) of a group of articles with equal text hash."""
-    ordered = sorted(articles, key=article_rank)
-    return ordered[0], ordered[1:]
+    """(representative, copies) of a group of articles with equal text hash: the canonical
+    rule's choice among them."""
+    by_key = {article_rank(a): a for a in articles}
+    rep = canonical_of(by_key)
+    return by_key[rep], [a for k, a in sorted(by_key.items()) if k != rep]
 
 
 def to_item(a: Article, num_perm: int, shingle: int) -> DedupItem:
     sh = minhash.shingle_hashes(a.text, shingle)
     return DedupItem(a.article_id, a.text_hash, a.word_count, a.published_at_us, False,
                      minhash.signature(sh, num_perm).tobytes(), sh.tobytes(),
-                     facts.to_bytes(facts.slots(a.text)), a.source_uri)
+                     facts.to_bytes(facts.slots(a.text)), a.source_uri, page_key(a.url),
+                     version_time(a))
+
+
+def candidate_keys(it: DedupItem, bands: int, rows: int, num_perm: int) -> List[str]:
+    """The buckets an item meets its candidates in: its text hash (exact copies, also of
+    index rows sketched with other settings), its page (its other captures) and its LSH band
+    keys (when sketched with this run's settings; not for an earlier duplicate capture,
+    which only its page's captures meet)."""
+    keys = ["#" + it.text_hash] + (["@" + it.page_key] if it.page_key else [])
+    if it.kept and len(it.signature) == 4 * num_perm:
+        keys += minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32), bands, rows)
+    return keys
 
 
 def bucket_pairs(keys: Iterable[str]) -> Iterable[Tuple[str, str]]:
-    """Candidate pairs (smaller key first) of one LSH bucket; pairs of two earlier-run
-    articles are left out (both are already in the articles table)."""
+    """Candidate pairs (smaller key first) of one bucket; pairs of two earlier runs' records
+    are left out (earlier runs compared them)."""
     keys = sorted(set(keys))
     if len(keys) <= MAX_BUCKET_ALL_PAIRS:
         pairs = itertools.combinations(keys, 2)
@@ -124,6 +232,8 @@ def verify(a: DedupItem, b: DedupItem, threshold: float,
            containment: float = CONTAINMENT, min_size_ratio: float = MIN_SIZE_RATIO,
            stats: Optional[Dict[str, int]] = None) -> Optional[Match]:
     """How two texts are one article (see the module docstring), or None."""
+    if a.text_hash == b.text_hash:
+        return Match("text_hash", 1.0)
     sa = np.frombuffer(a.shingles, dtype=np.uint64)
     sb = np.frombuffer(b.shingles, dtype=np.uint64)
     small, large = sorted((sa.size, sb.size))
@@ -230,42 +340,72 @@ class ConnectedComponents(beam.PTransform):
 
 
 class Verdict(typing.NamedTuple):
-    """A folded representative: its canonical article and the edge that explains the fold."""
+    """A folded node: its canonical article and the edge that explains the fold."""
     canonical_id: str
     matched_id: str
+    method: str      # "exact", "near" or "version" (``fold_method``)
     measure: str
     similarity: float
+    canonical_page: str  # the canonical article's page (hashed): its other versions
 
 
 beam.coders.registry.register_coder(Verdict, beam.coders.RowCoder)
 
+_MEASURE_ORDER = {"text_hash": 0, "jaccard": 1, "containment": 2}
 
-def explain(node: str, root: str, edges: Iterable[Tuple[str, str, float]]) -> Verdict:
-    """The fold of ``node`` into ``root``: its direct edge to the root when it has one, else
-    its strongest edge (jaccard before containment, then the higher value, then the key)."""
-    edges = sorted(edges, key=lambda e: (e[0] != root, e[1] != "jaccard", -e[2], e[0]))
+
+def explain(node: str, canonical: str, edges: Iterable[Tuple[str, str, float]]) -> Verdict:
+    """The fold of ``node`` into ``canonical``: its direct edge to it when it has one, else
+    its strongest edge (same words, then jaccard, then containment; the higher value; the
+    key)."""
+    edges = sorted(edges, key=lambda e: (e[0] != canonical, _MEASURE_ORDER[e[1]], -e[2], e[0]))
     other, measure, value = edges[0]
-    return Verdict(id_of(root), id_of(other), measure, value)
+    article, page = resolved(canonical)
+    return Verdict(article, id_of(other), fold_method(node, canonical, measure), measure, value,
+                   page)
 
 
-def _dup(copy: Article, canonical_id: str, matched_id: str, similarity: float, method: str,
-         measure: str) -> Duplicate:
-    return Duplicate(copy.source_uri, copy.article_id, canonical_id, float(similarity), method,
-                     measure, matched_id)
+def folds(node: str, canonical: str) -> bool:
+    """Whether ``node`` gets a verdict: it is not its group's article (earlier duplicate
+    captures keep theirs: the commit repoints them with their article)."""
+    return canonical != node and not is_capture(node) and resolved(canonical)[0] != id_of(node)
+
+
+def canonical_by_node(roots: Iterable[Tuple[str, str]]) -> Dict[str, str]:
+    """(node, component root) pairs -> node -> its component's canonical node."""
+    members: Dict[str, List[str]] = {}
+    for node, root in roots:
+        members.setdefault(root, []).append(node)
+    return {n: c for nodes in members.values() for c in [canonical_of(nodes)] for n in nodes}
+
+
+def _capture(rep_item: DedupItem, a: Article, v: Verdict):
+    """The index row of a folded record of a page (its sketch is its rep's: the same words):
+    a later run's older capture of that page meets it by page (``kept`` False)."""
+    page = page_key(a.url)
+    if page:
+        yield beam.pvalue.TaggedOutput("index", rep_item._replace(
+            article_id=a.article_id, source_uri=a.source_uri, word_count=a.word_count,
+            published_at_us=a.published_at_us, page_key=page, version_us=version_time(a),
+            kept=False, canonical_id=v.canonical_id))
+
+
+def _dup(copy: Article, v: Verdict) -> Duplicate:
+    return Duplicate(copy.source_uri, copy.article_id, v.canonical_id, float(v.similarity),
+                     v.method, v.measure, v.matched_id)
 
 
 def near_verdicts(items: Iterable[DedupItem], threshold: float, bands: int, rows: int,
                   num_perm: int, stats: Optional[Dict[str, int]] = None) -> List[Tuple[str, Verdict]]:
-    """Pure: (article id, Verdict) of every new item that folds into another, computed in
-    memory over all ``items`` (this batch's representatives and the earlier articles looked
-    up for them). The same candidates, tests and components as the distributed steps of
-    ``Dedup``, hence the same verdicts; ``stats`` counts candidate pairs and their outcomes."""
+    """Pure: (article id, Verdict) of every item that folds into another, computed in memory
+    over all ``items`` (this batch's representatives and the earlier articles looked up for
+    them; an earlier article folds when a new record wins its group). The same candidates,
+    tests and components as the distributed steps of ``Dedup``, hence the same verdicts;
+    ``stats`` counts candidate pairs and their outcomes."""
     by_key = {item_rank(it): it for it in items}
     buckets: Dict[str, List[str]] = {}
     for key, it in by_key.items():
-        if len(it.signature) != 4 * num_perm:
-            continue  # index rows of other settings
-        for band in minhash.band_keys(np.frombuffer(it.signature, dtype=np.uint32), bands, rows):
+        for band in candidate_keys(it, bands, rows, num_perm):
             buckets.setdefault(band, []).append(key)
     pairs = sorted({p for keys in buckets.values() for p in bucket_pairs(keys)})
     stats = stats if stats is not None else {}
@@ -276,13 +416,13 @@ def near_verdicts(items: Iterable[DedupItem], threshold: float, bands: int, rows
         if m is not None:
             stats["pairs_by_" + m.measure] = stats.get("pairs_by_" + m.measure, 0) + 1
             edges.append(Edge(a, b, m.measure, m.value))
-    roots = union_find_roots((e.a, e.b) for e in edges)
+    canonical = canonical_by_node(union_find_roots((e.a, e.b) for e in edges).items())
     ends: Dict[str, List[Tuple[str, str, float]]] = {}
     for e in edges:
         ends.setdefault(e.a, []).append((e.b, e.measure, e.value))
         ends.setdefault(e.b, []).append((e.a, e.measure, e.value))
-    return [(id_of(node), explain(node, root, ends[node])) for node, root in sorted(roots.items())
-            if root != node and not is_prior(node)]
+    return [(id_of(node), explain(node, c, ends[node])) for node, c in sorted(canonical.items())
+            if folds(node, c)]
 
 
 class _NearInMemoryFn(TalliedFn, beam.DoFn):
@@ -293,7 +433,7 @@ class _NearInMemoryFn(TalliedFn, beam.DoFn):
         TalliedFn.__init__(self, progress, "dedup")
         self.threshold, self.bands, self.rows, self.num_perm = threshold, bands, rows, num_perm
         self.counters = {name: Metrics.counter(STAGE, name) for name in (
-            "candidate_pairs", "pairs_by_jaccard", "pairs_by_containment")}
+            "candidate_pairs", "pairs_by_jaccard", "pairs_by_containment", "pairs_by_text_hash")}
         self.counters["different_facts"] = Metrics.counter(STAGE, "pairs_with_different_facts")
 
     def process(self, element):
@@ -308,15 +448,18 @@ class _NearInMemoryFn(TalliedFn, beam.DoFn):
 
 
 class _ResolveFn(TalliedFn, beam.DoFn):
-    """(rep id, {group: [(rep, copies, prior id)], item: [item], verdict: [Verdict]}) ->
-    kept articles (main), ``duplicates``, and ``index`` items of the kept articles."""
+    """(article id, {group: [(rep, copies)], item: [item], prior: [item], verdict: [Verdict]})
+    -> kept articles (main), ``duplicates``, and ``index`` items of the kept articles. An
+    earlier run's article with a verdict (``prior``) is superseded: it becomes a duplicate,
+    which the commit turns into the removal of its article."""
 
     def __init__(self, progress: Optional[str] = None):
         TalliedFn.__init__(self, progress, "dedup")
         self.kept = Metrics.counter(STAGE, "articles_kept")
         self.exact = Metrics.counter(STAGE, "exact_duplicates")
         self.near = Metrics.counter(STAGE, "near_duplicates")
-        self.earlier = Metrics.counter(STAGE, "duplicates_of_earlier_runs")
+        self.versions = Metrics.counter(STAGE, "older_versions")
+        self.superseded = Metrics.counter(STAGE, "earlier_articles_superseded")
 
     def process(self, element):
         start = time.perf_counter()
@@ -326,35 +469,44 @@ class _ResolveFn(TalliedFn, beam.DoFn):
         self.tally.add(kept + tagged.count("duplicates"), time.perf_counter() - start, kept=kept)
         yield from out
 
+    def _count(self, v: Verdict) -> None:
+        {"exact": self.exact, "near": self.near, "version": self.versions}[v.method].inc()
+
     def _resolve(self, element):
         _, grouped = element
         verdicts = list(grouped["verdict"])
         items = list(grouped["item"])
-        for rep, copies, prior_id in grouped["group"]:
-            if prior_id is not None:  # same words as an article of an earlier run
-                for a in [rep] + list(copies):
-                    self.exact.inc()
-                    self.earlier.inc()
-                    yield beam.pvalue.TaggedOutput(
-                        "duplicates", _dup(a, prior_id, prior_id, 1.0, "exact", "text_hash"))
-                continue
+        for prior in grouped["prior"]:
+            for v in verdicts[:1]:  # a new record won this earlier article's group
+                self.superseded.inc()
+                yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
+                    prior.source_uri, prior.article_id, v.canonical_id, float(v.similarity),
+                    v.method, v.measure, v.matched_id))
+        for rep, copies in grouped["group"]:
             if not verdicts:
                 self.kept.inc()
                 yield rep
                 if items:
                     yield beam.pvalue.TaggedOutput("index", items[0])
-                canonical = rep.article_id
+                # copies with the rep's words: explained by it
+                fold = Verdict(rep.article_id, rep.article_id, "exact", "text_hash", 1.0,
+                               page_of(article_rank(rep)))
             else:
-                v = verdicts[0]
-                self.near.inc()
-                yield beam.pvalue.TaggedOutput(
-                    "duplicates", _dup(rep, v.canonical_id, v.matched_id, v.similarity, "near",
-                                       v.measure))
-                canonical = v.canonical_id
+                fold = verdicts[0]
+                self._count(fold)
+                yield beam.pvalue.TaggedOutput("duplicates", _dup(rep, fold))
+                if items:
+                    yield from _capture(items[0], rep, fold)
             for c in copies:
-                self.exact.inc()
-                yield beam.pvalue.TaggedOutput(
-                    "duplicates", _dup(c, canonical, rep.article_id, 1.0, "exact", "text_hash"))
+                if items:
+                    yield from _capture(items[0], c, fold)
+                # a copy has the rep's words, hence its edges: the rep's explanation, with the
+                # copy's own method (another run may have taken it without the rep)
+                page = page_of(article_rank(c))
+                v = fold._replace(method="version" if page and page == fold.canonical_page
+                                  else "exact" if fold.measure == "text_hash" else "near")
+                self._count(v)
+                yield beam.pvalue.TaggedOutput("duplicates", _dup(c, v))
 
 
 class _VerifyFn(TalliedFn, beam.DoFn):
@@ -364,6 +516,7 @@ class _VerifyFn(TalliedFn, beam.DoFn):
         self.candidates = Metrics.counter(STAGE, "candidate_pairs")
         self.by_jaccard = Metrics.counter(STAGE, "pairs_by_jaccard")
         self.by_containment = Metrics.counter(STAGE, "pairs_by_containment")
+        self.by_text_hash = Metrics.counter(STAGE, "pairs_by_text_hash")
         self.different_facts = Metrics.counter(STAGE, "pairs_with_different_facts")
 
     def process(self, element):
@@ -381,7 +534,8 @@ class _VerifyFn(TalliedFn, beam.DoFn):
             self.different_facts.inc(stats.get("different_facts", 0))
             if m is None:
                 continue
-            (self.by_jaccard if m.measure == "jaccard" else self.by_containment).inc()
+            {"jaccard": self.by_jaccard, "containment": self.by_containment,
+             "text_hash": self.by_text_hash}[m.measure].inc()
             yield Edge(a_key, b_key, m.measure, m.value)
 
 
@@ -400,25 +554,16 @@ class _SketchFn(TalliedFn, beam.DoFn):
         yield rep, copies, item
 
 
-class _Exact(beam.DoFn):
-    """(text hash, {new: [(rep, copies, item)], prior: [DedupItem]}) ->
-    (rep, copies, prior id or None, item)."""
-
-    def process(self, element):
-        _, grouped = element
-        priors = sorted(grouped["prior"], key=item_rank)
-        for rep, copies, item in grouped["new"]:
-            yield rep, copies, (priors[0].article_id if priors else None), item
-
-
 class Dedup(beam.PTransform):
     """PCollection[Article] -> DoOutputsTuple: ``articles`` (kept), ``duplicates``
     (Duplicate), ``index`` (DedupItem of each kept article, for later runs).
 
     ``lookup``: an optional PTransform, PCollection[DedupItem] of this batch's articles ->
     PCollection[DedupItem] of the earlier articles that may be their copies
-    (``transforms.dedup.index.LookupPrior``); copies of them become duplicates pointing to
-    them, and they are never emitted again. Options: ``threshold`` (shingle Jaccard at which two texts
+    (``transforms.dedup.index.LookupPrior``); they take part in the canonical rule like the
+    batch's own: copies of them become duplicates pointing to them, and one that a new
+    record beats (a newer version of its page, a fuller copy) comes out as a duplicate
+    itself, which the commit turns into its removal from ``articles``. Options: ``threshold`` (shingle Jaccard at which two texts
     are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
     (the folder of ``transforms.progress`` tallies, or None), ``in_memory`` (find near
     copies in one step holding all the batch's sketches, ``near_verdicts``: the same verdicts
@@ -445,24 +590,15 @@ class Dedup(beam.PTransform):
             | "PickExact" >> beam.MapTuple(lambda _h, group: pick_exact(group))
             | "Sketch" >> beam.ParDo(_SketchFn(num_perm, shingle, self.progress))
         )
+        new_items = exact | "Items" >> beam.Map(lambda g: g[2])
         if self.lookup is not None:
-            prior = exact | "Reps" >> beam.Map(lambda g: g[2]) | "EarlierArticles" >> self.lookup
-            groups = (
-                {"new": exact | "NewByHash" >> beam.Map(lambda g: (g[0].text_hash, g)),
-                 "prior": prior | "PriorByHash" >> beam.Map(lambda it: (it.text_hash, it))}
-                | "GroupWithPrior" >> beam.CoGroupByKey()
-                | "PickPrior" >> beam.ParDo(_Exact())
-            )
+            # earlier articles sharing a text hash or a band key meet the batch's in the
+            # graph: a copy folds into them, or a better record supersedes them
+            prior = new_items | "EarlierArticles" >> self.lookup
         else:  # nothing earlier to consult (a new output): no shuffle for it
             prior = (articles.pipeline
                      | "NoPrior" >> beam.Create([], reshuffle=False).with_output_types(DedupItem))
-            groups = exact | "NoEarlier" >> beam.MapTuple(lambda rep, copies, it: (rep, copies, None, it))
-        keyed_groups = groups | "ByRep" >> beam.Map(lambda g: (g[0].article_id, (g[0], g[1], g[2])))
-        new_items = (
-            groups
-            | "NotEarlier" >> beam.Filter(lambda g: g[2] is None)
-            | "Items" >> beam.Map(lambda g: g[3])
-        )
+        keyed_groups = exact | "ByRep" >> beam.Map(lambda g: (g[0].article_id, (g[0], g[1])))
         items = (new_items, prior) | "WithPrior" >> beam.Flatten()
         if self.in_memory:
             verdicts = (
@@ -477,9 +613,7 @@ class Dedup(beam.PTransform):
             pairs = (
                 items
                 | "BandKeys" >> beam.FlatMap(
-                    lambda it: [(k, item_rank(it)) for k in minhash.band_keys(
-                        np.frombuffer(it.signature, dtype=np.uint32), bands, rows)]
-                    if len(it.signature) == 4 * num_perm else [])  # index rows of other settings
+                    lambda it: [(k, item_rank(it)) for k in candidate_keys(it, bands, rows, num_perm)])
                 | "Buckets" >> beam.GroupByKey()
                 | "Pairs" >> beam.FlatMapTuple(lambda _k, keys: bucket_pairs(keys))
                 | "OncePerPair" >> beam.Distinct()
@@ -497,18 +631,27 @@ class Dedup(beam.PTransform):
                 | "Verify" >> beam.ParDo(_VerifyFn(self.threshold, self.progress))
             )
             roots = edges | "EdgeNodes" >> beam.Map(lambda e: (e.a, e.b)) | "Components" >> ConnectedComponents()
+            # the canonical rule looks at a whole component (versions of one page)
+            canonical = (
+                roots
+                | "ByRoot" >> beam.Map(lambda nr: (nr[1], nr[0]))
+                | "Members" >> beam.GroupByKey()
+                | "Canonical" >> beam.FlatMapTuple(
+                    lambda _root, nodes: canonical_by_node((n, "") for n in nodes).items())
+            )
             verdicts = (
-                {"root": roots,
+                {"canonical": canonical,
                  "edges": edges | "EdgeEnds" >> beam.FlatMap(
                      lambda e: [(e.a, (e.b, e.measure, e.value)), (e.b, (e.a, e.measure, e.value))])}
                 | "EdgesOfNode" >> beam.CoGroupByKey()
                 | "Explain" >> beam.FlatMapTuple(
-                    lambda node, g: [(id_of(node), explain(node, root, g["edges"]))
-                                     for root in g["root"] if root != node and not is_prior(node)])
+                    lambda node, g: [(id_of(node), explain(node, c, g["edges"]))
+                                     for c in g["canonical"] if folds(node, c)])
             )
         return (
             {"group": keyed_groups, "verdict": verdicts,
-             "item": new_items | "ItemById" >> beam.Map(lambda it: (it.article_id, it))}
+             "item": new_items | "ItemById" >> beam.Map(lambda it: (it.article_id, it)),
+             "prior": prior | "PriorById" >> beam.Map(lambda it: (it.article_id, it))}
             | "JoinVerdicts" >> beam.CoGroupByKey()
             | "Resolve" >> beam.ParDo(_ResolveFn(self.progress)).with_outputs(
                 "duplicates", "index", main="articles")

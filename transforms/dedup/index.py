@@ -27,10 +27,13 @@ def index_row(it: DedupItem, num_perm: int, shingle: int) -> Dict:
     return {"article_id": it.article_id, "source_uri": it.source_uri, "text_hash": it.text_hash,
             "word_count": it.word_count, "published_at_us": it.published_at_us,
             "signature": it.signature, "shingles": it.shingles, "facts": it.facts,
-            "num_perm": num_perm, "shingle_words": shingle}
+            "num_perm": num_perm, "shingle_words": shingle, "page_key": it.page_key or None,
+            "version_us": it.version_us, "kept": it.kept}
 
 
 def band_rows(it: DedupItem, bands: int, rows: int) -> List[Dict]:
+    if not it.kept:  # a duplicate's capture: found by its page, never by its bands
+        return []
     sig = np.frombuffer(it.signature, dtype=np.uint32)
     return [{"band_key": k, "article_id": it.article_id}
             for k in minhash.band_keys(sig, bands, rows)]
@@ -43,7 +46,9 @@ def from_row(row: Dict, num_perm: int, shingle: int) -> DedupItem:
     return DedupItem(row["article_id"], row["text_hash"], row["word_count"],
                      row["published_at_us"], True,
                      row["signature"] if same else b"", row["shingles"] if same else b"",
-                     row["facts"] if same else b"", row["source_uri"])
+                     row["facts"] if same else b"", row["source_uri"], row.get("page_key") or "",
+                     row.get("version_us"), row.get("kept") is not False,
+                     row.get("canonical_id") or "", row.get("canonical_page") or "")
 
 
 # Candidates whose signatures estimate a Jaccard below this are not fetched. The lowest
@@ -66,7 +71,16 @@ GROUP BY ALL
 _FETCH_SQL = f"""
 SELECT * FROM dedup_index
 WHERE (text_hash IN (SELECT unnest(?::VARCHAR[])) OR article_id IN (SELECT unnest(?::VARCHAR[])))
-  AND {_NOT_RETAKEN}
+  AND kept IS NOT false AND {_NOT_RETAKEN}
+"""
+# Earlier captures of the batch's pages that folded (duplicates), with the article each
+# folded into: a newer version of a page committed earlier keeps an older one arriving later
+# from winning its group.
+_CAPTURES_SQL = f"""
+SELECT i.*, d.canonical_id, c.page_key AS canonical_page
+FROM dedup_index i JOIN duplicates d USING (article_id)
+LEFT JOIN dedup_index c ON c.article_id = d.canonical_id
+WHERE i.page_key IN (SELECT unnest(?::VARCHAR[])) AND i.kept = false AND i.{_NOT_RETAKEN}
 """
 
 
@@ -118,15 +132,23 @@ class _LookupFn(beam.DoFn):
                 prior = np.frombuffer(signature, dtype=np.uint32)
                 if near_enough(prior, (s for k in keys for s in by_key[k])):
                     near.append(article_id)
+        rows = []
+        pages = sorted({it.page_key for it in items if it.page_key})
+        if pages:
+            rows = self._rows(_CAPTURES_SQL, [pages, self.retaken])
+            near += [r["canonical_id"] for r in rows]  # each capture with its article
         hashes = sorted({it.text_hash for it in items})
-        cur = self.con.execute(_FETCH_SQL, [hashes, near, self.retaken])
-        names = [d[0] for d in cur.description]
-        for values in cur.fetchall():
-            row = dict(zip(names, values))
+        rows += self._rows(_FETCH_SQL, [hashes, near, self.retaken])
+        for row in rows:
             self.found.inc()
             if row["num_perm"] != self.num_perm or row["shingle_words"] != self.shingle:
                 self.other.inc()
             yield from_row(row, self.num_perm, self.shingle)
+
+    def _rows(self, sql: str, params) -> List[Dict]:
+        cur = self.con.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, values)) for values in cur.fetchall()]
 
     def teardown(self):
         self.reader.close()

@@ -120,7 +120,7 @@ def extract_record(rec: RawRecord, identify=None,
     """Pure: one RawRecord -> Article, or Reject with a reason. ``identify``: a language
     identifier from ``language.load_identifier()`` (no language detection without it);
     ``max_words``: longer texts are ``too_long`` rejects (0: no limit)."""
-    title, url, published = rec.title, rec.url, rec.published
+    title, url, published, modified = rec.title, rec.url, rec.published, rec.modified
     page = PageMeta()
     try:
         if rec.fmt == "html":
@@ -136,6 +136,7 @@ def extract_record(rec: RawRecord, identify=None,
             if not published and tree is not None:
                 published = reconcile_dates(page.published, shown_date(tree, url))
             published = published or page.published
+            modified = modified or page.modified
             text = maintext.main_text(body, title=title, tree=tree)
             if not page.authors and tree is not None:  # shown in a byline, not declared
                 page = page._replace(authors=shown_authors(tree))
@@ -163,7 +164,16 @@ def extract_record(rec: RawRecord, identify=None,
         word_count=words, text_hash=h, size_bytes=rec.size_bytes,
         language=(detect_language(identify, text) if identify else None) or page.language,
         entities=[], entity_counts=[], ner_skipped=None,
-        authors=page.authors, site_name=page.site_name)
+        authors=page.authors, site_name=page.site_name,
+        modified_at_us=_update_time(modified, published))
+
+
+def _update_time(modified: Optional[str], published: Optional[str]) -> Optional[int]:
+    """The declared update time, kept only when it parses and is not before the publication
+    (CMSs write placeholders such as 0001-01-01)."""
+    m = parse_date(modified) if modified else None
+    p = parse_date(published) if published else None
+    return m if m is not None and (p is None or m >= p) else None
 
 
 class ExtractFn(TalliedFn, beam.DoFn):

@@ -23,6 +23,8 @@ _ARTICLE_TYPES = {"newsarticle", "article", "blogposting", "reportagenewsarticle
 _PUBLISHED_META = ("article:published_time", "og:published_time", "datepublished", "pubdate",
                    "publish-date", "publishdate", "date", "dc.date", "dc.date.issued",
                    "sailthru.date", "parsely-pub-date", "article.published")
+_MODIFIED_META = ("article:modified_time", "og:updated_time", "datemodified", "dc.date.modified",
+                  "last-modified", "lastmod", "article.updated", "parsely-updated")
 _AUTHOR_META = ("author", "article:author", "parsely-author", "sailthru.author", "dc.creator", "byl")
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](0[1-9]|1[0-2])[/-](0[1-9]|[12]\d|3[01])(?:/|-|\b)")
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class PageMeta(typing.NamedTuple):
     authors: List[str] = []
     site_name: Optional[str] = None
     language: Optional[str] = None
+    modified: Optional[str] = None
 
 
 def _json_ld_objects(tree) -> Iterable[dict]:
@@ -327,7 +330,9 @@ def page_metadata(tree) -> PageMeta:
     unique = clean_authors(_names(ld.get("author"), ld_nodes) or authors_meta)
     lang = (tree.get("lang") or tree.get("xml:lang") or meta.get("og:locale") or "").strip()
     language = re.split(r"[-_]", lang)[0].lower() or None  # "en-GB" -> "en"; "" -> None
-    return PageMeta(title or None, url, published, unique, site_name, language)
+    modified = ld.get("dateModified") if isinstance(ld.get("dateModified"), str) else None
+    modified = modified or next((meta[k] for k in _MODIFIED_META if k in meta), None)
+    return PageMeta(title or None, url, published, unique, site_name, language, modified)
 
 
 def shown_date(tree, url: Optional[str]) -> Optional[str]:

@@ -46,6 +46,8 @@ TITLE_FIELDS = ("title", "headline")
 URL_FIELDS = ("url", "link", "canonical_url", "uri")
 DATE_FIELDS = ("published", "published_at", "publishedAt", "date", "datePublished",
                "date_publish", "pubDate", "pub_date", "created_at")
+MODIFIED_FIELDS = ("modified", "modified_at", "modifiedAt", "dateModified", "updated",
+                   "updated_at", "updatedAt", "last_modified", "date_modify")
 
 
 class DecodeError(ValueError):
@@ -303,7 +305,8 @@ def record_from_json(uri: str, obj, size_bytes: int) -> Union[RawRecord, Reject]
     return RawRecord(
         source_uri=uri, fmt="html" if html else "text", body=html or text,
         url=_as_str(_first(obj, URL_FIELDS)), title=_as_str(_first(obj, TITLE_FIELDS)),
-        published=_as_str(_first(obj, DATE_FIELDS)), size_bytes=size_bytes)
+        published=_as_str(_first(obj, DATE_FIELDS)), size_bytes=size_bytes,
+        modified=_as_str(_first(obj, MODIFIED_FIELDS)))
 
 
 def records_from_bytes(path: str, data: bytes) -> Iterator[Union[RawRecord, Reject]]:
@@ -374,6 +377,8 @@ def record_hash(item: Union[RawRecord, Reject]) -> str:
         parts = ("reject", item.reason, item.detail)
     else:
         parts = (item.fmt, item.body, item.url or "", item.title or "", item.published or "")
+        if item.modified:  # only when declared: earlier ledgers' hashes stay valid
+            parts += (item.modified,)
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))

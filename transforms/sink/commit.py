@@ -4,9 +4,10 @@ Runs in the driver after the batch's Beam job succeeded, under the writer lock. 
 DuckLake transaction it removes the earlier versions of the records this batch took again
 (a changed file replaces its old rows in every table; time travel still reaches them),
 registers the staged Parquet files of every table (``ducklake_add_data_files``: the files
-stay where Beam wrote them), updates the ledger, repoints duplicates whose canonical
-article was replaced, moves the articles of stories the batch merged into older ones, and
-records the run. Readers see all of it or none of it; a process
+stay where Beam wrote them), updates the ledger, removes the earlier articles that a record
+of the batch superseded (Dedup staged them as duplicates: a newer version of the page, a
+fuller copy), repoints duplicates whose canonical article was replaced or superseded, moves
+the articles of stories the batch merged into older ones, and records the run. Readers see all of it or none of it; a process
 killed at any point before ``COMMIT`` leaves only unregistered files, which
 ``remove_orphans`` deletes at the start of the next run.
 """
@@ -125,8 +126,8 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     files = staged_files(staging)
     rows = {t: _files_with_rows(con, fs) for t, fs in files.items()}
     live = {t: [f for f in fs if rows[t][f]] for t, fs in files.items()}
-    _stage(con, "articles", live["articles"], "source_uri, article_id")
-    _stage(con, "duplicates", live["duplicates"], "source_uri, canonical_id")
+    _stage(con, "articles", live["articles"], "source_uri, article_id, story_id")
+    _stage(con, "duplicates", live["duplicates"], "source_uri, article_id, canonical_id, method")
     _stage(con, "rejects", live["rejects"], "source_uri, reason")
     _stage(con, "dedup_index", live["dedup_index"])
     _stage(con, "story_merges", live["story_merges"], "story_id, into_id")
@@ -140,16 +141,53 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
           AND r.source_uri NOT IN (SELECT source_uri FROM s_ingest_records WHERE state = 'kept')""")
     replaced = con.execute("SELECT count(*) FROM gone").fetchone()[0]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE old_index AS SELECT * EXCLUDE (run_id)
-                    FROM {LAKE}.dedup_index WHERE source_uri IN (SELECT source_uri FROM gone)""")
+                    FROM {LAKE}.dedup_index WHERE source_uri IN (SELECT source_uri FROM gone)
+                      AND kept IS NOT false""")
     con.execute("CREATE OR REPLACE TEMP TABLE replaced_ids (old_id VARCHAR, new_id VARCHAR)")
     if replaced:
         pairs = _redirects(con, threshold)
         if pairs:
             con.executemany("INSERT INTO replaced_ids VALUES (?, ?)", pairs)
+    # Earlier articles a record of this batch won the group of (Dedup's canonical rule: a
+    # newer version of the page, a fuller copy): Dedup staged each as a duplicate. Their copies
+    # follow the new article unconditionally, as in one run: they are in its group.
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE superseded AS
+        SELECT d.article_id AS old_id, d.canonical_id AS new_id, d.method, a.story_id
+        FROM s_duplicates d JOIN {LAKE}.articles a USING (article_id)
+        WHERE a.source_uri NOT IN (SELECT source_uri FROM gone)""")
+    superseded, versions = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE method = 'version') FROM superseded").fetchone()
+    # ... with their method as one run gives it: ``version`` when the copy is a capture of
+    # the new article's page, else what it was (a former ``version`` by its words)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE repointed AS
+        SELECT d.article_id, s.new_id,
+               CASE WHEN cap.page_key IS NULL THEN d.method
+                    WHEN cap.page_key = c.page_key THEN 'version'
+                    WHEN d.method <> 'version' THEN d.method
+                    WHEN cap.text_hash = c.text_hash THEN 'exact' ELSE 'near' END AS method
+        FROM {LAKE}.duplicates d JOIN superseded s ON d.canonical_id = s.old_id
+        LEFT JOIN {LAKE}.dedup_index cap ON cap.article_id = d.article_id AND cap.kept = false
+        LEFT JOIN (SELECT article_id, page_key, text_hash FROM s_dedup_index
+                   UNION ALL BY NAME
+                   SELECT article_id, page_key, text_hash FROM {LAKE}.dedup_index
+                   WHERE kept IS NOT false) c ON c.article_id = s.new_id
+        WHERE d.source_uri NOT IN (SELECT source_uri FROM gone)""")
+    # a new article that started a story of its own continues the story of the article it
+    # superseded (a story that only exists in this batch: no lineage to record)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE continued AS
+        SELECT DISTINCT ON (n.story_id) n.story_id AS from_id, s.story_id AS into_id
+        FROM superseded s JOIN s_articles n ON n.article_id = s.new_id
+        WHERE s.story_id IS NOT NULL AND n.story_id IS NOT NULL AND n.story_id <> s.story_id
+          AND n.story_id IN (SELECT article_id FROM s_articles)
+        ORDER BY n.story_id, s.old_id""")
     # articles the model rejected after Dedup indexed them: not fold targets for later batches
     ner_failed = con.execute("SELECT count(*) FROM s_rejects WHERE reason = 'ner_error'").fetchone()[0]
     counts = {t: sum(rows[t].values()) for t in TABLES}
     counts["replaced"] = replaced
+    counts["superseded"], counts["versions_superseded"] = superseded, versions
     files_by_state = dict(con.execute(
         "SELECT state, count(*) FROM s_ingest_files GROUP BY 1").fetchall())
 
@@ -172,6 +210,17 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
             for f in fs:
                 if rows[table][f]:
                     con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
+        if superseded:
+            for t in ("articles", "dedup_bands", "story_index"):
+                con.execute(f"DELETE FROM {LAKE}.{t} WHERE article_id IN (SELECT old_id FROM superseded)")
+            # a superseded capture of a page stays findable by its page (as a folded one is)
+            con.execute(f"""DELETE FROM {LAKE}.dedup_index WHERE page_key IS NULL
+                            AND article_id IN (SELECT old_id FROM superseded)""")
+            con.execute(f"""UPDATE {LAKE}.dedup_index SET kept = false
+                            WHERE article_id IN (SELECT old_id FROM superseded)""")
+            for t in ("articles", "story_index"):
+                con.execute(f"""UPDATE {LAKE}.{t} SET story_id = c.into_id FROM continued c
+                                WHERE {t}.story_id = c.from_id""")
         if ner_failed:
             con.execute(f"""DELETE FROM {LAKE}.dedup_bands WHERE article_id IN (
                 SELECT article_id FROM s_dedup_index WHERE source_uri IN
@@ -188,6 +237,9 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
             fault("commit")
         con.execute(f"INSERT INTO {LAKE}.ingest_records SELECT * FROM s_ingest_records "
                     "WHERE state <> 'kept'")
+        if superseded:
+            con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = r.new_id, method = r.method
+                            FROM repointed r WHERE duplicates.article_id = r.article_id""")
         if replaced:
             # copies of a replaced article follow its new version when it is the same article
             con.execute(f"""UPDATE {LAKE}.duplicates SET canonical_id = m.new_id FROM replaced_ids m
@@ -201,6 +253,7 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
                 if not n:
                     break
         run = {**run, **{t: counts[t] for t in TABLES}, "replaced": replaced,
+               "superseded": superseded, "versions_superseded": versions,
                "files_new": files_by_state.get("new", 0),
                "files_changed": files_by_state.get("changed", 0),
                "files_unchanged": files_by_state.get("unchanged", 0)}

@@ -50,7 +50,8 @@ def _ts(micros: Optional[int]) -> Optional[datetime]:
 def article_row(a: Article) -> Dict:
     return {
         "article_id": a.article_id, "source_uri": a.source_uri, "url": a.url, "title": a.title,
-        "published_at": _ts(a.published_at_us), "text": a.text, "word_count": a.word_count,
+        "published_at": _ts(a.published_at_us),
+        "modified_at": _ts(a.modified_at_us), "text": a.text, "word_count": a.word_count,
         "language": a.language,
         "authors": list(a.authors), "site_name": a.site_name, "story_id": a.story_id,
         "entities": [e._asdict() for e in a.entities],
