@@ -1,6 +1,6 @@
 """Near-duplicate detection: quality on a labelled corpus, speed at scale.
 
-    .venv/bin/python -m benchmarks.dedup DATASET_DIR [--seeds samples/seeds] [--keep DIR]
+    .venv/bin/python -m benchmarks.dedup DATASET_DIR [--seeds samples/seeds] [--keep DIR] [--runs 3]
     .venv/bin/python -m benchmarks.dedup --scale 20000 [--workers 1]
 
 Quality mode builds the labelled corpus of ``benchmarks.dedup_corpus`` from DATASET_DIR
@@ -8,8 +8,10 @@ Quality mode builds the labelled corpus of ``benchmarks.dedup_corpus`` from DATA
 pipeline on it (``python -m pipeline --skip_entities``, every stage as a user runs it) and, in
 the same run, the baseline: datasketch ``MinHashLSH`` (128 permutations, word 5-shingles,
 threshold 0.8) over trafilatura-extracted text, groups as connected components of its
-query results. Prints pairwise precision, recall and F1 for both, whether any two seeds were
-merged, and which corpus kinds the errors fall on.
+query results. The corpus is also run as ``--runs`` scheduled runs into another output (each
+file in a random run, a page's captures in three successive runs). Prints pairwise
+precision, recall and F1 for all, whether any two seeds were merged, the share of updated
+pages whose newest capture is the kept article, and which corpus kinds the errors fall on.
 
 Scale mode generates N articles (a third of them re-published copies with edits) and times
 the Dedup transform alone on Beam (FnApiRunner, in-process) against datasketch's in-memory
@@ -26,6 +28,7 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,9 +69,10 @@ def kind(uri: str) -> str:
     name = os.path.basename(uri)
     if "/seeds/" in uri:
         return "seed"
-    m = re.search(r"-(original|wire|edit|teaser|export|followup|analysis|copy)\.", name)
+    m = re.search(r"-(original|wire|edit|teaser|export|followup|analysis|copy|update[12])\.", name)
     if m:
-        return {"export": "txt", "copy": "templated-copy"}.get(m.group(1), m.group(1))
+        return {"export": "txt", "copy": "templated-copy", "update1": "version",
+                "update2": "version"}.get(m.group(1), m.group(1))
     return "templated"
 
 
@@ -94,14 +98,21 @@ def error_kinds(truth: Dict[str, str], pred: Dict[str, str]) -> Tuple[collection
 
 # ---- the two systems ------------------------------------------------------------------------
 
-def run_pipeline(corpus: str, output: str) -> Tuple[Dict[str, str], Dict[str, str], float]:
+def run_pipeline(corpus: str, output: str, runs: int = 1,
+                 seed: int = 0) -> Tuple[Dict[str, str], Dict[str, str], float, set]:
     """Runs the pipeline as a user does; returns ({record: cluster}, {record: deciding
-    measure of its fold}, seconds)."""
+    measure of its fold}, seconds, {records kept as articles}). ``runs`` > 1: as scheduled runs over a landing folder
+    that grows (``split_runs``), the records named by their place in ``corpus``."""
     from schemas.views import connect
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline", "--input", corpus, "--output", output,
-                    "--skip_entities", "--overwrite", "--batch_files=0"], check=True, cwd=HERE,
-                   stdout=subprocess.DEVNULL)
+    land = output + "-landing" if runs > 1 else corpus
+    for names in (split_runs(corpus, runs, seed) if runs > 1 else [None]):
+        for name in names or []:
+            os.makedirs(os.path.dirname(os.path.join(land, name)), exist_ok=True)
+            shutil.copy2(os.path.join(corpus, name), os.path.join(land, name))
+        subprocess.run([sys.executable, "-m", "pipeline", "--input", land, "--output", output,
+                        "--skip_entities", "--batch_files=0"] + (["--overwrite"] if runs == 1 else []),
+                       check=True, cwd=HERE, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - t0
     con = connect(output)
     pred, measure = {}, {}
@@ -111,7 +122,40 @@ def run_pipeline(corpus: str, output: str) -> Tuple[Dict[str, str], Dict[str, st
         pred[uri], measure[uri] = canon, m
     for (uri,) in con.sql("SELECT source_uri FROM rejects").fetchall():
         pred[uri] = "reject:" + uri
-    return pred, measure, seconds
+    kept = {u for (u,) in con.sql("SELECT source_uri FROM articles").fetchall()}
+    if land != corpus:
+        pred = {corpus + u[len(land):]: c for u, c in pred.items()}
+        measure = {corpus + u[len(land):]: m for u, m in measure.items()}
+        kept = {corpus + u[len(land):] for u in kept}
+    return pred, measure, seconds, kept
+
+
+def split_runs(corpus: str, runs: int, seed: int) -> List[List[str]]:
+    """The corpus's files (relative paths) in ``runs`` scheduled runs: each file in a random
+    run, except that a page's captures arrive in order, one run after another (the first
+    capture in the first run, ``-update1`` in the second, ``-update2`` in the last)."""
+    import random
+    rng = random.Random(seed)
+    names = sorted(os.path.relpath(os.path.join(d, f), corpus)
+                   for d, _, fs in os.walk(corpus) for f in fs)
+    updated = {n.split("-update")[0] for n in names if "-update" in n}
+    out: List[List[str]] = [[] for _ in range(runs)]
+    for n in names:
+        if n.split("-original")[0] in updated and n.endswith("-original.html"):
+            out[0].append(n)
+        elif "-update1" in n:
+            out[min(1, runs - 1)].append(n)
+        elif "-update2" in n:
+            out[-1].append(n)
+        else:
+            out[rng.randrange(runs)].append(n)
+    return out
+
+
+def newest_kept(truth: Dict[str, str], kept: set) -> Tuple[int, int]:
+    """(updated pages whose newest capture is the kept article, updated pages)."""
+    newest = [r for r in truth if r.endswith("-update2.html")]
+    return sum(r in kept for r in newest), len(newest)
 
 
 def corpus_texts(corpus: str, truth: Dict[str, str]) -> Dict[str, str]:
@@ -172,25 +216,32 @@ def quality(args) -> None:
           f"{sum(_pairs(n) for n in collections.Counter(truth.values()).values())} duplicate pairs")
     print("  kinds: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
 
-    ours, measure, seconds = run_pipeline(corpus, output)
-    results = [("ours (pipeline)", ours, seconds)]
+    ours, measure, seconds, kept = run_pipeline(corpus, output)
+    results = [("ours (pipeline), one run", ours, seconds, kept)]
+    if args.runs > 1:
+        split = run_pipeline(corpus, output + f"-{args.runs}-runs", args.runs, args.seed)
+        results.append((f"ours, {args.runs} scheduled runs", split[0], split[2], split[3]))
     try:
         t0 = time.perf_counter()
         texts = corpus_texts(corpus, truth)
         base = datasketch_groups(texts)
-        results.append(("datasketch LSH 0.8 on trafilatura", base, time.perf_counter() - t0))
+        results.append(("datasketch LSH 0.8 on trafilatura", base, time.perf_counter() - t0, None))
     except ImportError:
         print("datasketch is not installed (.venv/bin/pip install datasketch): no baseline")
 
     seeds = [r for r in truth if kind(r) == "seed"]
     print(f"\n{'system':36s} {'precision':>9s} {'recall':>7s} {'F1':>6s} {'pairs':>6s} "
-          f"{'seeds merged':>12s} {'seconds':>8s}")
-    for name, pred, secs in results:
+          f"{'seeds merged':>12s} {'newest kept':>11s} {'seconds':>8s}")
+    for name, pred, secs, kept in results:
         s = pairwise(truth, pred)
         merged = len(seeds) - len({pred.get(r) for r in seeds})
+        n, total = newest_kept(truth, kept) if kept is not None else (0, 0)
+        share = f"{n / total:.2f} ({n}/{total})" if kept is not None and total else "-"
         print(f"{name:36s} {s['precision']:9.4f} {s['recall']:7.4f} {s['f1']:6.4f} "
-              f"{s['found_pairs']:6d} {merged:12d} {secs:8.1f}")
-    for name, pred, _ in results:
+              f"{s['found_pairs']:6d} {merged:12d} {share:>11s} {secs:8.1f}")
+    print("newest kept: updated pages whose newest capture is the kept article (target 1.00 "
+          "in one run and in scheduled runs)")
+    for name, pred, _, _ in results:
         missed, false = error_kinds(truth, pred)
         print(f"\n{name}: missed pairs by kinds: {dict(missed.most_common()) or 'none'}")
         print(f"{name}: false pairs by kinds:  {dict(false.most_common()) or 'none'}")
@@ -287,6 +338,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", default=os.path.join(HERE, "samples", "seeds"))
     ap.add_argument("--seed", type=int, default=0, help="corpus random seed")
     ap.add_argument("--keep", help="build the corpus and output in this folder and keep them")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="also run the corpus as this many scheduled runs (1: one run only)")
     ap.add_argument("--scale", type=int, help="generate N articles and time the dedup stage")
     ap.add_argument("--workers", type=int, default=1, help="Beam worker processes (scale mode)")
     ap.add_argument("--_ours", type=int, help=argparse.SUPPRESS)

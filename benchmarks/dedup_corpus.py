@@ -10,7 +10,11 @@ original page, and some get re-published copies, each of which is the same artic
 - ``edit``: copy-edited: a word changed here and there, one sentence dropped;
 - ``teaser``: stops near 90% of the text with "Read the full story…";
 - ``txt``: a plain-text export, hard-wrapped at 72 columns, with curly quotes;
-- ``json``: a JSON-lines export record (curly quotes, text in one field).
+- ``json``: a JSON-lines export record (curly quotes, text in one field);
+- ``version``: the original page captured again as it was updated (``-update1``: an "UPDATE"
+  paragraph on top; ``-update2``: another on top and a closing paragraph), at the same URL,
+  declaring a later modification time where the site's template declares dates at all. The
+  newest capture (``-update2``) is the one that should be the kept article.
 
 Things that only look alike are separate articles, each its own cluster:
 
@@ -81,16 +85,19 @@ def _chrome_links(rng: random.Random, titles: Sequence[str], n: int) -> str:
 
 
 def render_page(template: int, title: str, body_html: str, url: str, date: str,
-                rng: random.Random, titles: Sequence[str]) -> str:
-    """A whole page of one of four site templates around ``body_html``."""
+                rng: random.Random, titles: Sequence[str], modified: str = "") -> str:
+    """A whole page of one of four site templates around ``body_html``; ``modified``: the
+    update time it declares (templates 0-2; template 3 declares no date at all)."""
     t = html.escape(title)
+    updated = {0: f'<meta property="article:modified_time" content="{modified}">',
+               2: f'<meta itemprop="dateModified" content="{modified}">'}.get(template, "") if modified else ""
     nav = "".join(f'<a href="/{s.lower()}">{s}</a>' for s in
                   ("World", "Politics", "Business", "Tech", "Science", "Sport", "Opinion"))
     popular = _chrome_links(rng, titles, 5)
     if template == 0:
         return (f"<!DOCTYPE html><html><head><title>{t} | Daily Planet</title>"
                 f'<link rel="canonical" href="{url}"><meta property="og:title" content="{t}">'
-                f'<meta property="article:published_time" content="{date}"></head><body>'
+                f'<meta property="article:published_time" content="{date}">{updated}</head><body>'
                 f'<header><nav>{nav}</nav></header><main><article><h1>{t}</h1>'
                 f'<p class="byline">By {rng.choice(NAMES)}</p><time datetime="{date}">{date[:10]}</time>'
                 f'<div class="article-body">{body_html}</div></article>'
@@ -98,8 +105,9 @@ def render_page(template: int, title: str, body_html: str, url: str, date: str,
                 f"<footer><p>© 2026 Daily Planet. All rights reserved.</p>"
                 f'<a href="/privacy">Privacy</a> <a href="/terms">Terms</a></footer></body></html>')
     if template == 1:
-        ld = json.dumps({"@context": "https://schema.org", "@type": "NewsArticle",
-                         "headline": title, "datePublished": date, "url": url})
+        ld = {"@context": "https://schema.org", "@type": "NewsArticle",
+              "headline": title, "datePublished": date, "url": url}
+        ld = json.dumps({**ld, "dateModified": modified} if modified else ld)
         return (f'<html lang="en"><head><title>{t} - The Courier</title>'
                 f'<script type="application/ld+json">{ld}</script></head><body>'
                 f'<div class="cookie-banner">We use cookies to improve your experience. '
@@ -111,7 +119,7 @@ def render_page(template: int, title: str, body_html: str, url: str, date: str,
                 f'<div id="footer">The Courier · Contact us · Advertise with us</div></body></html>')
     if template == 2:
         return (f"<html><head><title>{t}</title>"
-                f'<meta name="date" content="{date}"></head><body><div class="wrapper">'
+                f'<meta name="date" content="{date}">{updated}</head><body><div class="wrapper">'
                 f'<div class="masthead"><span class="logo">Metro Wire</span>{nav}</div>'
                 f'<div class="main-col"><h2 class="title">{t}</h2><div class="meta">{date[:10]}</div>'
                 f'<section class="content">{body_html}</section>'
@@ -325,18 +333,22 @@ def build_corpus(ground_truth: Dict[str, Dict], seeds_dir: str, out_dir: str,
     truth: Dict[str, str] = {}
     jsonl: List[Tuple[Dict, str]] = []
 
-    def page(name: str, template: int, title: str, body: str, url: str, cluster: str):
-        date = f"2026-{rng.randrange(1, 12):02d}-{rng.randrange(1, 28):02d}T{rng.randrange(24):02d}:00:00Z"
+    originals: Dict[str, Tuple[int, str]] = {}
+
+    def page(name: str, template: int, title: str, body: str, url: str, cluster: str,
+             date: str = "", modified: str = "", r: random.Random = rng) -> str:
+        date = date or f"2026-{rng.randrange(1, 12):02d}-{rng.randrange(1, 28):02d}T{rng.randrange(24):02d}:00:00Z"
         path = os.path.join(out_dir, "pages", name + ".html")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render_page(template, title, body, url, date, rng, all_titles))
+            f.write(render_page(template, title, body, url, date, r, all_titles, modified))
         truth[path] = cluster
+        return date
 
     for k, pars in arts.items():
         short = k[:12]
         home = rng.randrange(4)
         others = [t for t in range(4) if t != home]
-        page(f"{short}-original", home, titles[k], body_html(pars), urls[k], k)
+        originals[k] = (home, page(f"{short}-original", home, titles[k], body_html(pars), urls[k], k))
         if rng.random() < 0.25:
             continue  # a story nobody re-published
         if rng.random() < 0.6:
@@ -380,6 +392,20 @@ def build_corpus(ground_truth: Dict[str, Dict], seeds_dir: str, out_dir: str,
             if i == 0:
                 page(f"{family}-{i}-copy", 1 + i % 3, title,
                      wire_copy(pars, rng, all_titles), f"https://wire.example/{family}", cluster)
+
+    # Pages captured again as they were updated (their own random stream: the corpus above
+    # stays what it was). Each update adds a paragraph of sentences from other articles.
+    vrng = random.Random(seed * 7919 + 1)
+    for k in vrng.sample(sorted(k for k in keys if sum(len(p.split()) for p in arts[k]) >= 250),
+                         min(12, len(keys))):
+        template, date = originals[k]
+        first, second = new_paragraphs(pool, k, vrng, 2)
+        pars = ["UPDATE: " + first] + arts[k]
+        page(f"{k[:12]}-update1", template, titles[k], body_html(pars), urls[k], k,
+             date=date, modified=date[:11] + "23:30:00Z", r=vrng)
+        pars = ["UPDATE: " + second] + pars + ["This story has been updated."]
+        page(f"{k[:12]}-update2", template, titles[k], body_html(pars), urls[k], k,
+             date=date, modified=date[:8] + f"{int(date[8:10]) + 1:02d}T06:00:00Z", r=vrng)
 
     if jsonl:
         path = os.path.join(out_dir, "exports", "export.jsonl")

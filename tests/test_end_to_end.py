@@ -142,8 +142,10 @@ def test_another_folder_nested(tmp_path):
 
 def test_a_second_run_folds_copies_of_the_first_runs_articles(tmp_path):
     """Scheduled runs into one output folder: run 1 ingests the seeds; run 2 ingests new
-    files, among them an exact and a near copy of two seeds, which must point to run 1's
-    articles (through the signature index, joined in Beam's shuffles)."""
+    files, among them an exact and a near copy of two seeds, which meet run 1's articles
+    through the signature index (joined in Beam's shuffles) and fold as in one run: the
+    teaser into its seed, the exact copy by the canonical rule (same words, no dates: the
+    smaller article id), superseding the seed's article if it wins."""
     from conftest import SEEDS, seed_text
     out, second = tmp_path / "out", tmp_path / "second"
     second.mkdir()
@@ -156,15 +158,19 @@ def test_a_second_run_folds_copies_of_the_first_runs_articles(tmp_path):
     shutil.copy(os.path.join(SAMPLES_DIR, "pages", "spacenews-lunar-landers.html"), second)
     con = run(second, out, "--skip_entities", "--run_id", "run2")
 
-    first = dict(con.execute("SELECT source_uri, article_id FROM articles WHERE run_id = 'run1'").fetchall())
-    by_name = {os.path.basename(u)[:3]: a for u, a in first.items()}
+    ids = {os.path.basename(u)[:6]: a for u, a in con.execute(
+        "SELECT source_uri, article_id FROM articles UNION ALL SELECT source_uri, article_id "
+        "FROM duplicates").fetchall()}
+    won, lost = sorted(("002_13", "mirror"), key=lambda n: ids[n])
     dups = sorted(con.execute("""SELECT source_uri, canonical_id, matched_id, method, measure
                                  FROM duplicates WHERE run_id = 'run2'""").fetchall())
-    assert [(os.path.basename(u), c, m, how, measure) for u, c, m, how, measure in dups] == [
-        ("mirror-002.txt", by_name["002"], by_name["002"], "exact", "text_hash"),
-        ("teaser-003.txt", by_name["003"], by_name["003"], "near", "containment")]
-    assert [os.path.basename(u) for (u,) in con.execute(
-        "SELECT source_uri FROM articles WHERE run_id = 'run2'").fetchall()] == ["spacenews-lunar-landers.html"]
+    assert sorted((os.path.basename(u)[:6], c, m, how, measure) for u, c, m, how, measure in dups) == sorted([
+        (lost, ids[won], ids[won], "exact", "text_hash"),
+        ("teaser", ids["003_c1"], ids["003_c1"], "near", "containment")])
+    assert sorted(os.path.basename(u) for (u,) in con.execute(
+        "SELECT source_uri FROM articles WHERE run_id = 'run2'").fetchall()) == sorted(
+        ["spacenews-lunar-landers.html"] + (["mirror-002.txt"] if won == "mirror" else []))
+    assert con.execute("SELECT superseded FROM runs WHERE run_id = 'run2'").fetchone()[0] == (won == "mirror")
     # a third run over the same files takes nothing: they are in the ledger
     con = run(second, out, "--skip_entities", "--run_id", "run3")
     for table in ("articles", "duplicates", "rejects", "runs"):

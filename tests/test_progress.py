@@ -101,7 +101,8 @@ def test_progress_lines_when_stdout_is_not_a_terminal(tmp_path):
     assert f"written {SAMPLE_RECORDS}/{SAMPLE_RECORDS}" in progress[-1]  # the batch's last line
     assert any(l.startswith("batch 1/1 committed: 14 files") for l in lines)
     assert f"  files:      {SAMPLE_FILES} found, {SAMPLE_FILES} new" in done.stdout
-    assert "  duplicates: 2 (exact: 1, near: 1)" in lines
+    # the syndicated copy declares the original's canonical URL: a version of that page
+    assert "  duplicates: 2 (exact: 1, version: 1)" in lines
     assert "  rejects:    4 (binary: 1, invalid_json: 1, no_content: 1, unsupported: 1)" in lines
     assert any(l.startswith("  top entities: United States (GPE) x56, Russia (GPE) x") for l in lines)
     assert "  stories:    7 (7 new, 0 covered by several outlets, 0 merged into older ones)" in lines

@@ -152,14 +152,16 @@ def test_a_commit_that_fails_half_way_leaves_nothing_visible(tmp_path):
 def test_a_lake_of_an_earlier_version_gets_the_columns_added_since(tmp_path):
     out = str(tmp_path / "out")
     con = open_lake(out, read_only=False)
-    con.execute("ALTER TABLE runs DROP COLUMN timings")  # as a lake made before the column
+    for column in ("timings", "superseded", "versions_superseded"):  # as a lake made before them
+        con.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     con.execute("""INSERT INTO runs VALUES ('old', 1, 1, 'old-1', now(), now(), 1, 0, 1, 0, 0,
                    1, 0, 0, 0, '{}', 'v0')""")
     con.close()
     con = open_lake(out, read_only=False)
     cols = [r[0] for r in con.execute("DESCRIBE runs").fetchall()]
-    assert cols[-1] == "timings"
-    assert con.execute("SELECT run_id, articles, timings FROM runs").fetchall() == [("old", 1, None)]
+    assert cols[-3:] == ["timings", "superseded", "versions_superseded"]
+    assert con.execute("SELECT run_id, articles, timings, superseded FROM runs").fetchall() == [
+        ("old", 1, None, None)]
 
 
 def test_only_the_files_the_manifest_lists_are_committed_and_big_bundles_split(tmp_path):

@@ -17,7 +17,7 @@ from schemas.views import connect
 from transforms.dedup.stream import Found, Seen, first_match, remembered
 from transforms.dedup.dedup import to_item
 from transforms.extract import article_id, text_hash, word_count
-from schemas.records import Article
+from schemas.records import Article, DedupItem
 
 pytestmark = pytest.mark.slow
 
@@ -179,3 +179,46 @@ def test_the_listing_skips_files_the_ledger_has_and_names_in_progress(tmp_path):
                                        len(e.prior_records))))
         # a: taken before, unchanged; b: changed (replaces its rows); c: new; d: in progress
         assert_that(taken, equal_to([("b.txt", True, 1), ("c.txt", False, 0)]))
+
+
+def test_a_newer_version_of_a_page_supersedes_the_committed_one_in_its_pane(tmp_path):
+    from test_versions import page, paragraphs
+    land = tmp_path / "land"
+    land.mkdir()
+    pars, url = paragraphs("000"), "https://news.example/world/blinken-xi-warning"
+    update = "UPDATE: The White House confirmed the call will go ahead as planned on Friday."
+    captures = {  # name: (paragraphs, declared update time)
+        "v0900": (pars, None), "v1100": ([update] + pars, "2022-03-18T11:00:00Z"),
+        "v1300": ([update] + pars + ["This story has been updated."], "2022-03-18T13:00:00Z"),
+        "v1000": (pars + ["An earlier edit."], "2022-03-18T10:00:00Z")}
+    paths = {}
+    for name, (body, modified) in captures.items():
+        paths[name] = land / f"{name}.html"
+        paths[name].write_text(page("Blinken warns China", body, url, "2022-03-18T09:00:00Z",
+                                    modified), encoding="utf-8")
+    con = run_stream(tmp_path, [
+        ("watermark", 0), ("add", [(paths["v0900"], 10)]),
+        ("watermark", 70), ("add", [(paths["v1100"], 80)]),    # a later pane supersedes it
+        ("watermark", 130), ("add", [(paths["v1300"], 140)]),
+        ("watermark", 190), ("add", [(paths["v1000"], 200)]),  # an older capture, late
+    ])
+    ids = dict(con.execute("SELECT source_uri, article_id FROM articles").fetchall())
+    assert list(ids) == [str(paths["v1300"])]
+    dups = dict(con.execute("SELECT source_uri, (canonical_id, method) FROM duplicates").fetchall())
+    assert dups == {str(paths[n]): (ids[str(paths["v1300"])], "version")
+                    for n in ("v0900", "v1100", "v1000")}
+    assert con.execute("SELECT sum(versions_superseded) FROM runs").fetchone()[0] == 2
+    assert con.execute("SELECT count(*) FROM dedup_bands b JOIN dedup_index i USING (article_id) "
+                       "WHERE i.source_uri <> ?", [str(paths["v1300"])]).fetchone()[0] == 0
+
+
+def test_supersedes_only_a_kept_capture_of_the_same_page_that_is_older():
+    from transforms.dedup.stream import supersedes
+    new = DedupItem("n", "h", 10, None, False, b"", b"", b"", "n.html", "site/a", 200)
+    found = lambda **kw: Found((1, "o"), "o", "o", "jaccard", 0.9, "o.html", **kw)  # noqa: E731
+    assert supersedes(new, found(page_key="site/a", version_us=100))
+    assert supersedes(new, found(page_key="site/a", version_us=None))
+    assert not supersedes(new, found(page_key="site/a", version_us=300))
+    assert not supersedes(new, found(page_key="site/b", version_us=100))
+    assert not supersedes(new._replace(version_us=None), found(page_key="site/a", version_us=None))
+    assert not supersedes(new, Found((1, "o"), "o", "root", "jaccard", 0.9, "o.html", "site/a", 100))

@@ -3,8 +3,9 @@ band, so that a copy is found however long after its original it arrives.
 
 Batch dedup (``transforms.dedup.dedup``) sees a whole batch and picks the canonical article
 by content. A stream never sees "the whole", so here the rule is arrival: the first article
-of a story is canonical, later copies are duplicates of it (as ``--watch`` and scheduled runs
-do across batches). All state lives in the global window, keyed, so windows (which only cut
+of a story is canonical, later copies are duplicates of it; except for versions of one page:
+a capture that declares a newer update or publication time than the kept capture of its
+page it matched supersedes it (the same rule as a batch), in its pane's commit. All state lives in the global window, keyed, so windows (which only cut
 the output into commits) do not bound what the stream remembers:
 
 1. **Exact** (key: text hash): the first article with a hash goes on; later ones are exact
@@ -38,8 +39,8 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from schemas.records import Article, DedupItem, Duplicate
 from transforms.dedup import minhash
 from transforms.dedup.dedup import (CANDIDATE_LEVEL, DEFAULT_NUM_PERM, DEFAULT_SHINGLE,
-                                    DEFAULT_THRESHOLD, MAX_BUCKET_ALL_PAIRS, STAGE, to_item,
-                                    verify)
+                                    DEFAULT_THRESHOLD, MAX_BUCKET_ALL_PAIRS, STAGE, page_key,
+                                    to_item, verify, version_time)
 
 MAX_BUCKET = MAX_BUCKET_ALL_PAIRS
 
@@ -53,12 +54,16 @@ class Seen(typing.NamedTuple):
 
 
 class Found(typing.NamedTuple):
-    """A bucket's verdict on a new article: its earliest verified match there, or None."""
+    """A bucket's verdict on a new article: its earliest verified match there, or None;
+    with the match's record, page and version (a newer version of its page supersedes it)."""
     order: tuple
     matched_id: str
     root_id: str
     measure: str
     value: float
+    source_uri: str = ""
+    page_key: str = ""
+    version_us: typing.Optional[int] = None
 
 
 def first_match(item: DedupItem, order: tuple, seen: List[Seen],
@@ -72,8 +77,18 @@ def first_match(item: DedupItem, order: tuple, seen: List[Seen],
             break
         m = verify(s.item, item, threshold)
         if m is not None:
-            return Found(s.order, s.article_id, s.root_id, m.measure, m.value)
+            return Found(s.order, s.article_id, s.root_id, m.measure, m.value,
+                         s.item.source_uri, s.item.page_key, s.item.version_us)
     return None
+
+
+def supersedes(item: DedupItem, found: Found) -> bool:
+    """Pure: whether ``item`` is a newer version of the page of the article it matched, that
+    article being canonical (the batch rule for versions: the newest declared time; a capture
+    that declares none never supersedes one in a stream, where there is no whole to rank)."""
+    return (found.matched_id == found.root_id and bool(item.page_key)
+            and item.page_key == found.page_key and item.version_us is not None
+            and (found.version_us is None or item.version_us > found.version_us))
 
 
 def remembered(seen: List[Seen], new: Seen, cap: int) -> List[Seen]:
@@ -86,7 +101,8 @@ def _order(ts, article_id: str) -> tuple:
 
 
 class _ExactFn(beam.DoFn):
-    """(text hash, Article) -> Article (first of its hash) or tagged ``duplicates``."""
+    """(text hash, Article) -> Article (first of its hash, or a newer version of its page,
+    which the near step then lets supersede it) or tagged ``duplicates``."""
     FIRST = ReadModifyWriteStateSpec("first", PickleCoder())
 
     def __init__(self):
@@ -94,12 +110,18 @@ class _ExactFn(beam.DoFn):
 
     def process(self, element, first=beam.DoFn.StateParam(FIRST)):
         _, article = element
-        canonical = first.read()
+        seen = first.read()
+        page, version = page_key(article.url), version_time(article)
+        canonical = seen[0] if isinstance(seen, tuple) else seen
         if canonical is None:
-            first.write(article.article_id)
+            first.write((article.article_id, page, version))
             yield article
         elif canonical == article.article_id:
             return  # the same record again (a file matched by two inputs): once is enough
+        elif (isinstance(seen, tuple) and page and page == seen[1] and version is not None
+              and (seen[2] is None or version > seen[2])):
+            first.write((article.article_id, page, version))
+            yield article
         else:
             self.exact.inc()
             yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
@@ -153,6 +175,7 @@ class _ResolveFn(beam.DoFn):
     def __init__(self):
         self.kept = Metrics.counter(STAGE, "articles_kept")
         self.near = Metrics.counter(STAGE, "near_duplicates")
+        self.versions = Metrics.counter(STAGE, "older_versions")
 
     def process(self, element, messages=beam.DoFn.StateParam(MESSAGES)):
         _, message = element
@@ -165,16 +188,52 @@ class _ResolveFn(beam.DoFn):
         messages.clear()
         _, a, item, _ = article
         found = [v for v in verdicts if v is not None]
-        if not found:
+        best = min(found, key=lambda f: f.order) if found else None
+        if best is None or supersedes(item, best):
+            if item.page_key:  # its page's captures decide (``_PageFn``)
+                yield beam.pvalue.TaggedOutput("pages", (item.page_key, (a, item, best)))
+                return
             self.kept.inc()
             yield a
             yield beam.pvalue.TaggedOutput("index", item)
             return
-        best = min(found, key=lambda f: f.order)
         self.near.inc()
         yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
             a.source_uri, a.article_id, best.root_id, float(best.value), "near", best.measure,
             best.matched_id))
+
+
+class _PageFn(beam.DoFn):
+    """(page key, (Article, DedupItem, Found or None)) -> kept Article (main), ``index``,
+    ``duplicates``: the captures of one page in arrival order. The page's state is its kept
+    capture; a newer one (``supersedes``) takes its place, and the kept one becomes its
+    ``version`` duplicate (the pane's commit removes its article row, and straightens the
+    copies that pointed to it); an older one folds into it."""
+    KEPT = ReadModifyWriteStateSpec("kept", PickleCoder())
+
+    def __init__(self):
+        self.kept = Metrics.counter(STAGE, "articles_kept")
+        self.versions = Metrics.counter(STAGE, "older_versions")
+
+    def process(self, element, kept=beam.DoFn.StateParam(KEPT)):
+        _, (a, item, found) = element
+        current = kept.read()  # (article id, source uri, version)
+        if current is not None and found is not None:
+            newer = current[2] is None or (item.version_us is not None and item.version_us > current[2])
+            if not newer:
+                self.versions.inc()
+                yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
+                    a.source_uri, a.article_id, current[0], float(found.value), "version",
+                    found.measure, found.matched_id))
+                return
+            self.versions.inc()
+            yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
+                current[1], current[0], a.article_id, float(found.value), "version",
+                found.measure, a.article_id))
+        kept.write((a.article_id, a.source_uri, item.version_us))
+        self.kept.inc()
+        yield a
+        yield beam.pvalue.TaggedOutput("index", item)
 
 
 class StreamDedup(beam.PTransform):
@@ -200,6 +259,11 @@ class StreamDedup(beam.PTransform):
         verdicts = sketched.bands | "Bands" >> beam.ParDo(_BandFn(self.threshold, self.max_bucket))
         resolved = ((sketched.resolve, verdicts) | "ToResolve" >> beam.Flatten()
                     | "Resolve" >> beam.ParDo(_ResolveFn()).with_outputs("duplicates", "index",
-                                                                          main="articles"))
-        duplicates = (exact.duplicates, resolved.duplicates) | "AllDuplicates" >> beam.Flatten()
-        return {"articles": resolved.articles, "duplicates": duplicates, "index": resolved.index}
+                                                                          "pages", main="articles"))
+        pages = resolved.pages | "Pages" >> beam.ParDo(_PageFn()).with_outputs(
+            "duplicates", "index", main="articles")
+        duplicates = ((exact.duplicates, resolved.duplicates, pages.duplicates)
+                      | "AllDuplicates" >> beam.Flatten())
+        return {"articles": (resolved.articles, pages.articles) | "AllArticles" >> beam.Flatten(),
+                "duplicates": duplicates,
+                "index": (resolved.index, pages.index) | "AllIndex" >> beam.Flatten()}

@@ -149,12 +149,15 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
         if pairs:
             con.executemany("INSERT INTO replaced_ids VALUES (?, ?)", pairs)
     # Earlier articles a record of this batch won the group of (Dedup's canonical rule: a
-    # newer version of the page, a fuller copy): Dedup staged each as a duplicate. Their copies
-    # follow the new article unconditionally, as in one run: they are in its group.
+    # newer version of the page, a fuller copy): Dedup staged each as a duplicate (a stream's
+    # pane may also stage the article it supersedes). Their copies follow the new article
+    # unconditionally, as in one run: they are in its group.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE superseded AS
         SELECT d.article_id AS old_id, d.canonical_id AS new_id, d.method, a.story_id
-        FROM s_duplicates d JOIN {LAKE}.articles a USING (article_id)
+        FROM s_duplicates d JOIN (SELECT article_id, source_uri, story_id FROM {LAKE}.articles
+                                  UNION ALL SELECT article_id, source_uri, story_id FROM s_articles
+                                 ) a USING (article_id)
         WHERE a.source_uri NOT IN (SELECT source_uri FROM gone)""")
     superseded, versions = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE method = 'version') FROM superseded").fetchone()
