@@ -186,6 +186,14 @@ def test_several_runs_in_any_arrival_order_equal_one_run(one_run, order):
     if order == "captures in order":
         # x-0900 and y-1 superseded by x-1100 and y-2 in run 2, x-1100 by x-1300 in run 3
         assert [r[2] for r in runs] == [0, 2, 1]
+        # the second run's report counts them
+        from bs4 import BeautifulSoup
+        report = BeautifulSoup((out / "_reports" / f"{runs[1][0]}.html").read_text(encoding="utf-8"),
+                               "html.parser")
+        outcome = {tr.find_all("td")[0].get_text(): tr.find_all("td")[1].get_text()
+                   for tr in report.find("table", class_="outcome").find_all("tr")[1:]}
+        assert outcome["earlier articles superseded"] == "2"
+        assert outcome["… by a newer version of their page"] == "2"
         # time travel: the first run's lake shows the first capture as the article
         old = connect(str(out), run_id=runs[0][0])
         kept = [r[0].split("/land/")[1] for r in old.execute("SELECT source_uri FROM articles").fetchall()]
