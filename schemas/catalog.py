@@ -645,7 +645,12 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
         have.setdefault(table, set()).add(column)
     added = [(name, f) for name in sorted(existing & set(ALL)) for f in ALL[name]
              if f.name not in have.get(name, set()) and f.nullable]
-    if not missing and not added:
+    # views of an earlier version of views.sql are replaced (each is CREATE OR REPLACE)
+    views = {r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE database_name = ?", [LAKE]).fetchall()}
+    stale = ("views_version" not in views or con.execute(
+        f"SELECT version FROM {LAKE}.views_version").fetchone()[0] != VIEWS_VERSION)
+    if not missing and not added and not stale:
         return
     con.execute("BEGIN")
     for name in missing:
@@ -655,9 +660,15 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
         one_column = pa.Table.from_batches([], schema=pa.schema([field]))  # noqa: F841
         sql_type = con.execute("SELECT column_type FROM (DESCRIBE SELECT * FROM one_column)").fetchone()[0]
         con.execute(f'ALTER TABLE {LAKE}.{name} ADD COLUMN "{field.name}" {sql_type}')
-    if missing:
+    if missing or stale:
         con.execute(views_sql())
+        con.execute(f"CREATE OR REPLACE VIEW {LAKE}.views_version AS SELECT {VIEWS_VERSION} AS version")
     con.execute("COMMIT")
+
+
+# The version of views.sql: raise it when a view changes, and every lake opened for writing
+# gets the views anew (``views_version`` holds the one a lake has).
+VIEWS_VERSION = 7
 
 
 def views_sql() -> str:

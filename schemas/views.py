@@ -6,6 +6,16 @@ import duckdb
 from schemas.catalog import Lake, as_lake, open_lake, snapshot_of_run
 
 
+def memory_lake() -> "duckdb.DuckDBPyConnection":
+    """An empty lake in memory, attached as ``lake``, with every table and view of an output:
+    to run the views' SQL on records that are not in an output (benchmarks, tests)."""
+    from schemas.catalog import LAKE, create_tables
+    con = duckdb.connect()
+    con.execute(f"ATTACH ':memory:' AS {LAKE}")
+    create_tables(con)
+    return con
+
+
 def connect(output, catalog: Optional[str] = None,
             run_id: Optional[str] = None) -> "duckdb.DuckDBPyConnection":
     """A read-only DuckDB connection on the output lake (attached as ``lake`` and selected):

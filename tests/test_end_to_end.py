@@ -69,6 +69,15 @@ def test_leaders_found_as_person_with_exact_offsets(sample_run):
     con, _ = sample_run
     persons = {r[0] for r in con.execute("SELECT DISTINCT text FROM entities WHERE label = 'PERSON'").fetchall()}
     assert {"Joe Biden", "Xi Jinping", "Antony Blinken"} <= persons
+    # one row per real entity in the README's "top people" and "top places": the article
+    # that says only "Putin" and the datelines' "WASHINGTON" take the lake's names
+    people = [r[0] for r in con.execute("""SELECT canonical FROM entities WHERE label = 'PERSON'
+                                           GROUP BY 1 ORDER BY count(*) DESC LIMIT 10""").fetchall()]
+    places = [r[0] for r in con.execute("""SELECT canonical FROM entities WHERE label IN ('GPE', 'LOC')
+                                           GROUP BY 1 ORDER BY count(*) DESC LIMIT 10""").fetchall()]
+    assert "Vladimir Putin" in people and "Putin" not in people
+    assert places[0] == "United States" and "Washington" in places
+    assert not {"US", "U.S.", "WASHINGTON", "LONDON"} & set(places)
     bad = con.execute("""SELECT count(*) FROM articles a JOIN entities e USING (article_id)
                          WHERE substring(a.text, e.start_char + 1, e.end_char - e.start_char) <> e.text""").fetchone()[0]
     total = con.execute("SELECT count(*) FROM entities").fetchone()[0]
