@@ -20,7 +20,8 @@ def connect(output, catalog: Optional[str] = None,
             run_id: Optional[str] = None) -> "duckdb.DuckDBPyConnection":
     """A read-only DuckDB connection on the output lake (attached as ``lake`` and selected):
     tables ``articles``, ``duplicates``, ``rejects`` (and the pipeline's own: ``runs``,
-    ``ingest_files``, ...), views ``entities`` and ``entity_counts``.
+    ``ingest_files``, ...), views ``entities``, ``entity_counts`` (by the lake-wide names of
+    ``entity_names``), ``stories`` and ``story_coverage``.
 
     ``output``: the output folder, or with ``catalog`` (a PostgreSQL URI or key=value string)
     the data path of a remote lake (``s3://bucket/prefix/``: the store's settings come from
