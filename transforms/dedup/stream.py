@@ -5,8 +5,9 @@ Batch dedup (``transforms.dedup.dedup``) sees a whole batch and picks the canoni
 by content. A stream never sees "the whole", so here the rule is arrival: the first article
 of a story is canonical, later copies are duplicates of it; except for versions of one page:
 a capture that declares a newer update or publication time than the kept capture of its
-page it matched supersedes it (the same rule as a batch), in its pane's commit. All state lives in the global window, keyed, so windows (which only cut
-the output into commits) do not bound what the stream remembers:
+page it matched supersedes it (the same rule as a batch), in its pane's commit (step 4).
+All state lives in the global window, keyed, so windows (which only cut the output into
+commits) do not bound what the stream remembers:
 
 1. **Exact** (key: text hash): the first article with a hash goes on; later ones are exact
    duplicates of it.
@@ -18,6 +19,9 @@ the output into commits) do not bound what the stream remembers:
 3. **Resolve** (key: article id): an article waits for the verdicts of all its bands (their
    number is known from its signature), then is kept, or becomes a near duplicate of the
    root of its earliest match.
+4. **Pages** (key: page): a kept article of a page, or one that supersedes the capture of
+   its page it matched, meets the page's kept capture (``_PageFn``): the newer one is kept
+   and the other becomes its ``version`` duplicate.
 
 A bucket knows roots only through what it saw, so a copy may name as canonical an article
 that another bucket found to be a copy itself; the per-window commit follows such chains
@@ -219,7 +223,8 @@ class _PageFn(beam.DoFn):
         _, (a, item, found) = element
         current = kept.read()  # (article id, source uri, version)
         if current is not None and found is not None:
-            newer = current[2] is None or (item.version_us is not None and item.version_us > current[2])
+            newer = current[2] is None or (item.version_us is not None
+                                           and item.version_us > current[2])
             if not newer:
                 self.versions.inc()
                 yield beam.pvalue.TaggedOutput("duplicates", Duplicate(

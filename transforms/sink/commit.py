@@ -7,9 +7,9 @@ registers the staged Parquet files of every table (``ducklake_add_data_files``: 
 stay where Beam wrote them), updates the ledger, removes the earlier articles that a record
 of the batch superseded (Dedup staged them as duplicates: a newer version of the page, a
 fuller copy), repoints duplicates whose canonical article was replaced or superseded, moves
-the articles of stories the batch merged into older ones, and records the run. Readers see all of it or none of it; a process
-killed at any point before ``COMMIT`` leaves only unregistered files, which
-``remove_orphans`` deletes at the start of the next run.
+the articles of stories the batch merged into older ones, and records the run. Readers see
+all of it or none of it; a process killed at any point before ``COMMIT`` leaves only
+unregistered files, which ``remove_orphans`` deletes at the start of the next run.
 """
 from __future__ import annotations
 
