@@ -5,9 +5,10 @@
 -- entities (transforms/entities/mentions.py: "Biden" -> "Joe Biden" inside the article); this
 -- view gives, for every article's (canonical, label), the lake's `name` and `name_label`:
 --   1. one spelling: names (see 2.) that are equal once case, spaces, dots, hyphens,
---      apostrophes and middle initials are set aside take the lake's most used spelling ("al-Tanf", "Al Tanf" -> "Al-Tanf"), one
---      with a capital before one without, and before one in capitals of over four letters
---      (a dateline's "LONDON");
+--      apostrophes and middle initials are set aside take the lake's most used spelling
+--      ("al-Tanf", "Al Tanf" -> "Al-Tanf"; "Donald J. Trump" -> "Donald Trump"), one with a
+--      capital before one without, and before one in capitals of over four letters (a
+--      dateline's "LONDON");
 --   2. one label: a name's label is the one most of its mentions have, in its language, once
 --      it has at least 3 articles and that label two thirds of its mentions or more; with
 --      less evidence an article keeps its own. Only names' labels are voted (PERSON, ORG,
@@ -18,9 +19,8 @@
 --      article's story; a story with none: the one of the article's site that four in five
 --      of its articles naming one use; a site with none: the same in the lake. Two full
 --      names in the story, or none dominant at the first level that has any: no full
---      name. Only a name
---      labelled PERSON (by 2., else by its article); a full name is two or more capitalised
---      words, no digits, no possessive.
+--      name. Only a name labelled PERSON (by 2., else by its article); a full name is two
+--      or more capitalised words, no digits, no possessive.
 -- It is computed from the articles as they are, so every run's articles agree, and a later
 -- run that brings new evidence renames earlier articles' entities too (nothing is rewritten).
 CREATE OR REPLACE VIEW lake.entity_names AS
