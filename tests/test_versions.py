@@ -200,7 +200,7 @@ def test_several_runs_in_any_arrival_order_equal_one_run(one_run, order):
         assert "pages/x-0900.html" in kept and "pages/x-1300.html" not in kept
 
 
-@pytest.mark.parametrize("kill_at", ["staged:1", "commit:1", "committed:1"])
+@pytest.mark.parametrize("kill_at", ["staged:1", "commit:1"])
 def test_kill_9_in_the_run_that_supersedes_then_rerun_equals_one_run(one_run, kill_at):
     """The second run of "captures in order" supersedes two first captures; killed at any
     point of its batch and run again, the tables are still those of one run."""
