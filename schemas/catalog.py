@@ -668,7 +668,7 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
 
 # The version of views.sql: raise it when a view changes, and every lake opened for writing
 # gets the views anew (``views_version`` holds the one a lake has).
-VIEWS_VERSION = 7
+VIEWS_VERSION = 8
 
 
 def views_sql() -> str:

@@ -27,18 +27,23 @@ CREATE OR REPLACE VIEW lake.entity_names AS
 WITH kinds AS (
     SELECT ['PERSON', 'ORG', 'GPE', 'LOC', 'NORP', 'FAC', 'PRODUCT', 'EVENT', 'WORK_OF_ART',
             'LAW', 'LANGUAGE'] AS names),
-counted AS (
+mentioned AS (
     SELECT article_id, story_id, site, language, c.canonical AS canonical, c.label AS label,
-           c.count AS mentions,
-           -- names only: a date or a number keeps its own words
-           CASE WHEN c.label IN (SELECT unnest(names) FROM kinds)
-                THEN lower(regexp_replace(regexp_replace(c.canonical, ' \p{Lu}\. ', ' ', 'g'),
-                                          '[\s.''’_-]+', '', 'g'))
-                ELSE '=' || c.canonical END AS spelling
+           c.count AS mentions, list_contains(k.names, c.label) AS is_name
     FROM (SELECT article_id, story_id,
                  coalesce(site_name, regexp_extract(url, '^[A-Za-z]+://(?:www\.)?([^/:?#]+)', 1)) AS site,
                  coalesce(language, 'und') AS language, unnest(entity_counts) AS c
-          FROM lake.articles)),
+          FROM lake.articles), kinds k),
+-- the spelling key once per distinct name (names only: a date or a number keeps its words)
+keys AS (
+    SELECT canonical, is_name,
+           CASE WHEN is_name
+                THEN lower(regexp_replace(regexp_replace(canonical, ' \p{Lu}\. ', ' ', 'g'),
+                                          '[\s.''’_-]+', '', 'g'))
+                ELSE '=' || canonical END AS spelling
+    FROM (SELECT DISTINCT canonical, is_name FROM mentioned)),
+counted AS (
+    SELECT m.*, k.spelling FROM mentioned m JOIN keys k USING (canonical, is_name)),
 spellings AS (
     SELECT spelling, list(canonical ORDER BY canonical = lower(canonical),
                                          length(canonical) > 4 AND canonical = upper(canonical),
@@ -56,18 +61,20 @@ labels AS (
                        FROM named GROUP BY ALL) a USING (name, language)
     GROUP BY v.name, v.language),
 labelled AS (
-    SELECT n.*, CASE WHEN n.label IN (SELECT unnest(names)) AND l.top IN (SELECT unnest(names))
+    SELECT n.*, CASE WHEN n.is_name AND list_contains(k.names, l.top)
                           AND l.articles >= 3 AND 3 * l.top_n >= 2 * l.total
                      THEN l.top ELSE n.label END AS name_label
-    FROM named n JOIN labels l USING (name, language), kinds),
+    FROM named n JOIN labels l USING (name, language), kinds k),
+-- a person's full name: capitalised words, no digits, no possessive inside (checked once
+-- per distinct name), with its first and last word
+person_names AS (
+    SELECT name, unnest(list_distinct([string_split(name, ' ')[1], string_split(name, ' ')[-1]])) AS part
+    FROM (SELECT DISTINCT name FROM labelled WHERE name_label = 'PERSON' AND name LIKE '% %')
+    WHERE regexp_matches(name, '^\p{Lu}[\p{L}.''’-]*( \p{Lu}[\p{L}.''’-]*)+$')
+      AND NOT regexp_matches(name, '[''’]s( |$)')),
 fulls AS (
-    SELECT DISTINCT story_id, site, article_id, name AS fullname, part
-    FROM (SELECT story_id, site, article_id, name, unnest(list_distinct(
-              [string_split(name, ' ')[1], string_split(name, ' ')[-1]])) AS part
-          FROM labelled WHERE name_label = 'PERSON' AND name LIKE '% %'
-            -- a person's name: capitalised words, no digits, no possessive inside
-            AND regexp_matches(name, '^\p{Lu}[\p{L}.''’-]*( \p{Lu}[\p{L}.''’-]*)+$')
-            AND NOT regexp_matches(name, '[''’]s( |$)'))),
+    SELECT DISTINCT l.story_id, l.site, l.article_id, l.name AS fullname, p.part
+    FROM labelled l JOIN person_names p USING (name) WHERE l.name_label = 'PERSON'),
 in_story AS (
     SELECT story_id, part, count(DISTINCT fullname) AS fulls, min(fullname) AS fullname
     FROM fulls WHERE story_id IS NOT NULL GROUP BY ALL),

@@ -133,7 +133,7 @@ def test_a_later_article_renames_the_earlier_ones_and_offsets_never_move():
     assert names(con, "early") == [("Vladimir Putin", "PERSON")]
     rows = con.execute("""SELECT e.text, e.start_char, e.end_char, e.canonical, e.article_canonical,
                                  a.text FROM lake.entities e JOIN lake.articles a USING (article_id)
-                          WHERE article_id = 'early'""").fetchall()
+                          WHERE article_id = 'early' ORDER BY e.start_char""").fetchall()
     assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
         ("Putin", 0, 5, "Vladimir Putin", "Putin"), ("Putin", 13, 18, "Vladimir Putin", "Putin")]
     assert all(text[s:e] == m for m, s, e, _, _, text in rows)
