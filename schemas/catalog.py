@@ -649,7 +649,7 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
     views = {r[0] for r in con.execute(
         "SELECT view_name FROM duckdb_views() WHERE database_name = ?", [LAKE]).fetchall()}
     stale = ("views_version" not in views or con.execute(
-        f"SELECT version FROM {LAKE}.views_version").fetchone()[0] != VIEWS_VERSION)
+        f"SELECT version FROM {LAKE}.views_version").fetchone()[0] < VIEWS_VERSION)
     if not missing and not added and not stale:
         return
     con.execute("BEGIN")
@@ -667,8 +667,9 @@ def create_tables(con: "duckdb.DuckDBPyConnection") -> None:
 
 
 # The version of views.sql: raise it when a view changes, and every lake opened for writing
-# gets the views anew (``views_version`` holds the one a lake has).
-VIEWS_VERSION = 8
+# by this or a later version gets the views anew (``views_version`` holds the one a lake has;
+# an older build never replaces a newer build's views).
+VIEWS_VERSION = 9
 
 
 def views_sql() -> str:

@@ -52,19 +52,18 @@ spellings AS (
     GROUP BY spelling),
 named AS (
     SELECT c.*, s.name FROM counted c JOIN spellings s USING (spelling)),
-votes AS (
-    SELECT name, language, label, sum(mentions) AS n FROM named GROUP BY ALL),
+votes AS (  -- names' mentions only: a date "May" does not vote on the person "May"
+    SELECT name, language, label, sum(mentions) AS n FROM named WHERE is_name GROUP BY ALL),
 labels AS (
     SELECT v.name, v.language, list(v.label ORDER BY v.n DESC, v.label)[1] AS top,
            max(v.n) AS top_n, sum(v.n) AS total, any_value(a.articles) AS articles
     FROM votes v JOIN (SELECT name, language, count(DISTINCT article_id) AS articles
-                       FROM named GROUP BY ALL) a USING (name, language)
+                       FROM named WHERE is_name GROUP BY ALL) a USING (name, language)
     GROUP BY v.name, v.language),
 labelled AS (
-    SELECT n.*, CASE WHEN n.is_name AND list_contains(k.names, l.top)
-                          AND l.articles >= 3 AND 3 * l.top_n >= 2 * l.total
+    SELECT n.*, CASE WHEN n.is_name AND l.articles >= 3 AND 3 * l.top_n >= 2 * l.total
                      THEN l.top ELSE n.label END AS name_label
-    FROM named n JOIN labels l USING (name, language), kinds k),
+    FROM named n LEFT JOIN labels l USING (name, language)),
 -- a person's full name: capitalised words, no digits, no possessive inside (checked once
 -- per distinct name), with its first and last word
 person_names AS (

@@ -119,6 +119,12 @@ def test_labels_follow_the_majority_of_mentions_once_there_is_enough_evidence():
     con = lake_of(*arts)
     assert names(con, "s2") == [("Apple", "PERSON")] and names(con, "s0") == [("Apple", "ORG")]
     assert names(con, "pct") == [("10", "PERCENT")]  # three articles' CARDINAL "10" do not vote
+    # a date that shares a person's name does not vote on the person's label
+    arts = [article(f"m{i}", "May spoke.", [("May", "PERSON")]) for i in range(4)]
+    arts += [article("m-org", "May spoke.", [("May", "ORG")])]
+    arts += [article(f"d{i}", "In May.", [("May", "DATE")]) for i in range(8)]
+    con = lake_of(*arts)
+    assert names(con, "m-org") == [("May", "PERSON")] and names(con, "d0") == [("May", "DATE")]
     # labels are voted per language
     con = lake_of(*[article(f"en{i}", "Paris said.", [("Paris", "GPE")]) for i in range(3)],
                   article("fr", "Paris a dit.", [("Paris", "PERSON")], language="fr"))

@@ -252,3 +252,37 @@ def test_the_renamed_sqlite_extension_is_never_written_into_someone_elses_folder
     mine = catalog._sqlite_extension()
     assert mine == str(theirs / "sqlite_scanner.duckdb_extension")
     catalog._copy_folder.cache_clear()  # later tests: the real temporary folder again
+
+
+def _commit(out, run_id, rows):
+    """Stages ``rows`` (table -> records; every other table empty) and commits them."""
+    staging = staging_dir(out, f"{run_id}-00001-abc")
+    with TestPipeline() as p:
+        ({t: p | t >> beam.Create(rows.get(t, []), reshuffle=False) for t in STAGED}
+         | WriteTables(staging, run_id, WHEN))
+    con = open_lake(out, read_only=False)
+    try:
+        return commit_batch(con, staging, {
+            "run_id": run_id, "batch": 1, "batches": 1, "commit_id": f"{run_id}-00001-abc",
+            "started_at": WHEN, "finished_at": WHEN, "files_found": 1, "files_skipped": 0,
+            "options": "{}", "code_version": "test"}, "test commit")
+    finally:
+        con.close()
+
+
+def test_a_record_the_model_rejected_supersedes_nothing(tmp_path):
+    """Dedup decides before NER: a newer version that then fails NER (``ner_error``) must not
+    take its earlier article's place, which stays the article with its copies."""
+    out = str(tmp_path / "out")
+    old, copy = articles(2)
+    _commit(out, "r1", {"articles": [old], "duplicates": [
+        Duplicate(copy.source_uri, copy.article_id, old.article_id, 0.9, "near", "jaccard", old.article_id)]})
+    counts = _commit(out, "r2", {
+        "duplicates": [Duplicate(old.source_uri, old.article_id, "new", 0.9, "version", "jaccard", "new")],
+        "rejects": [Reject("/in/new.html", "ner_error", "RuntimeError: boom", 10)]})
+    con = connect(out)
+    assert con.execute("SELECT article_id FROM articles").fetchall() == [(old.article_id,)]
+    assert con.execute("SELECT article_id, canonical_id FROM duplicates").fetchall() == [
+        (copy.article_id, old.article_id)]
+    assert (counts["superseded"], counts["duplicates"], counts["rejects"]) == (0, 0, 1)
+    assert con.execute("SELECT superseded, duplicates FROM runs WHERE run_id = 'r2'").fetchone() == (0, 0)

@@ -222,3 +222,27 @@ def test_supersedes_only_a_kept_capture_of_the_same_page_that_is_older():
     assert not supersedes(new, found(page_key="site/b", version_us=100))
     assert not supersedes(new._replace(version_us=None), found(page_key="site/a", version_us=None))
     assert not supersedes(new, Found((1, "o"), "o", "root", "jaccard", 0.9, "o.html", "site/a", 100))
+
+
+def test_a_pages_captures_meet_the_one_they_matched_not_the_last_kept():
+    """A page keeps every capture that matched none of the others (it can hold another story
+    later); a newer capture supersedes the one it matched, followed through its successors."""
+    from transforms.dedup.stream import page_step
+
+    def cap(aid, version):
+        a = Article(aid, f"/in/{aid}.html", "https://x.org/p", None, None, "t", 1, "h", 1, "en", [], [], None)
+        return a, DedupItem(aid, "h", 1, None, False, b"", b"", b"", a.source_uri, "x.org/p", version)
+
+    def match(aid):
+        return Found((1, aid), aid, aid, "jaccard", 0.9)
+
+    state = {}
+    assert page_step(state, *cap("A", 10), None) == (True, [])
+    assert page_step(state, *cap("B", 20), None) == (True, [])       # another story, same URL
+    keep, dups = page_step(state, *cap("A2", 30), match("A"))
+    assert keep and [(d.article_id, d.canonical_id, d.method) for d in dups] == [("A", "A2", "version")]
+    keep, dups = page_step(state, *cap("A3", 40), match("A"))        # matched A: now A2
+    assert keep and [(d.article_id, d.canonical_id) for d in dups] == [("A2", "A3")]
+    keep, dups = page_step(state, *cap("A1", 15), match("A"))        # older, arriving late
+    assert not keep and [(d.article_id, d.canonical_id) for d in dups] == [("A1", "A3")]
+    assert sorted(state["kept"]) == ["A3", "B"]

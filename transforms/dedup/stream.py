@@ -207,38 +207,54 @@ class _ResolveFn(beam.DoFn):
             best.matched_id))
 
 
+def page_step(state: dict, a: Article, item: DedupItem, found: Optional[Found]):
+    """Pure: the captures of one page meet. ``state``: {"kept": {article id: (source uri,
+    version)}, "replaced": {superseded id: the id that superseded it}}, updated in place.
+    Returns (keep ``a``, [Duplicate]). A capture that matched nothing of the page is kept
+    beside the others (a page can hold another story later); one that matched a kept
+    capture (followed through the captures that superseded it) supersedes it when newer,
+    else folds into it as a ``version``."""
+    kept, replaced = state.setdefault("kept", {}), state.setdefault("replaced", {})
+    target = found.matched_id if found is not None else None
+    while target in replaced:
+        target = replaced[target]
+    if target not in kept:
+        kept[a.article_id] = (a.source_uri, item.version_us)
+        return True, []
+    uri, version = kept[target]
+    if version is not None and (item.version_us is None or item.version_us <= version):
+        return False, [Duplicate(a.source_uri, a.article_id, target, float(found.value), "version",
+                                 found.measure, found.matched_id)]
+    del kept[target]
+    replaced[target] = a.article_id
+    kept[a.article_id] = (a.source_uri, item.version_us)
+    return True, [Duplicate(uri, target, a.article_id, float(found.value), "version",
+                            found.measure, a.article_id)]
+
+
 class _PageFn(beam.DoFn):
     """(page key, (Article, DedupItem, Found or None)) -> kept Article (main), ``index``,
-    ``duplicates``: the captures of one page in arrival order. The page's state is its kept
-    capture; a newer one (``supersedes``) takes its place, and the kept one becomes its
-    ``version`` duplicate (the pane's commit removes its article row, and straightens the
-    copies that pointed to it); an older one folds into it."""
-    KEPT = ReadModifyWriteStateSpec("kept", PickleCoder())
+    ``duplicates``: the captures of one page in arrival order (``page_step``). A kept
+    capture that a newer one supersedes becomes its ``version`` duplicate; the pane's commit
+    removes its article row and straightens the copies that pointed to it."""
+    CAPTURES = ReadModifyWriteStateSpec("captures", PickleCoder())
 
     def __init__(self):
         self.kept = Metrics.counter(STAGE, "articles_kept")
         self.versions = Metrics.counter(STAGE, "older_versions")
 
-    def process(self, element, kept=beam.DoFn.StateParam(KEPT)):
+    def process(self, element, captures=beam.DoFn.StateParam(CAPTURES)):
         _, (a, item, found) = element
-        current = kept.read()  # (article id, source uri, version)
-        if current is not None and found is not None:
-            newer = current[2] is None or (item.version_us is not None
-                                           and item.version_us > current[2])
-            if not newer:
-                self.versions.inc()
-                yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
-                    a.source_uri, a.article_id, current[0], float(found.value), "version",
-                    found.measure, found.matched_id))
-                return
+        state = captures.read() or {}
+        keep, dups = page_step(state, a, item, found)
+        captures.write(state)
+        for d in dups:
             self.versions.inc()
-            yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
-                current[1], current[0], a.article_id, float(found.value), "version",
-                found.measure, a.article_id))
-        kept.write((a.article_id, a.source_uri, item.version_us))
-        self.kept.inc()
-        yield a
-        yield beam.pvalue.TaggedOutput("index", item)
+            yield beam.pvalue.TaggedOutput("duplicates", d)
+        if keep:
+            self.kept.inc()
+            yield a
+            yield beam.pvalue.TaggedOutput("index", item)
 
 
 class StreamDedup(beam.PTransform):

@@ -153,14 +153,23 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     # pane may also stage the article it supersedes). Their copies follow the new article
     # unconditionally, as in one run: they are in its group.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE superseded AS
+        CREATE OR REPLACE TEMP TABLE superseding AS
         SELECT d.article_id AS old_id, d.canonical_id AS new_id, d.method, a.story_id
         FROM s_duplicates d JOIN (SELECT article_id, source_uri, story_id FROM {LAKE}.articles
                                   UNION ALL SELECT article_id, source_uri, story_id FROM s_articles
                                  ) a USING (article_id)
         WHERE a.source_uri NOT IN (SELECT source_uri FROM gone)""")
+    # Dedup decides before NER: a winner the model then rejected (ner_error) is no article,
+    # so the earlier one stays the article, and its staged duplicate row goes (``unsuperseded``)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE superseded AS
+        SELECT * FROM superseding WHERE new_id IN (
+            SELECT article_id FROM s_articles UNION ALL SELECT article_id FROM {LAKE}.articles)""")
+    con.execute("""CREATE OR REPLACE TEMP TABLE unsuperseded AS
+                   SELECT old_id FROM superseding EXCEPT SELECT old_id FROM superseded""")
     superseded, versions = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE method = 'version') FROM superseded").fetchone()
+    unsuperseded = con.execute("SELECT count(*) FROM unsuperseded").fetchone()[0]
     # ... with their method as one run gives it: ``version`` when the copy is a capture of
     # the new article's page, else what it was (a former ``version`` by its words)
     con.execute(f"""
@@ -189,6 +198,7 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     # articles the model rejected after Dedup indexed them: not fold targets for later batches
     ner_failed = con.execute("SELECT count(*) FROM s_rejects WHERE reason = 'ner_error'").fetchone()[0]
     counts = {t: sum(rows[t].values()) for t in TABLES}
+    counts["duplicates"] -= unsuperseded
     counts["replaced"] = replaced
     counts["superseded"], counts["versions_superseded"] = superseded, versions
     files_by_state = dict(con.execute(
@@ -213,6 +223,9 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
             for f in fs:
                 if rows[table][f]:
                     con.execute(f"CALL ducklake_add_data_files('{LAKE}', '{table}', ?)", [f])
+        if unsuperseded:
+            con.execute(f"""DELETE FROM {LAKE}.duplicates WHERE run_id = ?
+                            AND article_id IN (SELECT old_id FROM unsuperseded)""", [run["run_id"]])
         if superseded:
             for t in ("articles", "dedup_bands", "story_index"):
                 con.execute(f"DELETE FROM {LAKE}.{t} WHERE article_id IN (SELECT old_id FROM superseded)")
