@@ -68,6 +68,8 @@ def test_the_newest_version_of_a_page_wins_its_group_before_the_rank():
     page = page_key("https://www.news.example/live/story/?utm_source=x")
     assert page == page_key("http://news.example/live/story") == "news.example/live/story"
     assert page != page_key("https://news.example/live/other") and page_key(None) == ""
+    assert page_key("https://news.example:8443/live/story") == "news.example:8443/live/story"
+    assert page_key("http://news.example:80/live/story") == page and page_key("http://[::1") == ""
     v1 = rank_key("v1", 500, 10, prior=True, page=page, version_us=10)
     v2 = rank_key("v2", 300, 10, page=page, version_us=20)          # updated, shorter
     v3 = rank_key("v3", 300, 10, page=page, version_us=None)           # declares no time

@@ -91,11 +91,13 @@ def page_key(url: Optional[str]) -> str:
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").lower()
+        port = parts.port
     except ValueError:
         return ""
     if not host:
         return ""
     host = host[4:] if host.startswith("www.") else host
+    host += f":{port}" if port not in (None, 80, 443) else ""
     query = "&".join(sorted(q for q in parts.query.split("&") if q and not _TRACKING.match(q)))
     return host + (parts.path.rstrip("/") or "/") + ("?" + query if query else "")
 
