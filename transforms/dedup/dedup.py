@@ -170,12 +170,17 @@ def canonical_of(keys: Iterable[str]) -> str:
     return min(newest.values())
 
 
-def fold_method(node: str, canonical: str, measure: str) -> str:
-    """``version`` for an older capture of the canonical article's page; else ``exact`` (the
-    same words) or ``near``."""
-    if page_of(node) and page_of(node) == resolved(canonical)[1]:
+def method_of(page: str, canonical_page: str, measure: str) -> str:
+    """How a record of ``page`` (hashed) folds into an article of ``canonical_page``:
+    ``version`` for a capture of the same page; else ``exact`` (the same words) or ``near``."""
+    if page and page == canonical_page:
         return "version"
     return "exact" if measure == "text_hash" else "near"
+
+
+def fold_method(node: str, canonical: str, measure: str) -> str:
+    """``method_of`` for two nodes of the graph."""
+    return method_of(page_of(node), resolved(canonical)[1], measure)
 
 
 def item_rank(it: DedupItem) -> str:
@@ -185,6 +190,11 @@ def item_rank(it: DedupItem) -> str:
 
 def version_time(a: Article) -> Optional[int]:
     return a.modified_at_us if a.modified_at_us is not None else a.published_at_us
+
+
+def page_hash(a: Article) -> str:
+    """The page part of an article's node (``rank_key``)."""
+    return _page_part(page_key(a.url))
 
 
 def article_rank(a: Article) -> str:
@@ -373,12 +383,19 @@ def folds(node: str, canonical: str) -> bool:
     return canonical != node and not is_capture(node) and resolved(canonical)[0] != id_of(node)
 
 
+def with_canonical(nodes: Iterable[str]) -> List[Tuple[str, str]]:
+    """The nodes of one component -> (node, the component's canonical node) for each."""
+    nodes = list(nodes)
+    canonical = canonical_of(nodes)
+    return [(n, canonical) for n in nodes]
+
+
 def canonical_by_node(roots: Iterable[Tuple[str, str]]) -> Dict[str, str]:
     """(node, component root) pairs -> node -> its component's canonical node."""
     members: Dict[str, List[str]] = {}
     for node, root in roots:
         members.setdefault(root, []).append(node)
-    return {n: c for nodes in members.values() for c in [canonical_of(nodes)] for n in nodes}
+    return dict(pair for nodes in members.values() for pair in with_canonical(nodes))
 
 
 def _capture(rep_item: DedupItem, a: Article, v: Verdict):
@@ -392,7 +409,8 @@ def _capture(rep_item: DedupItem, a: Article, v: Verdict):
             kept=False, canonical_id=v.canonical_id))
 
 
-def _dup(copy: Article, v: Verdict) -> Duplicate:
+def _dup(copy, v: Verdict) -> Duplicate:
+    """The duplicates row of ``copy`` (an Article, or an earlier run's DedupItem)."""
     return Duplicate(copy.source_uri, copy.article_id, v.canonical_id, float(v.similarity),
                      v.method, v.measure, v.matched_id)
 
@@ -481,9 +499,7 @@ class _ResolveFn(TalliedFn, beam.DoFn):
         for prior in grouped["prior"]:
             for v in verdicts[:1]:  # a new record won this earlier article's group
                 self.superseded.inc()
-                yield beam.pvalue.TaggedOutput("duplicates", Duplicate(
-                    prior.source_uri, prior.article_id, v.canonical_id, float(v.similarity),
-                    v.method, v.measure, v.matched_id))
+                yield beam.pvalue.TaggedOutput("duplicates", _dup(prior, v))
         for rep, copies in grouped["group"]:
             if not verdicts:
                 self.kept.inc()
@@ -492,7 +508,7 @@ class _ResolveFn(TalliedFn, beam.DoFn):
                     yield beam.pvalue.TaggedOutput("index", items[0])
                 # copies with the rep's words: explained by it
                 fold = Verdict(rep.article_id, rep.article_id, "exact", "text_hash", 1.0,
-                               page_of(article_rank(rep)))
+                               page_hash(rep))
             else:
                 fold = verdicts[0]
                 self._count(fold)
@@ -504,9 +520,7 @@ class _ResolveFn(TalliedFn, beam.DoFn):
                     yield from _capture(items[0], c, fold)
                 # a copy has the rep's words, hence its edges: the rep's explanation, with the
                 # copy's own method (another run may have taken it without the rep)
-                page = page_of(article_rank(c))
-                v = fold._replace(method="version" if page and page == fold.canonical_page
-                                  else "exact" if fold.measure == "text_hash" else "near")
+                v = fold._replace(method=method_of(page_hash(c), fold.canonical_page, fold.measure))
                 self._count(v)
                 yield beam.pvalue.TaggedOutput("duplicates", _dup(c, v))
 
@@ -565,8 +579,8 @@ class Dedup(beam.PTransform):
     (``transforms.dedup.index.LookupPrior``); they take part in the canonical rule like the
     batch's own: copies of them become duplicates pointing to them, and one that a new
     record beats (a newer version of its page, a fuller copy) comes out as a duplicate
-    itself, which the commit turns into its removal from ``articles``. Options: ``threshold`` (shingle Jaccard at which two texts
-    are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
+    itself, which the commit turns into its removal from ``articles``. Options:
+    ``threshold`` (shingle Jaccard at which two texts are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
     (the folder of ``transforms.progress`` tallies, or None), ``in_memory`` (find near
     copies in one step holding all the batch's sketches, ``near_verdicts``: the same verdicts
     with a dozen fewer shuffles, for batches known to be small; default: distributed).
@@ -638,8 +652,7 @@ class Dedup(beam.PTransform):
                 roots
                 | "ByRoot" >> beam.Map(lambda nr: (nr[1], nr[0]))
                 | "Members" >> beam.GroupByKey()
-                | "Canonical" >> beam.FlatMapTuple(
-                    lambda _root, nodes: canonical_by_node((n, "") for n in nodes).items())
+                | "Canonical" >> beam.FlatMapTuple(lambda _root, nodes: with_canonical(nodes))
             )
             verdicts = (
                 {"canonical": canonical,

@@ -86,13 +86,18 @@ def first_match(item: DedupItem, order: tuple, seen: List[Seen],
     return None
 
 
+def newer(version: Optional[int], than: Optional[int]) -> bool:
+    """Whether a capture declaring ``version`` is newer than one declaring ``than``: only a
+    declared time can be (a stream has no whole to rank undated captures by)."""
+    return version is not None and (than is None or version > than)
+
+
 def supersedes(item: DedupItem, found: Found) -> bool:
     """Pure: whether ``item`` is a newer version of the page of the article it matched, that
     article being canonical (the batch rule for versions: the newest declared time; a capture
     that declares none never supersedes one in a stream, where there is no whole to rank)."""
     return (found.matched_id == found.root_id and bool(item.page_key)
-            and item.page_key == found.page_key and item.version_us is not None
-            and (found.version_us is None or item.version_us > found.version_us))
+            and item.page_key == found.page_key and newer(item.version_us, found.version_us))
 
 
 def remembered(seen: List[Seen], new: Seen, cap: int) -> List[Seen]:
@@ -116,14 +121,14 @@ class _ExactFn(beam.DoFn):
         _, article = element
         seen = first.read()
         page, version = page_key(article.url), version_time(article)
+        # state written before pages were kept holds the id alone (a job updated in place)
         canonical = seen[0] if isinstance(seen, tuple) else seen
         if canonical is None:
             first.write((article.article_id, page, version))
             yield article
         elif canonical == article.article_id:
             return  # the same record again (a file matched by two inputs): once is enough
-        elif (isinstance(seen, tuple) and page and page == seen[1] and version is not None
-              and (seen[2] is None or version > seen[2])):
+        elif isinstance(seen, tuple) and page and page == seen[1] and newer(version, seen[2]):
             first.write((article.article_id, page, version))
             yield article
         else:
@@ -222,7 +227,7 @@ def page_step(state: dict, a: Article, item: DedupItem, found: Optional[Found]):
         kept[a.article_id] = (a.source_uri, item.version_us)
         return True, []
     uri, version = kept[target]
-    if version is not None and (item.version_us is None or item.version_us <= version):
+    if not newer(item.version_us, version):
         return False, [Duplicate(a.source_uri, a.article_id, target, float(found.value), "version",
                                  found.measure, found.matched_id)]
     del kept[target]
