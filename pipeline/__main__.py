@@ -140,6 +140,8 @@ def main(argv=None) -> int:
                                     or opts.run_id == "report"):
         return fail(f"--run_id {opts.run_id!r}: use letters, digits, '.', '_' and '-' (it names "
                     "files), and not 'report'")
+    if opts.ner_processes < 0:
+        return fail("--ner_processes must be >= 0 (0: one per core, at most 4)")
     if opts.max_article_words < 0:
         return fail("--max_article_words must be >= 0 (0: no limit)")
     if opts.site_template_pages < 0:

@@ -53,6 +53,10 @@ class IngestOptions(PipelineOptions):
                             help="Installed spaCy pipeline used for NER (package name or path).")
         parser.add_argument("--ner_batch_size", type=int, default=DEFAULT_BATCH,
                             help="Articles per NER batch.")
+        parser.add_argument("--ner_processes", type=int, default=0,
+                            help="In-process runs (the default runner): processes that run the "
+                                 "NER model beside the driver, kept for the whole run; 0: one "
+                                 "per core, at most 4. Other runners' workers load their own.")
         parser.add_argument("--skip_entities", action="store_true", default=False,
                             help="Do not run NER (entities stay empty).")
         parser.add_argument("--dedup_threshold", type=float, default=DEFAULT_THRESHOLD,

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from apache_beam.io.filesystem import FileMetadata
 
 from schemas.records import FileEntry, PriorRecord
+from schemas.strings import string_tables
 
 DEFAULT_BATCH_FILES = 1000
 DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
@@ -94,8 +95,10 @@ def read_ledger(con, paths: Optional[Sequence[str]] = None) -> Ledger:
     if paths is None:
         rows = con.execute(sql).fetchall()
     else:
-        rows = con.execute(sql + " WHERE file_uri IN (SELECT unnest(?::VARCHAR[]))",
-                           [list(paths)]).fetchall() if paths else []
+        rows = []
+        if paths:
+            with string_tables(con, paths=paths) as t:
+                rows = con.execute(sql + f" WHERE file_uri IN (SELECT v FROM {t['paths']})").fetchall()
     return {uri: (size, mtime, digest, state) for uri, size, mtime, digest, state in rows}
 
 
@@ -106,9 +109,11 @@ def attach_prior_records(con, entries: List[FileEntry]) -> List[FileEntry]:
     if not changed:
         return entries
     prior: Dict[str, List[PriorRecord]] = {}
-    for uri, file_uri, digest in con.execute(
-            "SELECT source_uri, file_uri, record_hash FROM ingest_records "
-            "WHERE file_uri IN (SELECT unnest(?::VARCHAR[])) ORDER BY source_uri", [changed]).fetchall():
+    with string_tables(con, changed=changed) as t:
+        rows = con.execute("SELECT source_uri, file_uri, record_hash FROM ingest_records "
+                           f"WHERE file_uri IN (SELECT v FROM {t['changed']}) "
+                           "ORDER BY source_uri").fetchall()
+    for uri, file_uri, digest in rows:
         prior.setdefault(file_uri, []).append(PriorRecord(uri, digest))
     return [e._replace(prior_records=prior.get(e.path, [])) for e in entries]
 

@@ -205,9 +205,12 @@ class Writer:
         self.asked = json.dumps(settings(options), default=str, sort_keys=True)
         self.version = code_version()
 
-    def commit(self, batch: List, index: int, batches: int, found: int, skipped: int) -> BatchResult:
+    def commit(self, batch: List, index: int, batches: int, found: int, skipped: int,
+               following: Optional[List] = None) -> BatchResult:
         """Runs batch ``index`` of ``batches`` (FileEntry list) and commits it; ``found`` and
-        ``skipped`` are the files the run's listing found and skipped (its history)."""
+        ``skipped`` are the files the run's listing found and skipped (its history);
+        ``following``: the next batch's files, extracted ahead while this one's job waits
+        for NER (``transforms.extract.ahead``), or None."""
         con, opts, run_id = self.con, self.opts, self.run_id
         commit_id = f"{run_id}-{index:05d}-{secrets.token_hex(3)}"
         staging = staging_dir(self.output, commit_id)
@@ -221,6 +224,8 @@ class Writer:
         t_batch = time.monotonic()
         if self.warm is not None:
             self.warm.before_job()
+            if following:
+                self._extract_ahead(following)
         with self.progress.batch(index, len(batch), self.local) as tallies:
             p = beam.Pipeline(options=self.options)
             build(p, opts, batch, staging=staging, run_id=run_id, ingested_at=batch_started,
@@ -278,6 +283,21 @@ class Writer:
                                           "commit": done - t_job})
 
 
+    def _extract_ahead(self, following: List) -> None:
+        """Has the driver extract ``following`` while this batch's job waits for the NER
+        children, and announce its articles to them for the next job: they then never wait
+        for the driver's stories, write and commit in between (only with the NER children
+        of ``local_models``)."""
+        ahead, ner = self.warm.held("ahead"), self.warm.held("ner")
+        if ahead is None or not hasattr(ner, "asked"):
+            return
+        from transforms.entities.enrich import announce
+        identify = self.warm.held("language")
+        ahead.start([f.path for f in following], ner.asked, max_bytes=self.opts.max_file_bytes,
+                    max_words=self.opts.max_article_words, identify=identify,
+                    announce=lambda article: announce(ner, article, ahead=True))
+
+
 def add_counts(totals: Dict[str, int], counts: Dict[str, int]) -> None:
     for k, v in counts.items():
         totals[k] = totals.get(k, 0) + v
@@ -321,12 +341,15 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     from schemas.catalog import new_duckdb
     from transforms.extract.language import load_identifier
     from transforms.warm import Warm
-    warm, ner = Warm(), None
+    warm, ner, ahead = Warm(), None, None
     try:
         if not opts.skip_entities:
-            from transforms.entities.process import NerProcess
-            ner = NerProcess(opts.spacy_model)
+            from transforms.entities.process import NerPool, default_processes
+            from transforms.extract.ahead import ExtractAhead
+            ner = NerPool(opts.spacy_model, opts.ner_processes or default_processes())
             warm.hold("ner", lambda: ner, opts.spacy_model)
+            ahead = ExtractAhead()  # worth it only to keep the NER children busy
+            warm.hold("ahead", lambda: ahead, "ahead")
         warm.hold_from_first_job("language", load_identifier, "py3langid")
         # the stories' word frequencies (0.5 s) load while the run plans and the job starts
         from transforms.stories.features import preload
@@ -335,6 +358,8 @@ def local_models(options, opts, lake: Optional[Lake] = None):
         warm.hold_from_first_job("duckdb", lambda: new_duckdb(lake=lake), "duckdb")
         yield warm
     finally:
+        if ahead is not None:
+            ahead.stop()
         if ner is not None:
             ner.close()
 
@@ -363,7 +388,9 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         totals: Dict[str, int] = {}
         writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)
         for i, batch in enumerate(plan.batches, start=1):
-            done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped)
+            following = plan.batches[i] if i < len(plan.batches) else None
+            done = writer.commit(batch, i, len(plan.batches), plan.found, plan.skipped,
+                                 following)
             add_counts(totals, done.counts)
             say(f"batch {i}/{len(plan.batches)} committed: {done.line}")
         if plan.batches and needs_compaction(con):

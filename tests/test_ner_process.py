@@ -15,8 +15,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from conftest import SAMPLES, exited as gone, seed_text
 from schemas.records import Article
-from transforms.entities import Enrich, annotate, load_ner
-from transforms.entities.process import ModelUnavailable, NerProcess
+from transforms.entities import Enrich, annotate, chunk_spans, load_ner
+from transforms.entities.process import ModelUnavailable, NerPool, NerProcess, default_processes
 from transforms.extract import article_id, text_hash, word_count
 from transforms.extract.strip import plain_text
 from transforms.warm import Warm
@@ -86,8 +86,18 @@ def test_announced_texts_are_answered_the_same(nlp):
         assert ner.ahead == 3  # texts[0] twice and texts[1] came from what was kept
         docs = ner.pipe(texts)  # served once: computed again
         assert [[tuple(e) for e in d.ents] for d in docs] == want and ner.ahead == 3
-        ner.prefetch(texts, None)  # no language known: annotated ahead
+        ner.prefetch(texts, None)  # asked for by this job already: not annotated twice
+        assert ner.settle() == 0
+        ner.prefetch(texts, None, ahead=True)  # for the next job: annotated (no language known)
         assert ner.settle() == 3
+        ner.new_job()  # what was announced ahead for this job stays
+        assert ner.settle() == 3
+        assert [[tuple(e) for e in d.ents] for d in ner.pipe(texts)] == want and ner.ahead == 6
+        ner.prefetch(texts[:1], "en")
+        assert ner.settle() == 0  # asked for by this job already
+        ner.prefetch(texts[:2], "en", ahead=True)
+        assert ner.settle() == 2
+        ner.new_job()
         ner.new_job()  # what an earlier job announced goes
         assert ner.settle() == 0
         with pytest.raises(Exception):
@@ -137,6 +147,38 @@ def test_the_whole_graph_with_the_child_gives_the_same_articles():
         assert ner.answered >= 1
     finally:
         ner.close()
+
+
+def test_a_pool_of_children_finds_the_same_entities_and_each_text_goes_to_the_child_told_of_it(nlp):
+    """Two children: every text is annotated where it was announced (all found done), the
+    answers come back in the order asked, and an error still reaches the caller."""
+    arts = seeds()
+    want = annotate(nlp, arts, max_chars=400)
+    pool = NerPool("en_core_web_sm", 2)
+    try:
+        assert (pool.lang, pool.max_length) == (nlp.lang, nlp.max_length)
+        pieces = [a.text[s:e] for a in arts for s, e in chunk_spans(a.text, 400)]
+        for a in arts:
+            pool.prefetch([a.text[s:e] for s, e in chunk_spans(a.text, 400)], "en")
+        assert pool.settle() == len(set(pieces))
+        assert all(c.settle() > 0 for c in pool.children)  # both took a share
+        assert annotate(pool, arts, max_chars=400) == want
+        assert pool.ahead == len(pieces)  # every piece found done by the child told of it
+        assert annotate(pool, arts[::-1], max_chars=400) == want[::-1]  # asked again: computed
+        with pytest.raises(Exception):
+            pool.pipe(pieces[:3] + [None])
+        pool.new_job()
+        assert pool.settle() == 0
+    finally:
+        pool.close()
+    assert all(gone(pid) for pid in pool.pids)
+
+
+def test_the_default_pool_is_one_child_per_core_up_to_four():
+    cores = len(os.sched_getaffinity(0))
+    assert default_processes() == max(1, min(cores, 4))
+    with pytest.raises(ValueError):
+        NerPool("en_core_web_sm", 0)
 
 
 def test_a_child_never_asked_is_not_waited_for():
@@ -230,8 +272,11 @@ def test_a_run_holds_models_only_for_workers_in_its_own_process():
     with models() as warm:  # the in-memory runner: workers are threads of this process
         assert warm.holds("ner")
         ner = warm.get("ner", lambda: None, "en_core_web_sm")
-        assert isinstance(ner, NerProcess) and ner.lang == "en"
-    assert gone(ner.pid)  # ended with the run
+        assert isinstance(ner, NerPool) and ner.lang == "en"
+        assert len(ner.children) == default_processes()
+    assert all(gone(pid) for pid in ner.pids)  # ended with the run
+    with models("--ner_processes=1") as warm:
+        assert len(warm.get("ner", lambda: None, "en_core_web_sm").children) == 1
     with models("--direct_running_mode=multi_processing", "--direct_num_workers=2") as warm:
         assert warm is None  # the workers load their own
     with models("--skip_entities") as warm:  # the other models only, from the first job on

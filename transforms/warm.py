@@ -1,7 +1,7 @@
 """Heavy per-process state (the NER model, the language identifier, a DuckDB instance with
-its extensions loaded) kept alive between the Beam jobs of one run (one job per
-micro-batch, also under ``--watch``) when the jobs' workers are threads of the run's own
-process (``pipeline.run.local_models``).
+its extensions loaded, the next batch's extraction made ahead) kept alive between the Beam
+jobs of one run (one job per micro-batch, also under ``--watch``) when the jobs' workers
+are threads of the run's own process (``pipeline.run.local_models``).
 
 A ``Warm`` travels inside the DoFns that need it (pickled: only its ``shared.Shared``
 handles, i.e. keys). Workers in the process that made it acquire the objects that process
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from apache_beam.utils import shared
 
-KINDS = ("ner", "language", "duckdb")
+KINDS = ("ner", "language", "duckdb", "ahead")
 
 
 class Warm:
@@ -37,6 +37,10 @@ class Warm:
 
     def holds(self, kind: str) -> bool:
         return kind in self._held
+
+    def held(self, kind: str) -> Any:
+        """The object this process holds of ``kind``, or None."""
+        return self._held.get(kind)
 
     def here(self) -> bool:
         """Whether this is the process that made this ``Warm`` (and holds its objects)."""

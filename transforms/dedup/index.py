@@ -17,6 +17,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from schemas.records import DedupItem
+from schemas.strings import string_tables
 from transforms.dedup import minhash
 
 STAGE = "dedup"
@@ -59,18 +60,19 @@ def from_row(row: Dict, num_perm: int, shingle: int) -> DedupItem:
 MIN_ESTIMATE = 0.2
 
 # Earlier records of the files this batch takes again are left out: the commit replaces
-# them, so nothing may fold into them (not even a record of another file).
+# them, so nothing may fold into them (not even a record of another file). The lists of keys
+# are tables (``schemas.strings``) named in each query.
 _NOT_RETAKEN = ("source_uri NOT IN (SELECT source_uri FROM ingest_records "
-                "WHERE file_uri IN (SELECT unnest(?::VARCHAR[])))")
+                "WHERE file_uri IN (SELECT v FROM {retaken}))")
 _BAND_HITS_SQL = f"""
 SELECT i.article_id, i.signature, list(b.band_key) AS keys
 FROM dedup_bands b JOIN dedup_index i USING (article_id)
-WHERE b.band_key IN (SELECT unnest(?::VARCHAR[])) AND i.num_perm = ? AND i.{_NOT_RETAKEN}
+WHERE b.band_key IN (SELECT v FROM {{keys}}) AND i.num_perm = ? AND i.{_NOT_RETAKEN}
 GROUP BY ALL
 """
 _FETCH_SQL = f"""
 SELECT * FROM dedup_index
-WHERE (text_hash IN (SELECT unnest(?::VARCHAR[])) OR article_id IN (SELECT unnest(?::VARCHAR[])))
+WHERE (text_hash IN (SELECT v FROM {{hashes}}) OR article_id IN (SELECT v FROM {{near}}))
   AND kept IS NOT false AND {_NOT_RETAKEN}
 """
 # Earlier captures of the batch's pages that folded (duplicates), with the article each
@@ -80,7 +82,7 @@ _CAPTURES_SQL = f"""
 SELECT i.*, d.canonical_id, c.page_key AS canonical_page
 FROM dedup_index i JOIN duplicates d USING (article_id)
 LEFT JOIN dedup_index c ON c.article_id = d.canonical_id
-WHERE i.page_key IN (SELECT unnest(?::VARCHAR[])) AND i.kept = false AND i.{_NOT_RETAKEN}
+WHERE i.page_key IN (SELECT v FROM {{pages}}) AND i.kept = false AND i.{_NOT_RETAKEN}
 """
 
 
@@ -125,28 +127,31 @@ class _LookupFn(beam.DoFn):
                 for k in minhash.band_keys(sig, self.bands, self.rows):
                     by_key.setdefault(k, []).append(sig)
         near = []
-        if by_key:
-            for article_id, signature, keys in self.con.execute(
-                    _BAND_HITS_SQL, [sorted(by_key), self.num_perm, self.retaken]).fetchall():
-                self.hits.inc()
-                prior = np.frombuffer(signature, dtype=np.uint32)
-                if near_enough(prior, (s for k in keys for s in by_key[k])):
-                    near.append(article_id)
-        rows = []
-        pages = sorted({it.page_key for it in items if it.page_key})
-        if pages:
-            rows = self._rows(_CAPTURES_SQL, [pages, self.retaken])
-            near += [r["canonical_id"] for r in rows]  # each capture with its article
-        hashes = sorted({it.text_hash for it in items})
-        rows += self._rows(_FETCH_SQL, [hashes, near, self.retaken])
+        with string_tables(self.con, retaken=self.retaken, keys=sorted(by_key)) as t:
+            if by_key:
+                for article_id, signature, keys in self.con.execute(
+                        _BAND_HITS_SQL.format(**t), [self.num_perm]).fetchall():
+                    self.hits.inc()
+                    prior = np.frombuffer(signature, dtype=np.uint32)
+                    if near_enough(prior, (s for k in keys for s in by_key[k])):
+                        near.append(article_id)
+            rows = []
+            pages = sorted({it.page_key for it in items if it.page_key})
+            if pages:
+                with string_tables(self.con, pages=pages) as p:
+                    rows = self._rows(_CAPTURES_SQL.format(**t, **p))
+                near += [r["canonical_id"] for r in rows]  # each capture with its article
+            hashes = sorted({it.text_hash for it in items})
+            with string_tables(self.con, hashes=hashes, near=near) as f:
+                rows += self._rows(_FETCH_SQL.format(**t, **f))
         for row in rows:
             self.found.inc()
             if row["num_perm"] != self.num_perm or row["shingle_words"] != self.shingle:
                 self.other.inc()
             yield from_row(row, self.num_perm, self.shingle)
 
-    def _rows(self, sql: str, params) -> List[Dict]:
-        cur = self.con.execute(sql, params)
+    def _rows(self, sql: str) -> List[Dict]:
+        cur = self.con.execute(sql)
         names = [d[0] for d in cur.description]
         return [dict(zip(names, values)) for values in cur.fetchall()]
 

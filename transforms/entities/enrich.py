@@ -116,12 +116,19 @@ class _AnnounceFn(beam.DoFn):
 
     def process(self, article: Article):
         if self.ner is not None:
-            # the pieces annotate() will send (it cuts below the model's max_length too)
-            longest = self.ner.known_max_length()
-            cut = min(self.max_chars, longest - 1) if longest else self.max_chars
-            spans = chunk_spans(article.text, cut)
-            self.ner.prefetch([article.text[s:e] for s, e in spans], article.language)
+            announce(self.ner, article, self.max_chars)
         yield article
+
+
+def announce(ner, article: Article, max_chars: int = DEFAULT_CHUNK_CHARS,
+             ahead: bool = False) -> None:
+    """Tells a model held in child processes (``process.NerProcess``/``NerPool``) of the
+    pieces ``annotate`` will send for ``article`` (it cuts them below the model's
+    ``max_length`` too); ``ahead``: for the next job."""
+    longest = ner.known_max_length()
+    cut = min(max_chars, longest - 1) if longest else max_chars
+    spans = chunk_spans(article.text, cut)
+    ner.prefetch([article.text[s:e] for s, e in spans], article.language, ahead)
 
 
 class AnnounceToNer(beam.PTransform):

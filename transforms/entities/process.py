@@ -88,7 +88,7 @@ class _Inbox:
     def __init__(self, requests):
         self._cond = threading.Condition()
         self._asks: "collections.deque" = collections.deque()
-        self.announced: "collections.deque" = collections.deque()   # (text, language)
+        self.announced: "collections.deque" = collections.deque()   # (text, language, job)
         self.announced_chars = 0
         self.kept_chars = 0   # of texts annotated ahead and kept (the serving loop says)
         self.closed = False
@@ -102,14 +102,17 @@ class _Inbox:
                     break
                 with self._cond:
                     if message[0] == "prefetch":
-                        for text in message[1]:
+                        _, texts, language, job = message
+                        for text in texts:
                             size = len(text) if isinstance(text, str) else 0
                             if self.announced_chars + self.kept_chars + size <= PREFETCH_CHARS:
-                                self.announced.append((text, message[2]))
+                                self.announced.append((text, language, job))
                                 self.announced_chars += size
                     elif message[0] == "forget":
-                        self.announced.clear()
-                        self.announced_chars = 0
+                        job = message[1]
+                        left = [a for a in self.announced if a[2] >= job]
+                        self.announced = collections.deque(left)
+                        self.announced_chars = sum(len(t) for t, _, _ in left if isinstance(t, str))
                         self._asks.append(message)
                     else:
                         self._asks.append(message)
@@ -134,7 +137,7 @@ class _Inbox:
 
     def _take(self):
         taken = [self.announced.popleft() for _ in range(min(BATCH, len(self.announced)))]
-        self.announced_chars -= sum(len(t) for t, _ in taken if isinstance(t, str))
+        self.announced_chars -= sum(len(t) for t, _, _ in taken if isinstance(t, str))
         return ("prefetch", taken)
 
     def announced_batch(self):
@@ -148,15 +151,22 @@ class _Inbox:
             self.kept_chars += chars
 
 
-def _annotate_ahead(nlp, announced, kept: dict, inbox: "_Inbox") -> None:
-    """Annotates announced (text, language) pairs into ``kept``: those in the model's
-    language (``model.in_model_language``), not kept yet, and short enough; a text the model
-    refuses is left out."""
+def _annotate_ahead(nlp, announced, kept: dict, jobs: dict, served: dict,
+                    inbox: "_Inbox") -> None:
+    """Annotates announced (text, language, job) triples into ``kept`` (and the latest job
+    each was announced for into ``jobs``): those in the model's language
+    (``model.in_model_language``), not kept yet, not asked for already by that job
+    (``served``: text -> the job that asked; a text asked for before its turn came is
+    annotated once, when asked), and short enough; a text the model refuses is left out."""
     from transforms.entities.model import in_model_language
+    announced = [(t, language, job) for t, language, job in announced
+                 if isinstance(t, str) and served.get(t, -1) < job]
+    for t, _, job in announced:
+        if job > jobs.get(t, -1):
+            jobs[t] = job
     texts = list(dict.fromkeys(
-        t for t, language in announced
-        if in_model_language(language, nlp.lang)
-        and isinstance(t, str) and t not in kept and len(t) < nlp.max_length))
+        t for t, language, _ in announced
+        if in_model_language(language, nlp.lang) and t not in kept and len(t) < nlp.max_length))
     try:
         done = dict(zip(texts, (_spans(d) for d in nlp.pipe(texts, batch_size=BATCH))))
     except Exception:  # noqa: BLE001 (one text spoils the batch: each on its own)
@@ -174,13 +184,14 @@ def serve(model: str, requests, answers) -> int:
     """The child: loads ``model`` (``load_ner``), says ``("ready", lang, max_length)`` (or
     ``("failed", why)``), then takes requests until ``requests`` ends:
 
-    - ``("prefetch", texts, language)``: no answer; the texts (of an article in
-      ``language``, skipped where the model is for another one) are annotated whenever
-      nothing is asked, and kept;
+    - ``("prefetch", texts, language, job)``: no answer; the texts (of an article in
+      ``language``, skipped where the model is for another one, for the parent's job number
+      ``job``) are annotated whenever nothing is asked, and kept;
     - ``("pipe", texts, batch_size)``: answered first with ``("spans", [[(start, end,
       label), ...] per text], how many came from what was kept)``, or ``("error", exception
       type, message)``;
-    - ``("forget",)``: a new job; what was announced or kept goes;
+    - ``("forget", job)``: job number ``job`` begins; what was announced or kept for
+      earlier jobs goes (texts announced ahead, for this job or later ones, stay);
     - ``("settle",)``: answered with ``("settled", how many texts are kept)`` once every
       text announced before it is annotated.
 
@@ -195,21 +206,29 @@ def serve(model: str, requests, answers) -> int:
         return 1
     _send(answers, ("ready", nlp.lang, nlp.max_length))
     kept: "dict[str, list]" = {}
+    jobs: "dict[str, int]" = {}    # the latest job each kept (or announced) text is for
+    served: "dict[str, int]" = {}  # texts asked for, and the job that asked
+    job = 0                        # the parent's job under way
     while True:
         message = inbox.next()
         if message is None:
             return 0
         if message[0] == "forget":
-            inbox.kept(-sum(map(len, kept)))
-            kept.clear()
+            job = message[1]
+            old = [t for t in kept if jobs.get(t, -1) < job]
+            inbox.kept(-sum(map(len, old)))
+            for t in old:
+                del kept[t]
+            jobs = {t: j for t, j in jobs.items() if j >= job}
+            served.clear()
             continue
         if message[0] == "settle":  # everything announced so far annotated first
             while (batch := inbox.announced_batch()) is not None:
-                _annotate_ahead(nlp, batch[1], kept, inbox)
+                _annotate_ahead(nlp, batch[1], kept, jobs, served, inbox)
             _send(answers, ("settled", len(kept)))
             continue
         if message[0] == "prefetch":
-            _annotate_ahead(nlp, message[1], kept, inbox)
+            _annotate_ahead(nlp, message[1], kept, jobs, served, inbox)
             continue
         _, texts, batch_size = message
         missing = list(dict.fromkeys(t for t in texts if t not in kept))
@@ -220,10 +239,14 @@ def serve(model: str, requests, answers) -> int:
             continue
         hits = sum(t in kept for t in texts)
         _send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts], hits))
-        served = {t for t in texts if t in kept}
-        for t in served:  # kept no longer
+        for t in texts:
+            if isinstance(t, str):
+                served[t] = job
+        taken = {t for t in texts if t in kept}
+        for t in taken:  # kept no longer
             del kept[t]
-        inbox.kept(-sum(map(len, served)))
+            jobs.pop(t, None)
+        inbox.kept(-sum(map(len, taken)))
 
 
 def _error(name: str, message: str) -> Exception:
@@ -271,6 +294,7 @@ class NerProcess:
         self._writing = threading.Lock() # one message at a time on the child's input
         self._local = None           # the pipeline loaded here, after the child failed
         self._meta: Optional[tuple] = None   # (lang, max_length) from the child
+        self.job = 0                 # this job's number (new_job counts them)
         self.answered = 0            # requests the child answered
         self.ahead = 0               # texts of those answers annotated ahead (announced)
         self._failed: Optional[ModelUnavailable] = None
@@ -346,13 +370,14 @@ class NerProcess:
                     return [Doc([Ent(*s) for s in spans]) for spans in answer[1]]
             return list(self._local.pipe(texts, batch_size=batch_size))
 
-    def prefetch(self, texts: Sequence[str], language: Optional[str]) -> None:
+    def prefetch(self, texts: Sequence[str], language: Optional[str], ahead: bool = False) -> None:
         """Announces the texts of one article in ``language``: the child annotates them while
         this process does other work, and a later ``pipe`` of the same texts is answered
-        from that. Never waits for an answer; does nothing once the model runs here."""
+        from that. ``ahead``: for the next job (they outlive this job's end). Never waits for
+        an answer; does nothing once the model runs here."""
         if self._local is not None or self._failed is not None:
             return
-        self._tell(("prefetch", list(texts), language))
+        self._tell(("prefetch", list(texts), language, self.job + int(ahead)))
 
     def settle(self) -> int:
         """Waits until the child has annotated every text announced so far; how many texts
@@ -367,10 +392,12 @@ class NerProcess:
             return answer[1] if answer and answer[0] == "settled" else 0
 
     def new_job(self) -> None:
-        """What was announced for an earlier job is not asked for any more: the child lets it
-        go (``transforms.warm.Warm.before_job`` calls this)."""
+        """A new job begins: what was announced for earlier ones is not asked for any more,
+        and the child lets it go; what was announced ahead for this one stays
+        (``transforms.warm.Warm.before_job`` calls this)."""
+        self.job += 1
         if self._local is None and self._failed is None:
-            self._tell(("forget",))
+            self._tell(("forget", self.job))
 
     def known_max_length(self) -> Optional[int]:
         """The model's ``max_length`` if the child has said it, without waiting."""
@@ -389,6 +416,115 @@ class NerProcess:
         if self._meta is None and self._proc.poll() is None:
             self._proc.kill()
         self._stopper()
+
+
+def default_processes() -> int:
+    """NER children for a run on this machine: one per core the process may use, at most
+    ``MAX_PROCESSES``. The driver's own Beam work (read, extract, dedup, write) takes about a
+    fifth of the CPU that NER takes, so it shares the cores with them rather than keep one
+    idle for itself; past four children the driver's one thread of extraction, not NER,
+    bounds the run (more cores: run ``multi_processing`` or on a cluster)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
+
+
+MAX_PROCESSES = 4
+
+
+class NerPool:
+    """``processes`` ``NerProcess`` children of the same ``model``, seen as one: the same
+    interface (``lang``, ``max_length``, ``pipe``, ``prefetch``, ``settle``, ``new_job``,
+    ``known_max_length``, ``close``).
+
+    A text always goes to the same child (by its hash in this process): the child that was
+    told of it ahead (``prefetch``) is the one asked for it, so announced texts are
+    annotated on every core at once and found done. ``pipe`` sends each child its share and
+    waits for all of them; the answers come back in the order asked. Each text is annotated
+    on its own by the same model loaded the same way, so the entities do not depend on how
+    many children there are or which one took a text."""
+
+    def __init__(self, model: str, processes: int = 1):
+        if processes < 1:
+            raise ValueError(f"NerPool needs at least one process, not {processes}")
+        self.model = model
+        self.children = [NerProcess(model) for _ in range(processes)]
+        self._asking = None  # threads that wait for the children's answers, made on first use
+        # set once this job asks for entities: its articles are all extracted by then (NER
+        # comes after Dedup's shuffles), so the driver may extract the next batch's
+        self.asked = threading.Event()
+
+    @property
+    def pids(self) -> List[int]:
+        return [c.pid for c in self.children]
+
+    @property
+    def answered(self) -> int:
+        return sum(c.answered for c in self.children)
+
+    @property
+    def ahead(self) -> int:
+        return sum(c.ahead for c in self.children)
+
+    def _child(self, text) -> int:
+        return hash(text) % len(self.children) if isinstance(text, str) else 0
+
+    @property
+    def lang(self) -> str:
+        return self.children[0].lang
+
+    @property
+    def max_length(self) -> int:
+        return min(c.max_length for c in self.children)
+
+    def known_max_length(self) -> Optional[int]:
+        known = [c.known_max_length() for c in self.children]
+        return None if None in known else min(known)
+
+    def pipe(self, texts: Sequence[str], batch_size: int = BATCH):
+        texts = list(texts)
+        self.asked.set()
+        if len(self.children) == 1:
+            return self.children[0].pipe(texts, batch_size)
+        shares: "dict[int, list]" = {}
+        for i, t in enumerate(texts):
+            shares.setdefault(self._child(t), []).append(i)
+        if len(shares) == 1:
+            (c, _), = shares.items()
+            return self.children[c].pipe(texts, batch_size)
+        if self._asking is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._asking = ThreadPoolExecutor(len(self.children), thread_name_prefix="ner-ask")
+        asked = {c: self._asking.submit(self.children[c].pipe, [texts[i] for i in idx], batch_size)
+                 for c, idx in shares.items()}
+        docs: list = [None] * len(texts)
+        for c, idx in shares.items():
+            for i, d in zip(idx, asked[c].result()):  # a child's error is raised here
+                docs[i] = d
+        return docs
+
+    def prefetch(self, texts: Sequence[str], language: Optional[str], ahead: bool = False) -> None:
+        shares: "dict[int, list]" = {}
+        for t in texts:
+            shares.setdefault(self._child(t), []).append(t)
+        for c, share in shares.items():
+            self.children[c].prefetch(share, language, ahead)
+
+    def settle(self) -> int:
+        return sum(c.settle() for c in self.children)
+
+    def new_job(self) -> None:
+        self.asked.clear()
+        for c in self.children:
+            c.new_job()
+
+    def close(self) -> None:
+        for c in self.children:
+            c.close()
+        if self._asking is not None:
+            self._asking.shutdown(wait=False)
 
 
 def main(model: str) -> None:

@@ -189,10 +189,16 @@ class ExtractFn(TalliedFn, beam.DoFn):
         super().setup()
         self.identify = (self.warm.get("language", load_identifier, "py3langid") if self.warm
                          else load_identifier())
+        # the driver's extraction of this batch ahead of its job (``ahead.ExtractAhead``),
+        # for workers in the process that holds it
+        self.ahead = (self.warm.get("ahead", lambda: None, "ahead")
+                      if self.warm is not None and self.warm.here() else None)
 
     def process(self, rec: RawRecord):
         start = time.perf_counter()
-        out = extract_record(rec, self.identify, self.max_words)
+        out = self.ahead.take(rec) if self.ahead is not None else None
+        if out is None:
+            out = extract_record(rec, self.identify, self.max_words)
         self.tally.add(1, time.perf_counter() - start, rejected=int(isinstance(out, Reject)))
         if isinstance(out, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, out)

@@ -21,6 +21,7 @@ import duckdb
 from apache_beam.io.filesystems import FileSystems
 
 from schemas.catalog import LAKE, data_path
+from schemas.strings import string_tables
 from schemas.tables import STAGED, TABLES
 from transforms.sink.parquet import MANIFEST, manifest_path, read_manifest
 
@@ -98,13 +99,14 @@ def _redirects(con, threshold: float) -> List[tuple]:
     names = [x[0] for x in cur.description]
     old = [dict(zip(names, r)) for r in cur.fetchall()]
     wanted = sorted({o["target_id"] for o in old if o["target_id"]})
-    cur = con.execute(f"""
-        SELECT * FROM s_dedup_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))
-        UNION ALL BY NAME
-        SELECT * EXCLUDE (run_id) FROM {LAKE}.dedup_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))""",
-                      [wanted, wanted])
-    names = [x[0] for x in cur.description]
-    targets = {r["article_id"]: r for r in (dict(zip(names, v)) for v in cur.fetchall())}
+    with string_tables(con, wanted=wanted) as t:
+        cur = con.execute(f"""
+            SELECT * FROM s_dedup_index WHERE article_id IN (SELECT v FROM {t['wanted']})
+            UNION ALL BY NAME
+            SELECT * EXCLUDE (run_id) FROM {LAKE}.dedup_index
+            WHERE article_id IN (SELECT v FROM {t['wanted']})""")
+        names = [x[0] for x in cur.description]
+        targets = {r["article_id"]: r for r in (dict(zip(names, v)) for v in cur.fetchall())}
     out = []
     for o in old:
         t = targets.get(o["target_id"])
