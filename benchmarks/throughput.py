@@ -176,13 +176,16 @@ MODES = ("in_process", "multi_processing")
 def run_pipeline(input_dir: str, output_dir: str, mode: str, workers: int, batch_files: int,
                  *extra: str):
     """Runs ``python -m pipeline`` as a user does, with its defaults except what is named:
-    ``mode`` "in_process" (the default runner, nothing added) or "multi_processing"
+    ``mode`` "in_process" (the default runner, with ``workers`` NER processes: the default
+    on a machine of that many cores) or "multi_processing"
     (``--direct_running_mode=multi_processing --direct_num_workers=workers``);
     ``batch_files`` None: the default micro-batches."""
     cmd = [sys.executable, "-m", "pipeline", "--input", input_dir, "--output", output_dir,
            "--overwrite"]
     if mode == "multi_processing":
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    elif "--skip_entities" not in extra:
+        cmd.append(f"--ner_processes={workers}")  # on this machine's cores: its default
     if batch_files is not None:
         cmd.append(f"--batch_files={batch_files}")
     return timed(cmd + list(extra))

@@ -93,3 +93,22 @@ def test_the_run_history_keeps_no_secret(tmp_path):
     assert asked["catalog"] == "postgresql://news:***@db/lake"
     assert asked["beam"]["s3_secret_access_key"] == "***"
     assert asked["beam"]["s3_endpoint_url"] == "http://127.0.0.1:1"
+
+
+def test_lists_of_strings_reach_queries_as_tables_and_leave_with_the_block():
+    """``schemas.strings``: any strings (commas, quotes, unicode, empty) read back exactly,
+    two blocks on one connection never meet, and nothing stays registered."""
+    import duckdb
+    from schemas.strings import string_tables
+    con = duckdb.connect()
+    values = ["a,b", "it's", "Zürich", "", "x" * 1000] + [f"k{i:05d}" for i in range(40000)]
+    with string_tables(con, keys=values, other=["a,b"]) as t, string_tables(con, keys=[]) as u:
+        assert t["keys"] != u["keys"]
+        assert sorted(r[0] for r in con.execute(f"SELECT v FROM {t['keys']}").fetchall()) == sorted(values)
+        assert con.execute(f"SELECT count(*) FROM {u['keys']}").fetchone() == (0,)
+        assert con.execute(f"SELECT count(*) FROM {t['keys']} WHERE v IN (SELECT v FROM {t['other']})"
+                           ).fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'strings_%'"
+                           ).fetchone() == (3,)
+    left = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'strings_%'").fetchone()
+    assert left == (0,)

@@ -1,0 +1,131 @@
+"""Cost per batch as the lake grows: seconds and peak memory of each micro-batch of one run.
+
+    .venv/bin/python -m benchmarks.growth [--n 50000] [--batch_files 1000] [--ner]
+                                          [--workers 0] [--keep DIR]
+
+Generates N ~500-word HTML pages (the throughput benchmark's, one in twenty a planted exact
+or copy-edited copy of an earlier page, so that lookups against earlier batches find
+something), runs the pipeline once over them with the default micro-batches (without NER
+unless ``--ner``), and prints, for the first batch and for the batches that end at about a
+tenth, a quarter, half and all of the pages:
+
+- the batch's seconds, from its start to the next batch's start (its Beam job, its commit
+  and the driver's work in between), and the job's own stage seconds from the run history;
+- the peak resident memory of the driver (and, with ``--workers``, of the largest worker)
+  while the batch ran, sampled from /proc every 0.2 s;
+- the earlier articles its lookups fetched (its band hits);
+
+then the last batch's figures over the first's, beside the target (within 10%). The first
+batch looks nothing up (the lake is empty), so the second batch is printed too.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Tuple
+
+from benchmarks.throughput import PeakRss, write_pages
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class RssTimeline(PeakRss):
+    """Samples every process of a tree; keeps (time, driver RSS, largest other RSS)."""
+
+    def __init__(self, root_pid: int, every: float = 0.2):
+        super().__init__(root_pid, every)
+        self.samples: List[Tuple[float, int, int]] = []
+
+    def run(self):
+        while not self.stop.is_set():
+            rss: Dict[int, int] = {}
+            for pid in self._tree():
+                try:
+                    with open(f"/proc/{pid}/status") as f:
+                        rss[pid] = next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+                except (OSError, StopIteration):
+                    continue
+            others = [v for p, v in rss.items() if p != self.root]
+            self.samples.append((time.time(), rss.get(self.root, 0), max(others, default=0)))
+            time.sleep(self.every)
+
+
+def batches(output: str) -> List[tuple]:
+    """(batch, started epoch s, job stage seconds) of the run in ``output``, in order."""
+    import json
+    from schemas.views import connect
+    con = connect(output)
+    rows = con.execute("SELECT batch, epoch(started_at), timings, articles FROM runs "
+                       "ORDER BY batch").fetchall()
+    con.close()
+    return [(b, s, json.loads(t).get("stages", {}), a) for b, s, t, a in rows]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=50000)
+    ap.add_argument("--batch_files", type=int, default=None,
+                    help="default: the pipeline's default micro-batches")
+    ap.add_argument("--ner", action="store_true", help="with NER (default: --skip_entities)")
+    ap.add_argument("--workers", type=int, default=0, help="0: the in-process runner")
+    ap.add_argument("--keep", default=None, help="write pages and lake here (kept)")
+    args = ap.parse_args(argv)
+    tmp = args.keep or tempfile.mkdtemp(prefix="growth-")
+    pages, out = os.path.join(tmp, "pages"), os.path.join(tmp, "out")
+    if not os.path.isdir(pages):
+        write_pages(pages, args.n, 0.05)
+    cmd = [sys.executable, "-m", "pipeline", "--input", pages, "--output", out, "--overwrite",
+           "--quiet"]
+    if args.batch_files is not None:
+        cmd.append(f"--batch_files={args.batch_files}")
+    if not args.ner:
+        cmd.append("--skip_entities")
+    if args.workers:
+        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = RssTimeline(proc.pid)
+    sampler.start()
+    printed, _ = proc.communicate()
+    end = time.time()
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"the pipeline failed:\n{printed[-3000:]}")
+    runs = batches(out)
+    starts = [s for _, s, _, _ in runs] + [end]
+    print(f"{args.n} pages, {len(runs)} batches, {'NER on' if args.ner else 'no NER'}, "
+          f"{args.workers or 'in-process'} worker(s): {end - t0:.1f} s in all")
+    print(f"{'batch':>6} {'articles before':>16} {'seconds':>8} {'extract':>8} {'dedup':>7} "
+          f"{'stories':>8} {'driver MiB':>11} {'worker MiB':>11}")
+    rows, before = [], 0
+    for i, (b, s, stages, articles) in enumerate(runs):
+        window = [x for x in sampler.samples if starts[i] <= x[0] < starts[i + 1]]
+        rows.append((b, before, starts[i + 1] - starts[i], stages,
+                     max((x[1] for x in window), default=0), max((x[2] for x in window), default=0)))
+        before += articles or 0
+    marks = {0, 1, len(rows) - 1} | {min(len(rows) - 1, round(len(rows) * f) - 1) for f in (0.1, 0.25, 0.5)}
+    for i in sorted(m for m in marks if 0 <= m < len(rows)):
+        b, prior, secs, st, drv, wrk = rows[i]
+        print(f"{b:>6} {prior:>16,} {secs:>8.1f} {st.get('extract', 0):>8.1f} {st.get('dedup', 0):>7.1f} "
+              f"{st.get('stories', 0):>8.1f} {drv / 2**20:>11.0f} {wrk / 2**20 if wrk else 0:>11.0f}")
+    if len(rows) >= 3:
+        # the first batch looks nothing up: compare the last with the second as well
+        for label, ref in (("first", rows[0]), ("second", rows[1])):
+            print(f"last batch / {label}: seconds {rows[-1][2] / ref[2]:.2f}, driver peak RSS "
+                  f"{rows[-1][4] / ref[4]:.2f} (target: within 10%, 0.90-1.10)")
+        mid = rows[len(rows) // 2:]
+        print(f"seconds per batch, second half of the run: mean {sum(r[2] for r in mid) / len(mid):.1f}; "
+              f"first half after batch 1: {sum(r[2] for r in rows[1:len(rows) // 2]) / max(1, len(rows) // 2 - 1):.1f}")
+    if not args.keep:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
