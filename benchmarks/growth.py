@@ -5,9 +5,12 @@
 
 Generates N ~500-word HTML pages (the throughput benchmark's, one in twenty a planted exact
 or copy-edited copy of an earlier page, so that lookups against earlier batches find
-something), runs the pipeline once over them with the default micro-batches (without NER
-unless ``--ner``), and prints, for the first batch and for the batches that end at about a
-tenth, a quarter, half and all of the pages:
+something), dated as a feed that a daily scheduled run takes: ``--per_day`` pages a day, in
+file order (``--per_day 0``: the throughput benchmark's dates, 90 days that every batch
+covers, so that each batch's story lookup reaches the whole lake). It runs the pipeline once
+over them with the default micro-batches (without NER unless ``--ner``), and prints, for
+the first batch and for the batches that end at about a tenth, a quarter, half and all of
+the pages:
 
 - the batch's seconds, from its start to the next batch's start (its Beam job, its commit
   and the driver's work in between), and the job's own stage seconds from the run history;
@@ -54,6 +57,23 @@ class RssTimeline(PeakRss):
             time.sleep(self.every)
 
 
+def dated_by_arrival(folder: str, per_day: int) -> None:
+    """Gives page i the publication date ``i // per_day`` days after 2024-01-01 (a planted
+    copy keeps its original's page, so it is dated on the day it lands, like a reprint)."""
+    import datetime
+    import re
+    start = datetime.date(2024, 1, 1)
+    for i, name in enumerate(sorted(os.listdir(folder))):
+        path = os.path.join(folder, name)
+        with open(path, encoding="utf-8") as f:
+            html = f.read()
+        day = start + datetime.timedelta(days=i // per_day)
+        html = re.sub(r"(article:published_time' content=')[^']*'",
+                      lambda m: f"{m.group(1)}{day.isoformat()}T08:00:00Z'", html, count=1)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(html)
+
+
 def batches(output: str) -> List[tuple]:
     """(batch, started epoch s, job stage seconds) of the run in ``output``, in order."""
     import json
@@ -71,6 +91,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch_files", type=int, default=None,
                     help="default: the pipeline's default micro-batches")
     ap.add_argument("--ner", action="store_true", help="with NER (default: --skip_entities)")
+    ap.add_argument("--per_day", type=int, default=1000,
+                    help="pages published a day, in file order; 0: every batch covers the "
+                         "same 90 days")
     ap.add_argument("--workers", type=int, default=0, help="0: the in-process runner")
     ap.add_argument("--keep", default=None, help="write pages and lake here (kept)")
     args = ap.parse_args(argv)
@@ -78,6 +101,8 @@ def main(argv=None) -> int:
     pages, out = os.path.join(tmp, "pages"), os.path.join(tmp, "out")
     if not os.path.isdir(pages):
         write_pages(pages, args.n, 0.05)
+        if args.per_day:
+            dated_by_arrival(pages, args.per_day)
     cmd = [sys.executable, "-m", "pipeline", "--input", pages, "--output", out, "--overwrite",
            "--quiet"]
     if args.batch_files is not None:
@@ -98,7 +123,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"the pipeline failed:\n{printed[-3000:]}")
     runs = batches(out)
     starts = [s for _, s, _, _ in runs] + [end]
-    print(f"{args.n} pages, {len(runs)} batches, {'NER on' if args.ner else 'no NER'}, "
+    print(f"{args.n} pages ({args.per_day or 'the same 90 days'} a day), {len(runs)} batches, "
+          f"{'NER on' if args.ner else 'no NER'}, "
           f"{args.workers or 'in-process'} worker(s): {end - t0:.1f} s in all")
     print(f"{'batch':>6} {'articles before':>16} {'seconds':>8} {'extract':>8} {'dedup':>7} "
           f"{'stories':>8} {'driver MiB':>11} {'worker MiB':>11}")
