@@ -12,14 +12,16 @@ over them with the default micro-batches (without NER unless ``--ner``), and pri
 the first batch and for the batches that end at about a tenth, a quarter, half and all of
 the pages:
 
-- the batch's seconds, from its start to the next batch's start (its Beam job, its commit
-  and the driver's work in between), and the job's own stage seconds from the run history;
+- the batch's seconds, from its start to the line that says it committed (its Beam job and
+  its commit; the run's compaction and report after the last one are not in it), and the
+  job's own stage seconds from the run history;
 - the peak resident memory of the driver (and, with ``--workers``, of the largest worker)
   while the batch ran, sampled from /proc every 0.2 s;
 - the earlier articles its lookups fetched (its band hits);
 
-then the last batch's figures over the first's, beside the target (within 10%). The first
-batch looks nothing up (the lake is empty), so the second batch is printed too.
+then the last batch's figures over the first's and the second's (the first looks nothing up:
+the lake is empty), beside the target (within 10%), the means of the first and last tenth
+of the batches, and every batch's figures.
 """
 from __future__ import annotations
 
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
         if args.per_day:
             dated_by_arrival(pages, args.per_day)
     cmd = [sys.executable, "-m", "pipeline", "--input", pages, "--output", out, "--overwrite",
-           "--quiet"]
+           "--progress_interval", "3600"]
     if args.batch_files is not None:
         cmd.append(f"--batch_files={args.batch_files}")
     if not args.ner:
@@ -115,14 +117,21 @@ def main(argv=None) -> int:
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sampler = RssTimeline(proc.pid)
     sampler.start()
-    printed, _ = proc.communicate()
+    committed, printed = [], []
+    for line in proc.stdout:  # each batch ends when its line says it committed
+        printed.append(line)
+        if line.startswith("batch ") and " committed" in line:
+            committed.append(time.time())
+    proc.wait()
     end = time.time()
     sampler.stop.set()
     sampler.join()
     if proc.returncode != 0:
-        raise SystemExit(f"the pipeline failed:\n{printed[-3000:]}")
+        raise SystemExit(f"the pipeline failed:\n{''.join(printed)[-3000:]}")
     runs = batches(out)
-    starts = [s for _, s, _, _ in runs] + [end]
+    # a batch: from its start to its commit (the run's compaction and report come after)
+    starts = [s for _, s, _, _ in runs]
+    ends = committed if len(committed) == len(runs) else starts[1:] + [end]
     print(f"{args.n} pages ({args.per_day or 'the same 90 days'} a day), {len(runs)} batches, "
           f"{'NER on' if args.ner else 'no NER'}, "
           f"{args.workers or 'in-process'} worker(s): {end - t0:.1f} s in all")
@@ -130,8 +139,8 @@ def main(argv=None) -> int:
           f"{'stories':>8} {'driver MiB':>11} {'worker MiB':>11}")
     rows, before = [], 0
     for i, (b, s, stages, articles) in enumerate(runs):
-        window = [x for x in sampler.samples if starts[i] <= x[0] < starts[i + 1]]
-        rows.append((b, before, starts[i + 1] - starts[i], stages,
+        window = [x for x in sampler.samples if starts[i] <= x[0] < ends[i]]
+        rows.append((b, before, ends[i] - starts[i], stages,
                      max((x[1] for x in window), default=0), max((x[2] for x in window), default=0)))
         before += articles or 0
     marks = {0, 1, len(rows) - 1} | {min(len(rows) - 1, round(len(rows) * f) - 1) for f in (0.1, 0.25, 0.5)}
@@ -144,9 +153,15 @@ def main(argv=None) -> int:
         for label, ref in (("first", rows[0]), ("second", rows[1])):
             print(f"last batch / {label}: seconds {rows[-1][2] / ref[2]:.2f}, driver peak RSS "
                   f"{rows[-1][4] / ref[4]:.2f} (target: within 10%, 0.90-1.10)")
-        mid = rows[len(rows) // 2:]
-        print(f"seconds per batch, second half of the run: mean {sum(r[2] for r in mid) / len(mid):.1f}; "
-              f"first half after batch 1: {sum(r[2] for r in rows[1:len(rows) // 2]) / max(1, len(rows) // 2 - 1):.1f}")
+        tenth = max(1, len(rows) // 10)
+        head, tail = rows[1:1 + tenth], rows[-tenth:]
+        for k, name in ((2, "seconds"), (4, "driver peak MiB")):
+            scale = 1 if k == 2 else 2**20
+            a = sum(r[k] for r in head) / len(head) / scale
+            z = sum(r[k] for r in tail) / len(tail) / scale
+            print(f"{name}: batches 2-{1 + tenth} mean {a:.1f}, last {tenth} mean {z:.1f}: {z / a:.2f}")
+        print("every batch's seconds: " + " ".join(f"{r[2]:.1f}" for r in rows))
+        print("every batch's driver peak MiB: " + " ".join(f"{r[4] / 2**20:.0f}" for r in rows))
     if not args.keep:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)

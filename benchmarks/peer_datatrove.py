@@ -7,11 +7,11 @@ anywhere else in the project):
     PYTHON benchmarks/peer_datatrove.py PAGES_JSONL_FOLDER WORK_FOLDER WORKERS
 
 ``PAGES_JSONL_FOLDER`` holds the pages as JSON Lines (``{"id": file name, "text": html}``):
-datatrove has no reader for a folder of HTML files. Five local executors, as datatrove's
-own MinHash example runs them, each with ``WORKERS`` processes: extract and write the texts
-and sign them (one pass), bucket the signatures, cluster, and filter the written texts.
-Prints one JSON line: ``{"seconds": wall seconds of the five stages, "kept": [ids],
-"removed": [ids]}``.
+datatrove has no reader for a folder of HTML files. Four local executors, as datatrove's
+own MinHash example runs them, with ``WORKERS`` processes each: extract, write and sign the
+texts (one pass), bucket the signatures, cluster, and filter the written texts.
+Prints one JSON line: ``{"seconds": wall seconds of the four executors, "kept": [ids],
+"removed": [ids], "clusters": {id: MinHash cluster id, for the documents in a cluster}}``.
 """
 import gzip
 import json
@@ -42,24 +42,32 @@ def main(pages: str, work: str, workers: int) -> None:
         tasks=config.num_buckets, workers=workers, logging_dir=at("logs/2"),
         depends=extract_and_sign)
     cluster = LocalPipelineExecutor(
-        pipeline=[MinhashDedupCluster(at("buckets"), at("remove"), config=config)],
+        pipeline=[MinhashDedupCluster(at("buckets"), at("remove"), config=config,
+                                      save_cluster_id=True)],
         tasks=1, logging_dir=at("logs/3"), depends=buckets)
     filtered = LocalPipelineExecutor(
         pipeline=[JsonlReader(at("texts")),
-                  MinhashDedupFilter(at("remove"), exclusion_writer=JsonlWriter(at("removed"))),
+                  MinhashDedupFilter(at("remove"), exclusion_writer=JsonlWriter(at("removed")),
+                                     load_cluster_ids=True),
                   JsonlWriter(at("kept"))],
         tasks=workers, workers=workers, logging_dir=at("logs/4"), depends=cluster)
     start = time.perf_counter()
     filtered.run()
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "kept": ids(at("kept")), "removed": ids(at("removed"))}))
+    kept, removed = ids(at("kept")), ids(at("removed"))
+    print(json.dumps({"seconds": seconds, "kept": sorted(kept), "removed": sorted(removed),
+                      "clusters": {i: c for i, c in {**kept, **removed}.items() if c != -1}}))
 
 
 def ids(folder: str):
-    out = []
+    """{document id: its MinHash cluster id (-1: in none)} of a writer's folder."""
+    out = {}
     for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
         with gzip.open(os.path.join(folder, name), "rt", encoding="utf-8") as f:
-            out.extend(json.loads(line)["id"] for line in f if line.strip())
+            for line in f:
+                if line.strip():
+                    doc = json.loads(line)
+                    out[doc["id"]] = doc.get("metadata", {}).get("minhash_cluster_id", -1)
     return out
 
 

@@ -1,28 +1,43 @@
-"""Whole-pipeline throughput against the NER-only ceiling, in one run.
+"""Whole-pipeline throughput, run as users run it, against the NER-only ceiling (and, without
+NER, against datatrove), in one run.
 
-    .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--batch 64] [--breakdown]
+    .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--modes M,M]
+        [--batch_files N] [--copies 0.05] [--sample_runs 3] [--breakdown]
+    .venv/bin/python -m benchmarks.throughput --skip_entities [--n 3000] [--repeats 2]
 
-Generates N distinct ~500-word HTML news pages, then
+Generates N ~500-word HTML news pages, a share ``--copies`` of them planted copies of
+earlier ones (half exact, half copy-edited), then
 
-1. runs the whole pipeline on them (``python -m pipeline``, multi_processing with
-   ``--workers`` worker processes, all pages in one batch: ``--batch_files=0``), timing it
-   from start to exit;
+1. runs the whole pipeline on them as a user does (``python -m pipeline``, its defaults:
+   micro-batches of ``--batch_files``, 1000 unless given, ``0`` for one batch) in each of
+   ``--modes``: ``in_process`` (the default runner, with ``--workers`` NER processes: the
+   default on a machine of that many cores) and ``multi_processing`` (``--workers`` worker
+   processes), timing each from start to exit;
 2. times spaCy alone, as it comes, on the texts the pipeline wrote: NER-only pipeline
    load plus ``nlp.pipe(texts, n_process=workers)`` -- the ceiling for a pipeline whose
    slowest stage is NER;
-3. checks that the pipeline's entities are the ceiling's spans after the same clean-up
-   (``transforms.entities.mentions.refine``), article by article;
+3. checks that each run's entities are the ceiling's spans after the same clean-up
+   (``transforms.entities.mentions.refine``), article by article, and that it folded every
+   planted copy;
 
-and prints pages per second of both, their ratio, and the peak resident memory of each
-process of the pipeline run (driver and SDK workers), sampled from /proc.
+and prints pages per second of each, its ratio to the ceiling beside the targets, and the
+peak resident memory of each process (driver, NER children or SDK workers), sampled from
+/proc.
 
 Before all that it times the small run a new user makes first: ``./run_local.sh`` on the
 bundled ``samples/`` (``--sample_runs`` times, the virtual environment already installed),
 wall time from start to exit beside the pipeline's own ``done in`` figure.
 
-``--breakdown`` also runs the pipeline with ``--skip_entities`` on the same pages (start-up,
-read+extract, dedup and Parquet output: everything but NER) and times the ceiling's model load
-on its own, to show where the gap between the two lies.
+``--breakdown`` also runs the pipeline with ``--skip_entities`` in each mode and times the
+ceiling's model load on its own, to show where the gap between the two lies.
+
+``--skip_entities`` measures the path without NER instead: the pipeline with
+``--skip_entities`` in each mode against datatrove's equivalent (its trafilatura extractor
+and MinHash dedup, ``benchmarks/peer_datatrove.py``, the same pages as JSON Lines, the same
+number of workers), ``--repeats`` times each, alternating, and prints pages per second of
+both, their ratio beside the target (1.3x) and the planted copies each folded. It needs
+datatrove (an optional benchmark dependency: ``.venv/bin/pip install datatrove orjson
+'xxhash<4'``; xxhash 4 refuses the strings datatrove 0.10 hashes).
 """
 from __future__ import annotations
 
@@ -268,6 +283,91 @@ def pairs_folded(planted: Dict[str, str], folds: Dict[str, str]) -> int:
     return sum(group(c) == group(o) for c, o in planted.items())
 
 
+def as_jsonl(pages: str, folder: str, files: int) -> None:
+    """The pages as ``files`` JSON Lines files of ``{"id": file name, "text": html}``: the
+    input datatrove reads (it has no reader for a folder of HTML files)."""
+    import json
+    os.makedirs(folder, exist_ok=True)
+    outs = [open(os.path.join(folder, f"part{i:03d}.jsonl"), "w", encoding="utf-8")
+            for i in range(files)]
+    try:
+        for i, name in enumerate(sorted(os.listdir(pages))):
+            with open(os.path.join(pages, name), encoding="utf-8") as f:
+                outs[i % files].write(json.dumps({"id": name, "text": f.read()}) + "\n")
+    finally:
+        for f in outs:
+            f.close()
+
+
+def run_datatrove(jsonl: str, work: str, workers: int) -> Tuple[float, Dict[str, str]]:
+    """(seconds from start to exit, what ``peer_datatrove.py`` printed) of one datatrove run."""
+    import json
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "peer_datatrove.py"),
+                           jsonl, work, str(workers)], capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"datatrove failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return seconds, result
+
+
+def planted_clustered(planted: Dict[str, str], clusters: Dict[str, int]) -> int:
+    """Planted (copy, original) pairs that datatrove put in one MinHash cluster."""
+    return sum(c in clusters and clusters.get(o) == clusters[c] for c, o in planted.items())
+
+
+def without_ner(args, modes: List[str], batching: str) -> int:
+    import importlib.util
+    have_peer = importlib.util.find_spec("datatrove") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        inp = os.path.join(tmp, "pages")
+        _, planted = write_pages(inp, args.n, args.copies)
+        print(f"{args.n} pages ({len(planted)} planted copies), no NER; {batching}; "
+              f"{args.workers} workers; {args.repeats} runs of each side, alternating")
+        if have_peer:
+            as_jsonl(inp, os.path.join(tmp, "jsonl"), 2 * args.workers)
+        ours: Dict[str, List[float]] = {m: [] for m in modes}
+        peer: List[float] = []
+        folds: Dict[str, int] = {}
+        peer_folds = 0
+        for r in range(args.repeats):
+            for mode in modes:
+                out = os.path.join(tmp, f"out-{mode}")
+                secs, sampler, _ = run_pipeline(inp, out, mode, args.workers, args.batch_files,
+                                                "--skip_entities")
+                ours[mode].append(secs)
+                folds[mode] = pairs_folded(planted, folded(out))
+                print(f"  run {r + 1}: pipeline {mode}: {secs:.1f} s; peak RSS (MiB): {rss_line(sampler)}")
+            if have_peer:
+                secs, result = run_datatrove(os.path.join(tmp, "jsonl"), os.path.join(tmp, "dt"),
+                                             args.workers)
+                peer.append(secs)
+                peer_folds = planted_clustered(planted, result["clusters"])
+                print(f"  run {r + 1}: datatrove: {secs:.1f} s ({len(result['removed'])} documents "
+                      f"removed, {len(result['kept'])} kept)")
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+    if have_peer:
+        print(f"datatrove (trafilatura + MinHash, {args.workers} workers): median {median(peer):.1f} s, "
+              f"{args.n / median(peer):.1f} pages/s; planted copies folded: {peer_folds}/{len(planted)}")
+    else:
+        print("datatrove is not installed: no peer figures (pip install datatrove orjson 'xxhash<4')")
+    for mode in modes:
+        line = (f"pipeline --skip_entities, {mode}: median {median(ours[mode]):.1f} s, "
+                f"{args.n / median(ours[mode]):.1f} pages/s; planted copies folded: "
+                f"{folds[mode]}/{len(planted)}")
+        if have_peer:
+            line += (f"; {median(peer) / median(ours[mode]):.2f}x datatrove's pages/s "
+                     f"(target: >= 1.3x)")
+        print(line)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000)
@@ -286,6 +386,10 @@ def main(argv=None) -> int:
                     help="times to run ./run_local.sh on samples/ first (0: none)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time the pipeline without NER and the ceiling's model load")
+    ap.add_argument("--skip_entities", action="store_true",
+                    help="the path without NER, against datatrove (see above)")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="--skip_entities: runs of each side, alternating")
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -296,6 +400,8 @@ def main(argv=None) -> int:
                 if args.batch_files is None else
                 "one batch (--batch_files 0)" if args.batch_files == 0
                 else f"--batch_files {args.batch_files}")
+    if args.skip_entities:
+        return without_ner(args, modes, batching)
     with tempfile.TemporaryDirectory() as tmp:
         if args.sample_runs > 0:
             runs = sample_runs(args.sample_runs, tmp)

@@ -282,7 +282,6 @@ class Writer:
         return BatchResult(counts, line, {"graph": t_built - t_batch, "job": t_job - t_built,
                                           "commit": done - t_job})
 
-
     def _extract_ahead(self, following: List) -> None:
         """Has the driver extract ``following`` while this batch's job waits for the NER
         children, and announce its articles to them for the next job: they then never wait

@@ -1,4 +1,4 @@
-"""spaCy NER in a child process of its own, started before the model is needed.
+"""spaCy NER in child processes of its own, started before the model is needed.
 
 In a run whose Beam workers live in the driver's process (the in-memory runner, the default
 on one machine), importing spaCy and loading the model took ~1 s of the one core that also
@@ -13,8 +13,9 @@ The child reads requests on its standard input and answers on its standard outpu
 when its input closes, which is also what happens when the driver is killed. If the child
 fails or dies, the model is loaded in the driver and used from then on.
 
-``NerProcess`` starts the child (``main``) with the parent's ``sys.path``; this module and
-the child import nothing of Beam.
+``NerProcess`` starts the child (``main``) with the parent's ``sys.path``; ``NerPool`` runs
+several, one per core by default, each text always in the same one; this module and the
+child import nothing of Beam.
 """
 from __future__ import annotations
 
@@ -418,6 +419,9 @@ class NerProcess:
         self._stopper()
 
 
+MAX_PROCESSES = 4
+
+
 def default_processes() -> int:
     """NER children for a run on this machine: one per core the process may use, at most
     ``MAX_PROCESSES``. The driver's own Beam work (read, extract, dedup, write) takes about a
@@ -429,9 +433,6 @@ def default_processes() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(cores, MAX_PROCESSES))
-
-
-MAX_PROCESSES = 4
 
 
 class NerPool:

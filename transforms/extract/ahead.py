@@ -73,7 +73,11 @@ class ExtractAhead:
                     return
                 if not isinstance(rec, RawRecord):
                     continue
-                out = extract_record(rec, identify, max_words)
+                try:
+                    out = extract_record(rec, identify, max_words)
+                except Exception as e:  # noqa: BLE001 (the job extracts it and says why)
+                    log.debug("not extracted ahead: %s (%s)", rec.source_uri, e)
+                    continue
                 with self._lock:
                     self._done[rec] = out
                     self.made += 1
