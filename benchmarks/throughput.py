@@ -36,8 +36,7 @@ ceiling's model load on its own, to show where the gap between the two lies.
 and MinHash dedup, ``benchmarks/peer_datatrove.py``, the same pages as JSON Lines, the same
 number of workers), ``--repeats`` times each, alternating, and prints pages per second of
 both, their ratio beside the target (1.3x) and the planted copies each folded. It needs
-datatrove (an optional benchmark dependency: ``.venv/bin/pip install datatrove orjson
-'xxhash<4'``; xxhash 4 refuses the strings datatrove 0.10 hashes).
+datatrove (an optional benchmark dependency: ``.venv/bin/pip install -e '.[bench]'``).
 """
 from __future__ import annotations
 
@@ -356,7 +355,7 @@ def without_ner(args, modes: List[str], batching: str) -> int:
         print(f"datatrove (trafilatura + MinHash, {args.workers} workers): median {median(peer):.1f} s, "
               f"{args.n / median(peer):.1f} pages/s; planted copies folded: {peer_folds}/{len(planted)}")
     else:
-        print("datatrove is not installed: no peer figures (pip install datatrove orjson 'xxhash<4')")
+        print("datatrove is not installed: no peer figures (.venv/bin/pip install -e '.[bench]')")
     for mode in modes:
         line = (f"pipeline --skip_entities, {mode}: median {median(ours[mode]):.1f} s, "
                 f"{args.n / median(ours[mode]):.1f} pages/s; planted copies folded: "

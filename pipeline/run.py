@@ -325,14 +325,21 @@ def in_process(options) -> bool:
             and options.view_as(DirectOptions).direct_running_mode == "in_memory")
 
 
+# Files a run plans to take from which in-process runs start every NER child: on the
+# bundled samples (14 files) a second child's model load made the run slower (done in 5.5 s
+# with one child, 6.5-7.3 s with two, alternating runs).
+POOL_FILES = 100
+
+
 @contextlib.contextmanager
 def local_models(options, opts, lake: Optional[Lake] = None):
     """A ``transforms.warm.Warm`` whose models this process keeps for the whole run, when
     the jobs' workers are threads of this process (the in-memory runner); else None (workers
-    load their own). The NER model goes to a child process that starts loading at once, on
-    another core (``transforms.entities.process``); the language identifier and a DuckDB
-    with the lake's extensions stay here. Every batch's job uses them instead of loading its
-    own. The child ends with the block; the others load before the first job (a run with
+    load their own). The NER model goes to child processes (``--ner_processes``, by default
+    one per core; one starts loading at once, the others once the run has planned
+    ``POOL_FILES`` files or more: ``transforms.entities.process``); the language identifier
+    and a DuckDB with the lake's extensions stay here. Every batch's job uses them instead
+    of loading its own. The children end with the block; the others load before the first job (a run with
     nothing new loads none of them)."""
     if not in_process(options):
         yield None
@@ -345,7 +352,8 @@ def local_models(options, opts, lake: Optional[Lake] = None):
         if not opts.skip_entities:
             from transforms.entities.process import NerPool, default_processes
             from transforms.extract.ahead import ExtractAhead
-            ner = NerPool(opts.spacy_model, opts.ner_processes or default_processes())
+            # one child at once; the others once the plan has enough to annotate
+            ner = NerPool(opts.spacy_model, opts.ner_processes or default_processes(), start=1)
             warm.hold("ner", lambda: ner, opts.spacy_model)
             ahead = ExtractAhead()  # worth it only to keep the NER children busy
             warm.hold("ahead", lambda: ahead, "ahead")
@@ -383,6 +391,8 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         say(f"files: {plan.found} found, {plan.new} new, {plan.known} changed or reprocessed, "
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
         progress.planned(plan.new + plan.known, len(plan.batches))
+        if warm is not None and plan.new + plan.known >= POOL_FILES and warm.held("ner"):
+            warm.held("ner").grow()
         faults.point("planned")
         totals: Dict[str, int] = {}
         writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)

@@ -447,15 +447,23 @@ class NerPool:
     on its own by the same model loaded the same way, so the entities do not depend on how
     many children there are or which one took a text."""
 
-    def __init__(self, model: str, processes: int = 1):
+    def __init__(self, model: str, processes: int = 1, start: Optional[int] = None):
         if processes < 1:
             raise ValueError(f"NerPool needs at least one process, not {processes}")
-        self.model = model
-        self.children = [NerProcess(model) for _ in range(processes)]
+        self.model, self.processes = model, processes
+        self.children = [NerProcess(model) for _ in range(min(processes, start or processes))]
         self._asking = None  # threads that wait for the children's answers, made on first use
         # set once this job asks for entities: its articles are all extracted by then (NER
         # comes after Dedup's shuffles), so the driver may extract the next batch's
         self.asked = threading.Event()
+
+    def grow(self) -> None:
+        """Starts the rest of the ``processes`` children: call before anything is announced
+        or asked (a text's child follows from how many there are). A run starts one and
+        grows once it knows it has enough to annotate: on a handful of files a second model
+        load costs the driver more than it saves."""
+        while len(self.children) < self.processes:
+            self.children.append(NerProcess(self.model))
 
     @property
     def pids(self) -> List[int]:
