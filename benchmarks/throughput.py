@@ -320,6 +320,7 @@ def planted_clustered(planted: Dict[str, str], clusters: Dict[str, int]) -> int:
 
 def without_ner(args, modes: List[str], batching: str) -> int:
     import importlib.util
+    from statistics import median
     have_peer = importlib.util.find_spec("datatrove") is not None
     with tempfile.TemporaryDirectory() as tmp:
         inp = os.path.join(tmp, "pages")
@@ -348,9 +349,6 @@ def without_ner(args, modes: List[str], batching: str) -> int:
                 print(f"  run {r + 1}: datatrove: {secs:.1f} s ({len(result['removed'])} documents "
                       f"removed, {len(result['kept'])} kept)")
 
-    def median(xs):
-        xs = sorted(xs)
-        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
     if have_peer:
         print(f"datatrove (trafilatura + MinHash, {args.workers} workers): median {median(peer):.1f} s, "
               f"{args.n / median(peer):.1f} pages/s; planted copies folded: {peer_folds}/{len(planted)}")

@@ -20,13 +20,12 @@ def string_tables(con, **lists: Iterable[str]) -> Iterator[Dict[str, str]]:
     queries on ``con`` can read; yields {keyword: the table's name}. The names are made
     unique, so that blocks on one connection never meet."""
     names = {k: f"strings_{k}_{secrets.token_hex(4)}" for k in lists}
+    registered = []
     try:
         for k, values in lists.items():
             con.register(names[k], pa.table({"v": pa.array(list(values), type=pa.string())}))
+            registered.append(names[k])
         yield names
     finally:
-        for name in names.values():
-            try:
-                con.unregister(name)
-            except Exception:  # noqa: BLE001 (never registered: its list failed to convert)
-                pass
+        for name in registered:
+            con.unregister(name)

@@ -58,7 +58,9 @@ def test_a_new_job_stops_the_thread_and_a_later_start_drops_what_was_not_taken()
     after.set()
     ahead = ExtractAhead()
     ahead.start(paths, after, max_bytes=DEFAULT_MAX_BYTES, max_words=DEFAULT_MAX_WORDS)
-    time.sleep(0.2)
+    deadline = time.monotonic() + 30
+    while ahead.made == 0 and time.monotonic() < deadline:  # under way, however slow
+        time.sleep(0.05)
     ahead.new_job()
     made = ahead.made
     assert 0 < made < len(records_of(sample_paths())) * 20
