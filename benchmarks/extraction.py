@@ -16,7 +16,12 @@
   beside it; over pages that have one), author (the first named author's tokens,
   names split at commas and "and"/"&", ours and the truth's alike; over pages that have one).
 
-Systems, in the same run: our Extract stage, BeautifulSoup ``get_text``, and trafilatura in
+``--cross OTHER_DATASET_DIR`` checks the line model across datasets instead: it trains it
+(``benchmarks/train_lines.py``) on each dataset alone and measures it on the other, beside our
+hand-written line rules and trafilatura's two modes on the same pages, with titles where the
+truth has them, and ends with issue 26's cross-dataset targets.
+
+Systems, in the same run: our Extract stage (with the shipped line model), BeautifulSoup ``get_text``, and trafilatura in
 its default and its precision mode (``favor_precision``). Pages per second are the best of
 ``--repeats`` passes; the slowest page of ours (CPU seconds) is printed too. ``--split``
 also prints each system's figures on the even- and the odd-numbered pages, so that a rule
@@ -40,6 +45,7 @@ from bs4 import BeautifulSoup
 
 from schemas.records import Article, RawRecord
 from transforms.extract import extract_record
+from transforms.extract.line_model import LineModel, load_line_model
 
 _TOKEN = re.compile(r"\w+")
 
@@ -196,9 +202,24 @@ def metadata_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def ours_with(line_model=None):
+    """Our Extract stage's text and URL of a page, with ``line_model`` (None: the
+    hand-written line rules)."""
+    def run(html: str):
+        out = extract_record(RawRecord("bench", "html", html, None, None, None, len(html)),
+                             line_model=line_model)
+        return (out.text, out.url) if isinstance(out, Article) else ("", None)
+    return run
+
+
 def ours(html: str):
-    out = extract_record(RawRecord("bench", "html", html, None, None, None, len(html)))
-    return (out.text, out.url) if isinstance(out, Article) else ("", None)
+    """As the pipeline runs: with the shipped line model (loaded on the first page)."""
+    if not _SHIPPED:
+        _SHIPPED.append(ours_with(load_line_model()))
+    return _SHIPPED[0](html)
+
+
+_SHIPPED: List[Callable] = []
 
 
 def get_text(html: str):
@@ -236,6 +257,13 @@ def load(dataset_dir: str):
         return "wcxb", [(pid, html_of(pid)) for pid in sorted(truth)], truth
     raise SystemExit(f"{dataset_dir}: neither ground-truth.json (article-extraction) nor "
                      "ground-truth/ (WCXB) found")
+
+
+def true_body(layout: str, truth: Dict, pid: str) -> str:
+    """The true article text of page ``pid``."""
+    if layout == "article-extraction":
+        return truth[pid]["articleBody"]
+    return truth[pid]["ground_truth"].get("main_content") or ""
 
 
 def speed_rounds(pages, rounds: int) -> int:
@@ -288,6 +316,79 @@ def targets(layout: str, results: Dict, speeds: Dict, rates: Optional[Dict] = No
     return out
 
 
+def title_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
+    """Titles right (normalised tokens, exact) over pages with a true title: ours and
+    trafilatura's metadata (``extract_metadata``)."""
+    import trafilatura
+    out = {"ours": [0, 0], "trafilatura": [0, 0]}
+    for pid, html in pages:
+        true = (truth[pid].get("ground_truth") or {}).get("title")
+        if not true:
+            continue
+        a = extract_record(RawRecord("bench", "html", html, None, None, None, len(html)))
+        meta = trafilatura.extract_metadata(html)
+        for name, title in (("ours", a.title if isinstance(a, Article) else None),
+                            ("trafilatura", meta.title if meta is not None else None)):
+            out[name][1] += 1
+            out[name][0] += same_tokens(title, true)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+# Issue 26's cross-dataset targets: on each set, with the model trained on the other only.
+CROSS_F1_MARGIN = 0.01
+
+
+def cross(dirs: List[str], repeats: int) -> int:
+    """Trains the line model on each dataset and measures it on the other, beside our rules
+    and trafilatura's two modes on the same pages, then prints the targets."""
+    from benchmarks.train_lines import train
+    traf, traf_prec = trafilatura_fn(False), trafilatura_fn(True)
+    if traf is None:
+        raise SystemExit("trafilatura is not installed: pip install trafilatura lxml_html_clean")
+    names = [os.path.basename(os.path.normpath(d)) for d in dirs]
+    checks = []
+    for test in (0, 1):
+        layout, pages, truth = load(dirs[test])
+        t0 = time.perf_counter()
+        spec = train([dirs[1 - test]])
+        print(f"\n== trained on {names[1 - test]} ({spec['rows']} lines, "
+              f"{time.perf_counter() - t0:.0f} s), measured on {names[test]}: {len(pages)} pages ==")
+        systems = [("ours, model", ours_with(LineModel(spec))), ("ours, rules", ours_with(None)),
+                   ("trafilatura", traf), ("trafilatura prec.", traf_prec)]
+        score = score_article_extraction if layout == "article-extraction" else score_wcxb
+        ids = [pid for pid, _ in pages]
+        print(f"{'system':<18} {'F1':>6} {'P':>6} {'R':>6} {'pages/s':>8} {'slowest':>8}")
+        res = {}
+        for name, fn in systems:
+            outs, speed, slowest = run_system(fn, pages, repeats)
+            r = res[name] = dict(score(outs, truth, ids), speed=speed, slowest=slowest)
+            print(f"{name:<18} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
+                  f"{speed:8.1f} {slowest:7.2f}s")
+        best = max(res["trafilatura"]["f1"], res["trafilatura prec."]["f1"])
+        mine = res["ours, model"]
+        checks += [
+            (f"{names[test]}: F1 >= trafilatura's better mode + {CROSS_F1_MARGIN}",
+             f"{mine['f1']:.3f} vs {best:.3f}", mine["f1"] >= best + CROSS_F1_MARGIN),
+            (f"{names[test]}: precision >= trafilatura prec.'s",
+             f"{mine['precision']:.3f} vs {res['trafilatura prec.']['precision']:.3f}",
+             mine["precision"] >= res["trafilatura prec."]["precision"]),
+            (f"{names[test]}: pages/s (ours, model / trafilatura)",
+             f"{mine['speed'] / res['trafilatura']['speed']:.2f}x", True),
+            (f"{names[test]}: no page over 2 s of CPU", f"{mine['slowest']:.2f}s", mine["slowest"] <= 2.0)]
+        if layout == "wcxb":
+            rates = title_rates(pages, truth)
+            (ok, n), (tok, tn) = rates["ours"], rates["trafilatura"]
+            print(f"titles right: ours {ok}/{n} = {ok / n:.3f}, trafilatura's metadata {tok}/{tn} = {tok / tn:.3f}")
+            checks.append((f"{names[test]}: titles > trafilatura's", f"{ok / n:.3f} vs {tok / tn:.3f}",
+                           ok / n > tok / tn))
+        else:
+            print("titles: this dataset has no true titles")
+    print()
+    for target, figure, met in checks:
+        print(f"target {target:<62} {figure:>16}  {'met' if met else 'NOT met'}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset_dir")
@@ -296,7 +397,12 @@ def main(argv=None) -> int:
     ap.add_argument("--speed_rounds", type=int, default=0,
                     help="only time ours against trafilatura's default mode, alternating, "
                          "this many rounds (the machine's drift hits both alike)")
+    ap.add_argument("--cross", metavar="OTHER_DATASET_DIR",
+                    help="train the line model on each of the two datasets and measure it on "
+                         "the other, beside our rules and trafilatura (needs scikit-learn)")
     args = ap.parse_args(argv)
+    if args.cross:
+        return cross([args.dataset_dir, args.cross], args.repeats)
     layout, pages, truth = load(args.dataset_dir)
     if args.speed_rounds:
         return speed_rounds(pages, args.speed_rounds)

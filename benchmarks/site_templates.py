@@ -39,6 +39,7 @@ from benchmarks.extraction import bow_scores, load, page_scores
 from schemas.records import Article, RawRecord
 from transforms.extract import extract_record
 from transforms.extract.extract import parse_page
+from transforms.extract.line_model import load_line_model
 from transforms.templates.lines import DEFAULT_MIN_PAGES, DEFAULT_MIN_SHARE, line_key
 
 _TOKEN = re.compile(r"\w+")
@@ -182,10 +183,11 @@ def main(argv=None) -> int:
     layout, pages, truth = load(args.dataset_dir)
     sites = make_sites(layout, pages, truth, args.sites, [int(s) for s in args.sizes.split(",")],
                        args.running, args.seed)
-    articles, by_uri = [], {}
+    articles, by_uri, line_model = [], {}, load_line_model()  # as the Extract stage runs
     for i, page in enumerate(sites):
         uri = f"site://{page.site}/{i}"
-        a = extract_record(RawRecord(uri, "html", page.html, None, None, None, len(page.html)))
+        a = extract_record(RawRecord(uri, "html", page.html, None, None, None, len(page.html)),
+                           line_model=line_model)
         if isinstance(a, Article):
             # one site per template page: the generated pages share its canonical URL's host
             a = a._replace(url=f"https://{page.site}.example/{i}", site_name=None)

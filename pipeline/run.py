@@ -355,7 +355,8 @@ def local_models(options, opts, lake: Optional[Lake] = None):
             # one child at once; the others once the plan has enough to annotate
             ner = NerPool(opts.spacy_model, opts.ner_processes or default_processes(), start=1)
             warm.hold("ner", lambda: ner, opts.spacy_model)
-            ahead = ExtractAhead()  # worth it only to keep the NER children busy
+            from transforms.extract.line_model import load_line_model
+            ahead = ExtractAhead(load_line_model())  # worth it only to keep the NER children busy
             warm.hold("ahead", lambda: ahead, "ahead")
         warm.hold_from_first_job("language", load_identifier, "py3langid")
         # the stories' word frequencies (0.5 s) load while the run plans and the job starts

@@ -35,7 +35,8 @@ class ExtractAhead:
     by ``transforms.warm.Warm.before_job``) stops the thread at the next record and keeps what
     it made for the job that begins; ``take`` hands a record's result over once."""
 
-    def __init__(self):
+    def __init__(self, line_model=None):
+        self.line_model = line_model  # the Extract stage's (``line_model.load_line_model()``)
         self._done: Dict[RawRecord, Union[Article, Reject]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -74,7 +75,7 @@ class ExtractAhead:
                 if not isinstance(rec, RawRecord):
                     continue
                 try:
-                    out = extract_record(rec, identify, max_words)
+                    out = extract_record(rec, identify, max_words, self.line_model)
                 except Exception as e:  # noqa: BLE001 (the job extracts it and says why)
                     log.debug("not extracted ahead: %s (%s)", rec.source_uri, e)
                     continue

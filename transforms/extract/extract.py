@@ -19,6 +19,7 @@ from schemas.records import Article, RawRecord, Reject
 from transforms.extract import maintext, strip
 from transforms.extract.dates import parse_date, split_leading_date
 from transforms.extract.language import detect_language, load_identifier
+from transforms.extract.line_model import load_line_model
 from transforms.warm import Warm
 from transforms.extract.metadata import PageMeta, page_metadata, shown_authors, shown_date
 from transforms.progress import TalliedFn
@@ -115,11 +116,13 @@ def reconcile_dates(declared: Optional[str], shown: Optional[str]) -> Optional[s
     return declared if m and m.group(1) == shown[:10] and parse_date(declared) is not None else shown
 
 
-def extract_record(rec: RawRecord, identify=None,
-                   max_words: int = DEFAULT_MAX_WORDS) -> Union[Article, Reject]:
+def extract_record(rec: RawRecord, identify=None, max_words: int = DEFAULT_MAX_WORDS,
+                   line_model=None) -> Union[Article, Reject]:
     """Pure: one RawRecord -> Article, or Reject with a reason. ``identify``: a language
     identifier from ``language.load_identifier()`` (no language detection without it);
-    ``max_words``: longer texts are ``too_long`` rejects (0: no limit)."""
+    ``max_words``: longer texts are ``too_long`` rejects (0: no limit); ``line_model``: a
+    ``line_model.LineModel`` that picks a page's article lines (without one, hand-written
+    rules do)."""
     title, url, published, modified = rec.title, rec.url, rec.published, rec.modified
     page = PageMeta()
     try:
@@ -137,7 +140,7 @@ def extract_record(rec: RawRecord, identify=None,
                 published = reconcile_dates(page.published, shown_date(tree, url))
             published = published or page.published
             modified = modified or page.modified
-            text = maintext.main_text(body, title=title, tree=tree)
+            text = maintext.main_text(body, title=title, tree=tree, line_model=line_model)
             if not page.authors and tree is not None:  # shown in a byline, not declared
                 page = page._replace(authors=shown_authors(tree))
         else:
@@ -183,10 +186,11 @@ class ExtractFn(TalliedFn, beam.DoFn):
         self.max_words, self.warm = max_words, warm
         self.articles = Metrics.counter(STAGE, "articles")
         self.words = Metrics.distribution(STAGE, "words_per_article")
-        self.identify = None
+        self.identify = self.line_model = None
 
     def setup(self):
         super().setup()
+        self.line_model = load_line_model()
         self.identify = (self.warm.get("language", load_identifier, "py3langid") if self.warm
                          else load_identifier())
         # the driver's extraction of this batch ahead of its job (``ahead.ExtractAhead``),
@@ -198,7 +202,7 @@ class ExtractFn(TalliedFn, beam.DoFn):
         start = time.perf_counter()
         out = self.ahead.take(rec) if self.ahead is not None else None
         if out is None:
-            out = extract_record(rec, self.identify, self.max_words)
+            out = extract_record(rec, self.identify, self.max_words, self.line_model)
         self.tally.add(1, time.perf_counter() - start, rejected=int(isinstance(out, Reject)))
         if isinstance(out, Reject):
             yield beam.pvalue.TaggedOutput(REJECTS, out)

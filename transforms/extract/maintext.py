@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from transforms.extract import strip
+from transforms.extract.lines import block_index
 from transforms.dedup import minhash
 from transforms.dedup.minhash import tokens
 
@@ -86,13 +87,25 @@ def _repeats_title(line: str, title: Optional[str]) -> bool:
     return bool(k) and bool(t) and (k == t or (len(k.split()) >= 3 and t.startswith(k + " ")))
 
 
-def clean_lines(text: str, title: Optional[str] = None) -> str:
-    """Drops boilerplate lines and a leading repeat of the headline; one line = one paragraph."""
+def clean_lines(text: str, title: Optional[str] = None, line_model=None, index=None) -> str:
+    """Drops a leading repeat of the headline, then the lines that are not the article's: by
+    ``line_model`` (``line_model.LineModel``, with ``index``, the page's
+    ``lines.block_index``) or, without one or where it cannot judge (it fails, or would keep
+    nothing), by the hand-written rules (``is_boilerplate``). One line = one paragraph."""
     lines = [l.strip() for l in text.split("\n")]
     lines = [l for l in lines if l]
     if lines and _repeats_title(lines[0], title):
         lines = lines[1:]
-    kept = [l for l in lines if not is_boilerplate(l)]
+    keep = None
+    if line_model is not None and lines:
+        try:
+            keep = line_model.keep(lines, title, index, is_boilerplate)
+        except Exception:  # the model is an improvement, never a reason to fail
+            keep = None
+    if keep is None or not keep.any():
+        kept = [l for l in lines if not is_boilerplate(l)]
+    else:
+        kept = [l for l, k in zip(lines, keep) if k]
     return strip.normalize_text("\n\n".join(kept))
 
 
@@ -215,7 +228,8 @@ def fuller_reading(html: str) -> str:
     return _resiliparse_text(lxml.html.tostring(without_comments(tree), encoding=str))
 
 
-def _prefer_fuller(html: str, found: str, title: Optional[str], body_words: int) -> str:
+def _prefer_fuller(html: str, found: str, title: Optional[str], body_words: int,
+                   line_model=None, index=None) -> str:
     words = tokens(found)
     enough = FULLER_READING_RATIO * len(words)
     if not words or body_words < enough:
@@ -234,10 +248,10 @@ def _prefer_fuller(html: str, found: str, title: Optional[str], body_words: int)
     inside = sum((Counter(words) & Counter(more)).values())
     if inside < FULLER_READING_CONTAINMENT * len(words):
         return found
-    return clean_lines(fuller, title) or found
+    return clean_lines(fuller, title, line_model, index) or found
 
 
-def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
+def main_text(html: str, title: Optional[str] = None, tree=None, line_model=None) -> str:
     """The article text of an HTML page or fragment (paragraphs separated by blank lines).
 
     ``tree``: the page from ``extract.parse_page``; it is altered here. A page on which that
@@ -245,6 +259,9 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
     (which would make an article of the menus): tag stripping decides, and finds nothing on
     a chrome-only page (a reject) but still finds text the lxml tree lost (libxml2 stops
     at 256 levels of nesting; BeautifulSoup's tree builder does not).
+
+    ``line_model``: a ``line_model.LineModel`` that decides which lines of the reading are
+    the article's (without one, the hand-written rules do).
     """
     if (tree is not None and len(html) <= MAX_EXTRACTOR_CHARS
             and _FULL_PAGE.search(html[:200_000])):
@@ -252,6 +269,12 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
             return strip.html_to_text(html)
         upper_bound = _reading_upper_bound(tree)
         body_words = _body_words(tree)
+        index = None
+        if line_model is not None:
+            try:  # the markup as the page has it: the extractor alters the tree
+                index = block_index(tree)
+            except Exception:  # unreadable markup: the model judges lines by their text
+                index = None
         import trafilatura
         try:
             # The extractor takes the tree (no second parse) and alters it: it is used last.
@@ -260,7 +283,7 @@ def main_text(html: str, title: Optional[str] = None, tree=None) -> str:
         except Exception:  # the extractor failing is a reason to fall back, not to reject
             found = None
         if found and found.strip():
-            cleaned = clean_lines(_longer_reading(html, found, upper_bound), title)
+            cleaned = clean_lines(_longer_reading(html, found, upper_bound), title, line_model, index)
             if cleaned:
-                return _prefer_fuller(html, cleaned, title, body_words)
+                return _prefer_fuller(html, cleaned, title, body_words, line_model, index)
     return strip.html_to_text(html)
