@@ -8,7 +8,7 @@ import pytest
 from schemas.records import Article, RawRecord
 from transforms.extract import extract_record, parse_page
 from transforms.extract.line_model import FORMAT, MODEL_FILE, LineModel, load_line_model
-from transforms.extract.lines import FEATURES, block_index, key, line_features
+from transforms.extract.lines import BODY, CHROME, CHROME_TAG, FEATURES, block_index, key, line_features
 from transforms.extract.maintext import clean_lines, is_boilerplate, main_text
 
 
@@ -60,9 +60,10 @@ def test_the_markup_of_a_line_is_found():
                            "to thousands of homes while rescue teams worked through the rain to reach "
                            "villages cut off by the floods.")]
     link = index.whole["Another headline about weather number 1"]
-    assert para.link_share == 0.0 and para.up_body and not para.up_chrome
-    assert link.link_share == 1.0 and link.up_chrome  # inside "related-links"
-    assert index.whole["Home World"].in_chrome
+    assert para.link_share == 0.0 and para.flags & BODY and not para.flags & CHROME
+    assert link.link_share == 1.0 and link.flags & CHROME  # inside "related-links"
+    assert index.whole["Home"].flags & CHROME_TAG  # in <nav>
+    assert index.whole["Share this article"].own & CHROME
 
 
 def test_features_are_one_row_per_line_and_unknown_markup_is_marked():

@@ -14,10 +14,10 @@ import re
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
+from lxml import etree
 
 _WORD = re.compile(r"\w+")
-_SPACE = re.compile(r"\s+")
-_SKIP = {"script", "style", "noscript", "template", "head", "title", "meta", "link"}
+_DIGIT = re.compile(r"\d")
 # Element texts longer than this are containers, not one line of a reading.
 MAX_KEY_CHARS = 20_000
 # Characters of element text read per page at most: each element's text holds its
@@ -50,28 +50,50 @@ _ANCESTOR_TAGS = ("article", "main", "li", "figure", "table", "form", "blockquot
 _CHROME_TAGS = {"header", "footer", "aside", "nav"}
 
 
+# Bits of an element's flags: what its own and its ancestors' class/id names say, and which
+# of _ANCESTOR_TAGS or chrome tags it is or is within.
+CHROME, META, BODY = 1, 2, 4
+_TAG_BITS = {t: 8 << i for i, t in enumerate(_ANCESTOR_TAGS)}
+CHROME_TAG = 8 << len(_ANCESTOR_TAGS)
+_TAG_BITS.update({t: CHROME_TAG for t in _CHROME_TAGS})
+
+
 class Block(NamedTuple):
     """What the markup says of the deepest element whose whole text is a line."""
     tag: int            # index into the tag groups
     link_share: float   # characters inside <a> over all characters
     depth: int
-    own_chrome: bool    # its own class/id names a menu, share bar, footer...
-    up_chrome: bool     # an ancestor's does
-    own_meta: bool      # a byline, date, caption, credit...
-    up_meta: bool
-    up_body: bool       # an ancestor's names the article body
-    inside: tuple       # for each of _ANCESTOR_TAGS: the element is one or is within one
-    in_chrome: bool     # is or is within <header>, <footer>, <aside> or <nav>
+    own: int            # CHROME / META / BODY: its own class or id names a menu, share bar,
+                        # footer...; a byline, date, caption...; the article body
+    flags: int          # the same of it and its ancestors, with the _TAG_BITS it is within
     repeats: int        # elements with this same text (a parent sharing its child's counts once)
 
 
 def key(text: str) -> str:
     """A line's text as an element's and a reading's agree on it."""
-    return _SPACE.sub(" ", text).strip().lstrip("-•*· ").strip()
+    return " ".join(text.split()).lstrip("-•*· ")
 
 
-def _names(el) -> set:
-    return set(_NAME_PART.findall(f"{el.get('class') or ''} {el.get('id') or ''}".lower()))
+def _name_flags(el, seen: Dict[tuple, int]) -> int:
+    """CHROME / META / BODY from ``el``'s class and id (``seen``: the page's answers so far,
+    since its elements share a few class names)."""
+    cls, ident = el.get("class"), el.get("id")
+    if not cls and not ident:
+        return 0
+    names = (cls, ident)
+    if names not in seen:
+        parts = set(_NAME_PART.findall(f"{cls or ''} {ident or ''}".lower()))
+        seen[names] = ((CHROME if not parts.isdisjoint(_CHROME_NAMES) else 0)
+                       | (META if not parts.isdisjoint(_META_NAMES) else 0)
+                       | (BODY if not parts.isdisjoint(_BODY_NAMES) else 0))
+    return seen[names]
+
+
+# The elements with text of their own (not only in their children), which is where a
+# reading's lines come from; scripts, styles and what they hold aside.
+_OWN_TEXT = etree.XPath(
+    ".//*[text()[normalize-space()]][not(self::script or self::style or self::noscript or "
+    "self::template or ancestor::noscript or ancestor::template)]")
 
 
 class BlockIndex(NamedTuple):
@@ -80,62 +102,50 @@ class BlockIndex(NamedTuple):
 
 
 def block_index(tree) -> BlockIndex:
-    """Every element of ``tree``'s body (scripts and styles aside) by its whole text, and by
-    the first characters of it. Read the tree before an extractor alters it."""
+    """Every element of ``tree``'s body that holds text of its own (scripts and styles
+    aside) by its whole text, and by the first characters of it. Read the tree before an
+    extractor alters it."""
     whole: Dict[str, Block] = {}
     prefix: Dict[str, str] = {}
     counts: Dict[str, int] = {}
     body = tree.find(".//body") if tree is not None else None
     if body is None:
         return BlockIndex(whole, prefix)
-    # per element: (chrome, meta, body) flags of its ancestors, its depth, ancestor tags
-    state = {body: (False, False, False, 0, (False,) * len(_ANCESTOR_TAGS), False)}
-    link_chars: Dict[object, int] = {}
-    for a in body.iter("a"):
-        n = len(_SPACE.sub("", a.text_content()))
-        el = a
-        while el is not None:
-            link_chars[el] = link_chars.get(el, 0) + n
-            if el is body:
-                break
+    seen: Dict[tuple, int] = {}
+    own = _name_flags(body, seen)
+    state = {body: (own, 0, own)}  # element -> (flags, depth, its own name flags)
+
+    def state_of(el):
+        chain = []
+        while el not in state:
+            chain.append(el)
             el = el.getparent()
+        flags, depth, own = state[el]
+        for el in reversed(chain):
+            own = _name_flags(el, seen)
+            flags, depth = flags | own | _TAG_BITS.get(el.tag, 0), depth + 1
+            state[el] = (flags, depth, own)
+        return state[el]
+
     texts: Dict[object, str] = {}
     budget = TEXT_BUDGET
-    for el in body.iter():
-        if not isinstance(el.tag, str) or el.tag in _SKIP:
-            continue
-        parent = el.getparent()
-        up = state.get(parent)
-        if up is None and el is not body:
-            continue  # inside a skipped element
-        names = _names(el)
-        own_chrome, own_meta = bool(names & _CHROME_NAMES), bool(names & _META_NAMES)
-        own_body = bool(names & _BODY_NAMES)
-        if el is body:
-            up = state[body]
-        chrome, meta, in_body, depth, inside, in_chrome = up
-        state[el] = (chrome or own_chrome, meta or own_meta, in_body or own_body, depth + 1,
-                     tuple(f or el.tag == t for f, t in zip(inside, _ANCESTOR_TAGS)),
-                     in_chrome or el.tag in _CHROME_TAGS)
-        if el is body:
-            continue
+    for el in _OWN_TEXT(body):  # document order
         if budget <= 0:
-            continue
+            break
         raw = el.text_content()
         budget -= len(raw)
-        text = key(raw) if len(raw) <= 2 * MAX_KEY_CHARS else ""
+        if len(raw) > 2 * MAX_KEY_CHARS:
+            continue
+        text = key(raw)
         if not text or len(text) > MAX_KEY_CHARS:
             continue
+        flags, depth, own = state_of(el)
         texts[el] = text
-        if texts.get(parent) != text:
+        if texts.get(el.getparent()) != text:
             counts[text] = counts.get(text, 0) + 1
-        chars = len(text.replace(" ", ""))
-        _, _, _, _, inside_self, in_chrome_self = state[el]
-        block = Block(_TAG_GROUPS.get(el.tag, N_TAG_GROUPS - 1),
-                      min(1.0, link_chars.get(el, 0) / chars) if chars else 0.0,
-                      depth, own_chrome, chrome, own_meta, meta, in_body, inside_self,
-                      in_chrome_self, 0)
-        whole[text] = block  # document order: a child after its parent, so the deepest wins
+        links = sum(len(a.text_content()) for a in el.iter("a"))
+        whole[text] = Block(_TAG_GROUPS.get(el.tag, N_TAG_GROUPS - 1), min(1.0, links / len(raw)),
+                            depth, own, flags, 0)  # a child after its parent: the deepest wins
         if len(text) > PREFIX_CHARS:
             prefix[text[:PREFIX_CHARS]] = text
     for text, block in whole.items():
@@ -163,9 +173,11 @@ FEATURES = (
      "log_next_words", "log_lines", "log_total_words", "rule_boilerplate", "title_overlap",
      "found_in_markup"]
     + [f"tag_{i}" for i in range(N_TAG_GROUPS)]
-    + ["link_share", "depth", "own_chrome", "up_chrome", "own_meta", "up_meta", "up_body"]
+    + ["link_share", "depth", "own_chrome", "chrome", "own_meta", "meta", "own_body", "body"]
     + [f"in_{t}" for t in _ANCESTOR_TAGS]
     + ["in_chrome", "log_repeats"])
+_FLAG_BITS = [CHROME, META, BODY] + [_TAG_BITS[t] for t in _ANCESTOR_TAGS] + [CHROME_TAG]
+_MARKUP_COLUMNS = 2 + 6 + len(_ANCESTOR_TAGS) + 2
 
 
 def _words(line: str) -> List[str]:
@@ -190,10 +202,10 @@ def line_features(lines: Sequence[str], title: Optional[str], index: Optional[Bl
         row = [
             math.log1p(wc), math.log1p(len(line)),
             sum(map(len, ws)) / wc if wc else 0.0,
-            sum(c in ".,;:!?" for c in line) / chars,
+            sum(map(line.count, ".,;:!?")) / chars,
             float(bool(_TERMINAL.search(line))), float(line[:1].isupper()),
             sum(w[:1].isupper() for w in ws) / wc if wc else 0.0,
-            sum(c.isdigit() for c in line) / chars,
+            len(_DIGIT.findall(line)) / chars,
             sum(len(w) <= 3 for w in ws) / wc if wc else 0.0,
             float(bool(_ADDRESS.search(line))),
             i / (n - 1) if n > 1 else 0.0, min(i, 10), min(n - 1 - i, 10), before / total,
@@ -206,11 +218,13 @@ def line_features(lines: Sequence[str], title: Optional[str], index: Optional[Bl
         tags = [0.0] * N_TAG_GROUPS
         if block is not None:
             tags[block.tag] = 1.0
-            row += tags + [block.link_share, min(block.depth, 40), block.own_chrome, block.up_chrome,
-                           block.own_meta, block.up_meta, block.up_body, *block.inside,
-                           block.in_chrome, math.log1p(block.repeats)]
+            own, flags = block.own, block.flags
+            row += tags + [block.link_share, min(block.depth, 40),
+                           bool(own & CHROME), bool(flags & CHROME), bool(own & META),
+                           bool(flags & META), bool(own & BODY), bool(flags & BODY)]
+            row += [bool(flags & bit) for bit in _FLAG_BITS[3:]] + [math.log1p(block.repeats)]
         else:  # unknown to the markup: -1 apart from every known value
-            row += tags + [-1.0] * (7 + len(_ANCESTOR_TAGS) + 2)
+            row += tags + [-1.0] * _MARKUP_COLUMNS
         rows[i] = row
         before += wc
     return rows
