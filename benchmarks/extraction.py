@@ -351,8 +351,9 @@ def cross(dirs: List[str], repeats: int) -> int:
         layout, pages, truth = load(dirs[test])
         t0 = time.perf_counter()
         spec = train([dirs[1 - test]])
-        print(f"\n== trained on {names[1 - test]} ({spec['rows']} lines, "
-              f"{time.perf_counter() - t0:.0f} s), measured on {names[test]}: {len(pages)} pages ==")
+        print(f"\n== trained on {names[1 - test]} ({spec['rows']} lines, threshold "
+              f"{spec['threshold']}, {time.perf_counter() - t0:.0f} s), measured on {names[test]}: "
+              f"{len(pages)} pages ==")
         systems = [("ours, model", ours_with(LineModel(spec))), ("ours, rules", ours_with(None)),
                    ("trafilatura", traf), ("trafilatura prec.", traf_prec)]
         score = score_article_extraction if layout == "article-extraction" else score_wcxb

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from transforms.extract.lines import FEATURES, block_index, line_features
+from transforms.extract.lines import FEATURES, line_features
 
 MODEL_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "line_model.json")
 FORMAT = "news-ingest line model 1"
@@ -73,8 +73,7 @@ class LineModel:
 
 
 def load_line_model(path: str = MODEL_FILE) -> LineModel:
+    """The shipped model (or the model file at ``path``)."""
     with open(path, encoding="utf-8") as f:
         return LineModel(json.load(f))
 
-
-__all__ = ["LineModel", "load_line_model", "block_index", "MODEL_FILE"]

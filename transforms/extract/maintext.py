@@ -1,9 +1,10 @@
 """Main-content extraction for full HTML pages: the article's own text, without menus,
 related links, share bars and footers.
 
-trafilatura (its recall-favouring mode, comments excluded) finds the article body; then lines
-a reader would skip are dropped (a repeated headline, share/print/reprint prompts, "Read more"
-and "Don't miss" teasers, tag lists). A fragment (no ``<html>``/``<body>``), a page on which
+trafilatura (its recall-favouring mode, comments excluded) finds the article body; then a
+repeated headline goes, and the line model (``line_model.py``) drops the lines a reader would
+skip (menus, share and reprint prompts, teasers, tag lists, captions...), or, where it cannot
+judge, hand-written rules do. A fragment (no ``<html>``/``<body>``), a page on which
 the extractor finds nothing, or a page too large for it falls back to plain tag stripping
 (``strip.html_to_text``), so no text is lost silently.
 """
