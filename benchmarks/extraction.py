@@ -334,8 +334,13 @@ def title_rates(pages, truth) -> Dict[str, Tuple[int, int]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def mine_speed(res: Dict) -> float:
+    return res["ours, model"]["speed"] / res["trafilatura"]["speed"]
+
+
 # Issue 26's cross-dataset targets: on each set, with the model trained on the other only.
 CROSS_F1_MARGIN = 0.01
+CROSS_SPEED_AIM = 1.5
 
 
 def cross(dirs: List[str], repeats: int) -> int:
@@ -365,6 +370,8 @@ def cross(dirs: List[str], repeats: int) -> int:
             r = res[name] = dict(score(outs, truth, ids), speed=speed, slowest=slowest)
             print(f"{name:<18} {r['f1']:6.3f} {r['precision']:6.3f} {r['recall']:6.3f} "
                   f"{speed:8.1f} {slowest:7.2f}s")
+        print(f"pages/s, ours with the model against trafilatura: "
+              f"{mine_speed(res):.2f}x")
         best = max(res["trafilatura"]["f1"], res["trafilatura prec."]["f1"])
         mine = res["ours, model"]
         checks += [
@@ -373,8 +380,8 @@ def cross(dirs: List[str], repeats: int) -> int:
             (f"{names[test]}: precision >= trafilatura prec.'s",
              f"{mine['precision']:.3f} vs {res['trafilatura prec.']['precision']:.3f}",
              mine["precision"] >= res["trafilatura prec."]["precision"]),
-            (f"{names[test]}: pages/s (ours, model / trafilatura)",
-             f"{mine['speed'] / res['trafilatura']['speed']:.2f}x", True),
+            (f"{names[test]}: pages/s >= {CROSS_SPEED_AIM}x trafilatura's (aim)",
+             f"{mine_speed(res):.2f}x", mine_speed(res) >= CROSS_SPEED_AIM),
             (f"{names[test]}: no page over 2 s of CPU", f"{mine['slowest']:.2f}s", mine["slowest"] <= 2.0)]
         if layout == "wcxb":
             rates = title_rates(pages, truth)
