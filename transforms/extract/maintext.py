@@ -10,6 +10,7 @@ the extractor finds nothing, or a page too large for it falls back to plain tag 
 """
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from typing import Optional
@@ -20,6 +21,8 @@ from transforms.extract import strip
 from transforms.extract.lines import block_index
 from transforms.dedup import minhash
 from transforms.dedup.minhash import tokens
+
+log = logging.getLogger(__name__)
 
 # Pages above this size go to tag stripping: the extractor's cost is not linear in size.
 MAX_EXTRACTOR_CHARS = 5_000_000
@@ -101,7 +104,8 @@ def clean_lines(text: str, title: Optional[str] = None, line_model=None, index=N
     if line_model is not None and lines:
         try:
             keep = line_model.keep(lines, title, index, is_boilerplate)
-        except Exception:  # the model is an improvement, never a reason to fail
+        except Exception as e:  # the model is an improvement, never a reason to fail
+            log.debug("line model could not judge a page, the rules do: %s: %s", type(e).__name__, e)
             keep = None
     if keep is None or not keep.any():
         kept = [l for l in lines if not is_boilerplate(l)]
@@ -274,7 +278,8 @@ def main_text(html: str, title: Optional[str] = None, tree=None, line_model=None
         if line_model is not None:
             try:  # the markup as the page has it: the extractor alters the tree
                 index = block_index(tree)
-            except Exception:  # unreadable markup: the model judges lines by their text
+            except Exception as e:  # unreadable markup: the model judges lines by their text
+                log.debug("markup not indexed for the line model: %s: %s", type(e).__name__, e)
                 index = None
         import trafilatura
         try:
