@@ -8,7 +8,8 @@ WCXB). For every page, the Extract stage reads it as today; each line of each re
 judges becomes one training row (``transforms/extract/lines.FEATURES``), labelled by the
 page's true body: a line is the article's when at least half of its word 4-grams (its words,
 for a line of fewer than four) are in the true body. Rows are weighted by the line's share of
-its page's words, so every page counts alike, as both benchmarks' measures average over pages.
+its reading's words, so every reading counts alike, as both benchmarks' measures average over
+pages (a page whose fuller reading is judged too counts twice).
 
 The shipped model was trained on both dev sets of ``../shared/data`` (see the file's
 ``trained_on``): the 91 pages of Scrapinghub's article-extraction benchmark (MIT) and the 711

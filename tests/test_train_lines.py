@@ -39,7 +39,7 @@ def test_training_gives_a_model_file_that_reproduces_the_trees_and_repeats(monke
     X, y, w, g = train_lines.rows([(pid, html) for pid, html, _t in pages], truths.get)
     assert X.shape[1] == len(FEATURES) and len(y) == len(w) == len(g)
     assert 0 < y.sum() < len(y)  # both kinds of line were seen
-    assert np.allclose(np.bincount(g, w), 1.0)  # every page weighs the same
+    assert np.allclose(np.bincount(g, w), 1.0)  # every page (one reading each here) weighs the same
     spec = train_lines.fit(X, y, w, g, [{"dataset": "synthetic"}])  # checks against scikit-learn
     again = train_lines.fit(X, y, w, g, [{"dataset": "synthetic"}])
     assert json.dumps(spec) == json.dumps(again)
