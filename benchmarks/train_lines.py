@@ -11,7 +11,7 @@ for a line of fewer than four) are in the true body. Rows are weighted by the li
 its reading's words, so every reading counts alike, as both benchmarks' measures average over
 pages (a page whose fuller reading is judged too counts twice).
 
-The shipped model was trained on both dev sets of ``../shared/data`` (see the file's
+The shipped model was trained on both dev sets the team keeps beside the project (see the file's
 ``trained_on``): the 91 pages of Scrapinghub's article-extraction benchmark (MIT) and the 711
 article pages of WCXB's development split (CC BY 4.0). ``benchmarks/extraction.py --cross``
 trains on one and measures on the other, both ways: the figures to judge a change by.
