@@ -31,6 +31,7 @@ tuned on one half can be checked on the other. The run ends with the extraction 
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -212,14 +213,14 @@ def ours_with(line_model=None):
     return run
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped():
+    return ours_with(load_line_model())
+
+
 def ours(html: str):
     """As the pipeline runs: with the shipped line model (loaded on the first page)."""
-    if not _SHIPPED:
-        _SHIPPED.append(ours_with(load_line_model()))
-    return _SHIPPED[0](html)
-
-
-_SHIPPED: List[Callable] = []
+    return _shipped()(html)
 
 
 def get_text(html: str):

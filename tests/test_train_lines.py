@@ -24,7 +24,7 @@ def site_page(i):
     html = (f"<html><head><title>Story {i} | Site</title></head><body><nav><a href='/'>Home</a></nav>"
             f"<article><h1>Story {i}</h1>{body}<p class='credit'>Photo: News Agency number {i}</p>"
             f"<p><a href='/more{i}'>Read more: the harbour plan, the costs and who pays for it</a></p>"
-            "<div class='related'><h3>Related</h3><ul>{related}"
+            f"<div class='related'><h3>Related</h3><ul>{related}"
             "</ul></div><p class='share'>Share this article on social media</p></article>"
             "<footer>© Site</footer></body></html>")
     truth = " ".join(f"Story {i} paragraph {j}: the council voted on the plan for the harbour, and "
