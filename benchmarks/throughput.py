@@ -3,7 +3,9 @@ NER, against datatrove), in one run.
 
     .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--modes M,M]
         [--batch_files N] [--copies 0.05] [--sample_runs 3] [--breakdown]
+        [--extract_processes default,0]
     .venv/bin/python -m benchmarks.throughput --skip_entities [--n 3000] [--repeats 2]
+        [--extract_processes default,0]
 
 Generates N ~500-word HTML news pages, a share ``--copies`` of them planted copies of
 earlier ones (half exact, half copy-edited), then
@@ -27,6 +29,10 @@ peak resident memory of each process (driver, NER children or SDK workers), samp
 Before all that it times the small run a new user makes first: ``./run_local.sh`` on the
 bundled ``samples/`` (``--sample_runs`` times, the virtual environment already installed),
 wall time from start to exit beside the pipeline's own ``done in`` figure.
+
+``--extract_processes default,0`` runs the in-process pipeline once per value of its
+``--extract_processes`` (``default``: not given), e.g. with its extraction children beside
+the driver extracting alone, in the same run.
 
 ``--breakdown`` also runs the pipeline with ``--skip_entities`` in each mode and times the
 ceiling's model load on its own, to show where the gap between the two lies.
@@ -261,6 +267,8 @@ def role(name: str) -> str:
         return "driver"
     if "transforms.entities.process" in name:
         return "ner child"
+    if "transforms.extract.pool" in name:
+        return "extract child"
     return name[:40]
 
 
@@ -318,6 +326,17 @@ def planted_clustered(planted: Dict[str, str], clusters: Dict[str, int]) -> int:
     return sum(c in clusters and clusters.get(o) == clusters[c] for c, o in planted.items())
 
 
+def variants(modes: List[str], extract: List[str]) -> List[Tuple[str, str, List[str]]]:
+    """(label, mode, extra pipeline arguments) of each pipeline run: every mode, in-process
+    once per ``--extract_processes`` value asked ("default": not given)."""
+    out = []
+    for mode in modes:
+        for v in (extract if mode == "in_process" else ["default"]):
+            out.append((mode if v == "default" else f"{mode}, --extract_processes {v}", mode,
+                        [] if v == "default" else [f"--extract_processes={v}"]))
+    return out
+
+
 def without_ner(args, modes: List[str], batching: str) -> int:
     import importlib.util
     from statistics import median
@@ -329,18 +348,19 @@ def without_ner(args, modes: List[str], batching: str) -> int:
               f"{args.workers} workers; {args.repeats} runs of each side, alternating")
         if have_peer:
             as_jsonl(inp, os.path.join(tmp, "jsonl"), 2 * args.workers)
-        ours: Dict[str, List[float]] = {m: [] for m in modes}
+        runs = variants(modes, args.extract_processes)
+        ours: Dict[str, List[float]] = {label: [] for label, _, _ in runs}
         peer: List[float] = []
         folds: Dict[str, int] = {}
         peer_folds = 0
         for r in range(args.repeats):
-            for mode in modes:
-                out = os.path.join(tmp, f"out-{mode}")
+            for label, mode, extra in runs:
+                out = os.path.join(tmp, f"out-{len(folds)}")
                 secs, sampler, _ = run_pipeline(inp, out, mode, args.workers, args.batch_files,
-                                                "--skip_entities")
-                ours[mode].append(secs)
-                folds[mode] = pairs_folded(planted, folded(out))
-                print(f"  run {r + 1}: pipeline {mode}: {secs:.1f} s; peak RSS (MiB): {rss_line(sampler)}")
+                                                "--skip_entities", *extra)
+                ours[label].append(secs)
+                folds[label] = pairs_folded(planted, folded(out))
+                print(f"  run {r + 1}: pipeline {label}: {secs:.1f} s; peak RSS (MiB): {rss_line(sampler)}")
             if have_peer:
                 secs, result = run_datatrove(os.path.join(tmp, "jsonl"), os.path.join(tmp, "dt"),
                                              args.workers)
@@ -354,12 +374,12 @@ def without_ner(args, modes: List[str], batching: str) -> int:
               f"{args.n / median(peer):.1f} pages/s; planted copies folded: {peer_folds}/{len(planted)}")
     else:
         print("datatrove is not installed: no peer figures (.venv/bin/pip install -e '.[bench]')")
-    for mode in modes:
-        line = (f"pipeline --skip_entities, {mode}: median {median(ours[mode]):.1f} s, "
-                f"{args.n / median(ours[mode]):.1f} pages/s; planted copies folded: "
-                f"{folds[mode]}/{len(planted)}")
+    for label, _, _ in runs:
+        line = (f"pipeline --skip_entities, {label}: median {median(ours[label]):.1f} s, "
+                f"{args.n / median(ours[label]):.1f} pages/s; planted copies folded: "
+                f"{folds[label]}/{len(planted)}")
         if have_peer:
-            line += (f"; {median(peer) / median(ours[mode]):.2f}x datatrove's pages/s "
+            line += (f"; {median(peer) / median(ours[label]):.2f}x datatrove's pages/s "
                      f"(target: >= 1.3x)")
         print(line)
     return 0
@@ -387,7 +407,12 @@ def main(argv=None) -> int:
                     help="the path without NER, against datatrove (see above)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="--skip_entities: runs of each side, alternating")
+    ap.add_argument("--extract_processes", default="default",
+                    help="comma-separated values of the pipeline's --extract_processes to run "
+                         "in_process with, each its own run ('default': not given); e.g. "
+                         "default,0 measures the driver extracting alone beside the default")
     args = ap.parse_args(argv)
+    args.extract_processes = [v for v in args.extract_processes.split(",") if v]
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
@@ -412,10 +437,11 @@ def main(argv=None) -> int:
         print(f"{args.n} pages ({len(planted)} planted copies), {words:.0f} words each on "
               f"average; {batching}; everything else the defaults")
         results = []
-        for mode in modes:
-            out_dir = os.path.join(tmp, f"out-{mode}")
-            secs, sampler, out = run_pipeline(inp, out_dir, mode, args.workers, args.batch_files)
-            results.append((mode, secs, sampler, out, pipeline_articles(out_dir),
+        for label, mode, extra in variants(modes, args.extract_processes):
+            out_dir = os.path.join(tmp, f"out-{len(results)}")
+            secs, sampler, out = run_pipeline(inp, out_dir, mode, args.workers, args.batch_files,
+                                              *extra)
+            results.append((label, secs, sampler, out, pipeline_articles(out_dir),
                             folded(out_dir)))
         # the ceiling reads the texts the pipeline extracted: same input to NER on both sides
         articles = results[0][4]
@@ -428,8 +454,9 @@ def main(argv=None) -> int:
                 bare.append((mode, secs))
     print(f"NER-only ceiling: {ceil_s:6.1f} s  {args.n / ceil_s:7.1f} pages/s  (spaCy nlp.pipe, "
           f"n_process={args.workers}, model load included, on the {len(articles)} articles' texts)")
-    for mode, secs, sampler, out, arts, folds in results:
-        label = "in-process" if mode == "in_process" else f"multi_processing, {args.workers} workers"
+    for label, secs, sampler, out, arts, folds in results:
+        if label == "multi_processing":
+            label = f"multi_processing, {args.workers} workers"
         differ = same_entities(arts, spans) if len(arts) == len(spans) else len(arts)
         together = pairs_folded(planted, folds)
         print(f"pipeline, {label}: {secs:7.1f} s  {args.n / secs:7.1f} pages/s  "

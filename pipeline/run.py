@@ -283,18 +283,27 @@ class Writer:
                                           "commit": done - t_job})
 
     def _extract_ahead(self, following: List) -> None:
-        """Has the driver extract ``following`` while this batch's job waits for the NER
-        children, and announce its articles to them for the next job: they then never wait
-        for the driver's stories, write and commit in between (only with the NER children
-        of ``local_models``)."""
-        ahead, ner = self.warm.held("ahead"), self.warm.held("ner")
-        if ahead is None or not hasattr(ner, "asked"):
+        """Has ``following`` extracted while this batch's job does the rest of its work: by
+        the extraction children (``local_models``) once the job's own extraction is done, or
+        by the driver once the job waits for the NER children. The NER children are told of
+        its articles for the next job: they then never wait for the driver's stories, write
+        and commit in between."""
+        ahead, ner, pool = self.warm.held("ahead"), self.warm.held("ner"), self.warm.held("extract")
+        if pool is not None and pool.usable:
+            after = pool.extracted
+        elif hasattr(ner, "asked"):
+            after = ner.asked
+        else:
             return
-        from transforms.entities.enrich import announce
+        if ahead is None:
+            return
+        announce = None
+        if ner is not None:
+            from transforms.entities.enrich import announce as tell
+            announce = lambda article: tell(ner, article, ahead=True)  # noqa: E731
         identify = self.warm.held("language")
-        ahead.start([f.path for f in following], ner.asked, max_bytes=self.opts.max_file_bytes,
-                    max_words=self.opts.max_article_words, identify=identify,
-                    announce=lambda article: announce(ner, article, ahead=True))
+        ahead.start([f.path for f in following], after, max_bytes=self.opts.max_file_bytes,
+                    max_words=self.opts.max_article_words, identify=identify, announce=announce)
 
 
 def add_counts(totals: Dict[str, int], counts: Dict[str, int]) -> None:
@@ -337,26 +346,39 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     the jobs' workers are threads of this process (the in-memory runner); else None (workers
     load their own). The NER model goes to child processes (``--ner_processes``, by default
     one per core; one starts loading at once, the others once the run has planned
-    ``POOL_FILES`` files or more: ``transforms.entities.process``); the language identifier
-    and a DuckDB with the lake's extensions stay here. Every batch's job uses them instead
-    of loading its own. The children end with the block; the others load before the first job (a run with
+    ``POOL_FILES`` files or more: ``transforms.entities.process``); so does extraction, on
+    the cores NER leaves (``--extract_processes``; started once the run has planned
+    ``POOL_FILES`` files: ``transforms.extract.pool``); the language identifier and a DuckDB
+    with the lake's extensions stay here. Every batch's job uses them instead of loading its
+    own. The children end with the block; the others load before the first job (a run with
     nothing new loads none of them)."""
     if not in_process(options):
         yield None
         return
     from schemas.catalog import new_duckdb
+    from transforms.entities.process import default_processes
+    from transforms.extract.ahead import ExtractAhead
     from transforms.extract.language import load_identifier
+    from transforms.extract.line_model import load_line_model
+    from transforms.extract.pool import ExtractPool
     from transforms.warm import Warm
-    warm, ner, ahead = Warm(), None, None
+    warm, ner, ahead, pool = Warm(), None, None, None
     try:
+        ner_processes = 0
         if not opts.skip_entities:
-            from transforms.entities.process import NerPool, default_processes
-            from transforms.extract.ahead import ExtractAhead
+            from transforms.entities.process import NerPool
             # one child at once; the others once the plan has enough to annotate
-            ner = NerPool(opts.spacy_model, opts.ner_processes or default_processes(), start=1)
+            ner_processes = opts.ner_processes or default_processes()
+            ner = NerPool(opts.spacy_model, ner_processes, start=1)
             warm.hold("ner", lambda: ner, opts.spacy_model)
-            from transforms.extract.line_model import load_line_model
-            ahead = ExtractAhead(load_line_model())  # worth it only to keep the NER children busy
+        extractors = (opts.extract_processes if opts.extract_processes is not None
+                      else extract_processes(ner_processes))
+        if extractors > 0:
+            pool = ExtractPool(extractors)  # started once the plan has enough to extract
+            warm.hold("extract", lambda: pool, "extract")
+        if ner is not None or pool is not None:
+            # the next batch extracted while this one's job waits for NER or dedups and commits
+            ahead = ExtractAhead(load_line_model(), pool)
             warm.hold("ahead", lambda: ahead, "ahead")
         warm.hold_from_first_job("language", load_identifier, "py3langid")
         # the stories' word frequencies (0.5 s) load while the run plans and the job starts
@@ -368,8 +390,18 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     finally:
         if ahead is not None:
             ahead.stop()
+        if pool is not None:
+            pool.close()
         if ner is not None:
             ner.close()
+
+
+def extract_processes(ner_processes: int) -> int:
+    """Extraction children for an in-process run by default: the cores the NER children
+    leave (none on one core: the driver extracts there as fast)."""
+    from transforms.child import available_cores
+    cores = available_cores()
+    return 0 if cores < 2 else max(0, cores - ner_processes)
 
 
 def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: str,
@@ -392,8 +424,10 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         say(f"files: {plan.found} found, {plan.new} new, {plan.known} changed or reprocessed, "
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
         progress.planned(plan.new + plan.known, len(plan.batches))
-        if warm is not None and plan.new + plan.known >= POOL_FILES and warm.held("ner"):
-            warm.held("ner").grow()
+        if warm is not None and plan.new + plan.known >= POOL_FILES:
+            for kind in ("ner", "extract"):
+                if warm.held(kind):
+                    warm.held(kind).grow()
         faults.point("planned")
         totals: Dict[str, int] = {}
         writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)

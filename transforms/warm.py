@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from apache_beam.utils import shared
 
-KINDS = ("ner", "language", "duckdb", "ahead")
+KINDS = ("ner", "language", "duckdb", "ahead", "extract")
 
 
 class Warm:

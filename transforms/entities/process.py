@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import builtins
 import collections
-import json
 import logging
-import os
 import pickle
-import signal
-import struct
-import subprocess
-import sys
 import threading
 import typing
 import weakref
 from typing import List, Optional, Sequence
 
+from transforms import child
+from transforms.child import receive as _receive
+from transforms.child import send as _send
+
 log = logging.getLogger(__name__)
-_HEADER = struct.Struct("<Q")
 
 
 class Ent(typing.NamedTuple):
@@ -48,25 +45,6 @@ class Ent(typing.NamedTuple):
 class Doc(typing.NamedTuple):
     """What ``annotate`` reads of a spaCy ``Doc``: its entities."""
     ents: List[Ent]
-
-
-def _send(stream, message) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)))
-    stream.write(data)
-    stream.flush()
-
-
-def _receive(stream):
-    """The next message, or None when the other side closed the stream."""
-    head = stream.read(_HEADER.size)
-    if len(head) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(head)
-    data = stream.read(size)
-    if len(data) < size:
-        raise EOFError("the stream ended inside a message")
-    return pickle.loads(data)
 
 
 # Texts announced before they are asked for (``prefetch``) are annotated while the parent
@@ -181,7 +159,7 @@ def _annotate_ahead(nlp, announced, kept: dict, jobs: dict, served: dict,
     inbox.kept(sum(map(len, done)))
 
 
-def serve(model: str, requests, answers) -> int:
+def serve(requests, answers, model: str) -> int:
     """The child: loads ``model`` (``load_ner``), says ``("ready", lang, max_length)`` (or
     ``("failed", why)``), then takes requests until ``requests`` ends:
 
@@ -264,22 +242,6 @@ class ModelUnavailable(RuntimeError):
     (``Enrich`` fails the job rather than rejecting every article)."""
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Closes the child's input (it ends by itself) and waits for it, killing it if slow."""
-    try:
-        if proc.stdin:
-            proc.stdin.close()
-    except OSError:
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout:
-        proc.stdout.close()
-
-
 class NerProcess:
     """spaCy's NER pipeline ``model`` in a child process, started at once.
 
@@ -299,12 +261,8 @@ class NerProcess:
         self.answered = 0            # requests the child answered
         self.ahead = 0               # texts of those answers annotated ahead (announced)
         self._failed: Optional[ModelUnavailable] = None
-        # -I: no current folder, user site or PYTHON* variables; the child imports from
-        # exactly the parent's sys.path
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _CHILD, json.dumps(sys.path), model],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        self._stopper = weakref.finalize(self, _stop, self._proc)
+        self._proc = child.start(__name__, model)
+        self._stopper = weakref.finalize(self, child.stop, self._proc)
 
     @property
     def pid(self) -> int:
@@ -426,13 +384,8 @@ def default_processes() -> int:
     """NER children for a run on this machine: one per core the process may use, at most
     ``MAX_PROCESSES``. The driver's own Beam work (read, extract, dedup, write) takes about a
     fifth of the CPU that NER takes, so it shares the cores with them rather than keep one
-    idle for itself; past four children the driver's one thread of extraction, not NER,
-    bounds the run (more cores: run ``multi_processing`` or on a cluster)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_PROCESSES))
+    idle for itself; the cores past four extract (``pipeline.run.extract_processes``)."""
+    return max(1, min(child.available_cores(), MAX_PROCESSES))
 
 
 class NerPool:
@@ -537,23 +490,5 @@ class NerPool:
 
 
 def main(model: str) -> None:
-    """The child's entry point (see ``_CHILD``)."""
-    # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent
-    # decides when to stop, and ends the child by closing its input.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Answers go out on a copy of the standard output; the standard output itself becomes
-    # the standard error, so that nothing a library prints can corrupt them.
-    answers = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    try:
-        code = serve(model, sys.stdin.buffer, answers)
-        answers.close()
-    except BrokenPipeError:  # the parent is gone (killed mid-request): nobody to answer
-        code = 0
-    sys.stderr.flush()
-    os._exit(code)  # without the interpreter's teardown of spaCy (~0.3 s the driver waits)
-
-
-_CHILD = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-          "from transforms.entities.process import main; main(sys.argv[2])")
+    """The child's entry point (``child.start(__name__, model)``)."""
+    child.serve_on_pipes(serve, model)

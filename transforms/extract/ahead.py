@@ -1,4 +1,4 @@
-"""The next micro-batch's extraction, done in the driver while this batch's job waits for NER.
+"""The next micro-batch's extraction, done while this batch's job does its other work.
 
 In a run whose Beam workers are threads of the driver (the in-memory runner), a batch's job
 reads and extracts its files on the driver's core while the NER children annotate them on
@@ -10,6 +10,11 @@ pure functions the job uses (``read_file``, ``records_from_bytes``, ``extract_re
 announces each article's text to the NER children for the next job. That job's Extract
 stage then takes each record's result from here instead of computing it again.
 
+With extraction children (``transforms.extract.pool``), the thread only reads: it sends the
+records to the children, from the moment the job's own extraction is done
+(``ExtractPool.extracted``), so that they extract the next batch while the driver
+deduplicates, assigns stories, writes and commits this one.
+
 Nothing here decides anything: a record is found only when it is equal, field for field, to
 the one extracted ahead, and ``extract_record`` is a pure function of it, so the job's
 articles and rejects are the same with or without it. Nothing is written either: a run
@@ -20,10 +25,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Dict, Optional, Sequence, Union
+import collections
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from schemas.records import Article, RawRecord, Reject
 from transforms.extract.extract import extract_record
+from transforms.extract.pool import CHUNK, ChildGone
 from transforms.read.decode import read_file, records_from_bytes
 
 log = logging.getLogger(__name__)
@@ -35,8 +42,9 @@ class ExtractAhead:
     by ``transforms.warm.Warm.before_job``) stops the thread at the next record and keeps what
     it made for the job that begins; ``take`` hands a record's result over once."""
 
-    def __init__(self, line_model=None):
+    def __init__(self, line_model=None, pool=None):
         self.line_model = line_model  # the Extract stage's (``line_model.load_line_model()``)
+        self.pool = pool  # an ``ExtractPool`` to extract in, once it is usable; or None
         self._done: Dict[RawRecord, Union[Article, Reject]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -61,6 +69,17 @@ class ExtractAhead:
             if stop.is_set():
                 return
         self.forget()  # the job under way has taken its records by now
+        made = (self._in_pool(paths, stop, max_bytes, max_words)
+                if self.pool is not None and self.pool.usable
+                else self._here(paths, stop, max_bytes, max_words, identify))
+        for rec, out in made:
+            with self._lock:
+                self._done[rec] = out
+                self.made += 1
+            if announce is not None and isinstance(out, Article):
+                announce(out)
+
+    def _records(self, paths, stop, max_bytes) -> Iterator[RawRecord]:
         for path in paths:
             if stop.is_set():
                 return
@@ -72,18 +91,41 @@ class ExtractAhead:
             for rec in records:
                 if stop.is_set():
                     return
-                if not isinstance(rec, RawRecord):
-                    continue
+                if isinstance(rec, RawRecord):
+                    yield rec
+
+    def _here(self, paths, stop, max_bytes, max_words, identify):
+        for rec in self._records(paths, stop, max_bytes):
+            try:
+                yield rec, extract_record(rec, identify, max_words, self.line_model)
+            except Exception as e:  # noqa: BLE001 (the job extracts it and says why)
+                log.debug("not extracted ahead: %s (%s)", rec.source_uri, e)
+
+    def _in_pool(self, paths, stop, max_bytes, max_words):
+        """(record, result) of the records the children extracted, as their chunks come back
+        (at most two chunks waiting per child); what was sent before a stop still comes."""
+        asked: "collections.deque" = collections.deque()
+        chunk: List[RawRecord] = []
+
+        def back(wait: bool) -> Iterator[Tuple[RawRecord, Union[Article, Reject]]]:
+            while asked and (wait or asked[0][0].done()):
+                future, records = asked.popleft()
+                wait = False
                 try:
-                    out = extract_record(rec, identify, max_words, self.line_model)
-                except Exception as e:  # noqa: BLE001 (the job extracts it and says why)
-                    log.debug("not extracted ahead: %s (%s)", rec.source_uri, e)
-                    continue
-                with self._lock:
-                    self._done[rec] = out
-                    self.made += 1
-                if announce is not None and isinstance(out, Article):
-                    announce(out)
+                    yield from zip(records, (out for out, _ in future.result()))
+                except ChildGone as e:  # the job extracts them
+                    log.debug("not extracted ahead: %d records (%s)", len(records), e)
+
+        for rec in self._records(paths, stop, max_bytes):
+            chunk.append(rec)
+            if len(chunk) >= CHUNK:
+                asked.append((self.pool.submit(chunk, max_words), chunk))
+                chunk = []
+            yield from back(wait=len(asked) > 2 * self.pool.processes)
+        if chunk and not stop.is_set():
+            asked.append((self.pool.submit(chunk, max_words), chunk))
+        while asked:
+            yield from back(wait=True)
 
     def stop(self) -> None:
         """Stops the thread (at its next record) and waits for it."""

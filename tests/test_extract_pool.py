@@ -1,0 +1,169 @@
+"""Extraction in child processes (``transforms.extract.pool``): the same results as the
+driver's own, a dead child's records extracted in the driver, no child left behind by a killed
+run, and a run of several batches writing the same tables with the pool as without it."""
+import os
+import subprocess
+import sys
+import time
+
+import apache_beam as beam
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from conftest import ROOT, SAMPLES, exited, lake_tables
+from schemas.records import RawRecord
+from transforms.extract import DEFAULT_MAX_WORDS, Extract, extract_record
+from transforms.extract.language import load_identifier
+from transforms.extract.line_model import load_line_model
+from transforms.extract.pool import ChildGone, ExtractPool
+from transforms.read.decode import DEFAULT_MAX_BYTES, read_file, records_from_bytes
+from transforms.rejects import REJECTS
+from transforms.warm import Warm
+
+
+def sample_records():
+    out = []
+    for d, _, fs in sorted(os.walk(SAMPLES)):
+        for f in sorted(fs):
+            try:
+                data = read_file(os.path.join(d, f), DEFAULT_MAX_BYTES)
+            except Exception:  # noqa: BLE001 (a file the reader rejects has no record)
+                continue
+            out.extend(r for r in records_from_bytes(os.path.join(d, f), data)
+                       if isinstance(r, RawRecord))
+    # and one that extraction rejects (no words once stripped)
+    return out + [RawRecord("mem://scripts-only.html", "html",
+                            "<html><body><script>var x = 1;</script></body></html>",
+                            None, None, None, 55)]
+
+
+def extracted_here(records):
+    identify, model = load_identifier(), load_line_model()
+    return [extract_record(r, identify, DEFAULT_MAX_WORDS, model) for r in records]
+
+
+def test_children_extract_what_the_driver_would_and_a_dead_one_hands_its_chunk_back():
+    records = sample_records()
+    want = extracted_here(records)
+    pool = ExtractPool(2)
+    try:
+        assert not pool.usable and not pool.children  # nothing starts before grow()
+        pool.grow()
+        assert pool.usable and len(pool.pids) == 2
+        asked = [pool.submit(records[i:i + 4], DEFAULT_MAX_WORDS) for i in range(0, len(records), 4)]
+        got = [out for a in asked for out, seconds in a.result()]
+        assert got == want and any(not hasattr(o, "text") for o in got)  # rejects too
+        assert pool.chunks == len(asked)
+        os.kill(pool.pids[0], 9)
+        os.kill(pool.pids[1], 9)
+        failed = 0
+        for i in range(0, len(records), 4):
+            try:
+                pool.submit(records[i:i + 4], DEFAULT_MAX_WORDS).result()
+            except ChildGone:
+                failed += 1
+        assert failed == len(asked) and not pool.usable and pool.fell_back == failed
+    finally:
+        pool.close()
+    assert all(exited(pid) for pid in pool.pids)
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["children", "children_killed"])
+def test_the_extract_stage_gives_the_same_outputs_through_the_pool(kill):
+    """A ``Warm`` holding a pool, as a run's process does: the stage's articles and rejects
+    are the driver's own; with its children killed, the driver extracts them itself."""
+    records = sample_records()
+    want = extracted_here(records)
+    pool = ExtractPool(2)
+    pool.grow()
+    warm = Warm()
+    warm.hold("extract", lambda: pool, "extract")
+    if kill:
+        for pid in pool.pids:
+            os.kill(pid, 9)
+    try:
+        with TestPipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
+            out = p | beam.Create(records) | Extract(warm=warm)
+            assert_that(out.articles, equal_to([o for o in want if hasattr(o, "text")]))
+            assert_that(out[REJECTS], equal_to([o for o in want if not hasattr(o, "text")]),
+                        label="rejects")
+        assert pool.extracted.is_set()  # the stage says when it has every record
+        assert (pool.chunks == 0) if kill else (pool.chunks >= len(records) // 8)
+    finally:
+        pool.close()
+
+
+def test_a_child_ends_when_its_parent_is_killed():
+    script = ("import time\n"
+              "from transforms.extract.pool import ExtractPool\n"
+              "pool = ExtractPool(1)\n"
+              "pool.grow()\n"
+              "print(pool.pids[0], flush=True)\n"
+              "pool.submit([], 0).result()\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert parent.stdout.readline().strip() == "ready"
+        assert not exited(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while not exited(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exited(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def many_files(folder, n: int = 120) -> None:
+    """``n`` files from the samples, cycled: each HTML page made distinct by a sentence of its
+    own (the others copies of each other), so that a run has articles, duplicates and rejects."""
+    sources = sorted(os.path.join(d, f) for d, _, fs in os.walk(SAMPLES) for f in fs)
+    os.makedirs(folder)
+    for i in range(n):
+        src = sources[i % len(sources)]
+        with open(src, "rb") as f:
+            data = f.read()
+        if src.endswith(".html") and b"<p>" in data:
+            data = data.replace(b"<p>", b"<p>Desk %d reports this from the newsroom. " % i, 1)
+        with open(os.path.join(folder, f"{i:03d}-{os.path.basename(src)}"), "wb") as f:
+            f.write(data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ner", [False, True], ids=["skip_entities", "entities"])
+def test_several_batches_give_the_same_tables_with_and_without_extraction_children(
+        tmp_path, monkeypatch, ner):
+    """In-process, 120 files in batches of 40 (over ``POOL_FILES``: the pool starts): the
+    children extract each batch and, while the driver finishes it, the next one; the tables
+    are those of a run whose driver extracts everything."""
+    from pipeline.__main__ import main
+    from transforms.extract.ahead import ExtractAhead
+    sent, taken = [], []
+    submit, take = ExtractPool.submit, ExtractAhead.take
+    monkeypatch.setattr(ExtractPool, "submit",
+                        lambda self, records, max_words: sent.append(len(records))
+                        or submit(self, records, max_words))
+    monkeypatch.setattr(ExtractAhead, "take",
+                        lambda self, rec: (lambda out: taken.append(out is not None) or out)(
+                            take(self, rec)))
+    many_files(tmp_path / "in")
+    args = ["--input", str(tmp_path / "in"), "--batch_files", "40", "--run_id", "t",
+            *([] if ner else ["--skip_entities"])]
+    assert main([*args, "--output", str(tmp_path / "pool"), "--extract_processes", "2"]) == 0
+    through_children = sum(sent)
+    assert any(taken)  # batches 2 and 3 were sent ahead while the one before finished
+    sent.clear()
+    assert main([*args, "--output", str(tmp_path / "driver"), "--extract_processes", "0"]) == 0
+    assert not sent
+    pooled, driver = lake_tables(tmp_path / "pool"), lake_tables(tmp_path / "driver")
+    assert pooled["articles"] and pooled["duplicates"] and pooled["rejects"]
+    assert pooled == driver
+    # every record the Extract stage turned into an article went to the children
+    assert through_children >= len(pooled["articles"]) + len(pooled["duplicates"])
