@@ -3,9 +3,9 @@ NER, against datatrove), in one run.
 
     .venv/bin/python -m benchmarks.throughput [--n 1000] [--workers 2] [--modes M,M]
         [--batch_files N] [--copies 0.05] [--sample_runs 3] [--breakdown]
-        [--extract_processes default,0]
+        [--helper_processes default,0]
     .venv/bin/python -m benchmarks.throughput --skip_entities [--n 3000] [--repeats 2]
-        [--extract_processes default,0]
+        [--helper_processes default,0]
 
 Generates N ~500-word HTML news pages, a share ``--copies`` of them planted copies of
 earlier ones (half exact, half copy-edited), then
@@ -30,8 +30,8 @@ Before all that it times the small run a new user makes first: ``./run_local.sh`
 bundled ``samples/`` (``--sample_runs`` times, the virtual environment already installed),
 wall time from start to exit beside the pipeline's own ``done in`` figure.
 
-``--extract_processes default,0`` runs the in-process pipeline once per value of its
-``--extract_processes`` (``default``: not given), e.g. with its extraction children beside
+``--helper_processes default,0`` runs the in-process pipeline once per value of its
+``--helper_processes`` (``default``: not given), e.g. with its extraction children beside
 the driver extracting alone, in the same run.
 
 ``--breakdown`` also runs the pipeline with ``--skip_entities`` in each mode and times the
@@ -267,8 +267,8 @@ def role(name: str) -> str:
         return "driver"
     if "transforms.entities.process" in name:
         return "ner child"
-    if "transforms.extract.pool" in name:
-        return "extract child"
+    if "transforms.pool" in name:
+        return "helper child"
     return name[:40]
 
 
@@ -328,12 +328,12 @@ def planted_clustered(planted: Dict[str, str], clusters: Dict[str, int]) -> int:
 
 def variants(modes: List[str], extract: List[str]) -> List[Tuple[str, str, List[str]]]:
     """(label, mode, extra pipeline arguments) of each pipeline run: every mode, in-process
-    once per ``--extract_processes`` value asked ("default": not given)."""
+    once per ``--helper_processes`` value asked ("default": not given)."""
     out = []
     for mode in modes:
         for v in (extract if mode == "in_process" else ["default"]):
-            out.append((mode if v == "default" else f"{mode}, --extract_processes {v}", mode,
-                        [] if v == "default" else [f"--extract_processes={v}"]))
+            out.append((mode if v == "default" else f"{mode}, --helper_processes {v}", mode,
+                        [] if v == "default" else [f"--helper_processes={v}"]))
     return out
 
 
@@ -348,7 +348,7 @@ def without_ner(args, modes: List[str], batching: str) -> int:
               f"{args.workers} workers; {args.repeats} runs of each side, alternating")
         if have_peer:
             as_jsonl(inp, os.path.join(tmp, "jsonl"), 2 * args.workers)
-        runs = variants(modes, args.extract_processes)
+        runs = variants(modes, args.helper_processes)
         ours: Dict[str, List[float]] = {label: [] for label, _, _ in runs}
         peer: List[float] = []
         folds: Dict[str, int] = {}
@@ -407,12 +407,12 @@ def main(argv=None) -> int:
                     help="the path without NER, against datatrove (see above)")
     ap.add_argument("--repeats", type=int, default=2,
                     help="--skip_entities: runs of each side, alternating")
-    ap.add_argument("--extract_processes", default="default",
-                    help="comma-separated values of the pipeline's --extract_processes to run "
+    ap.add_argument("--helper_processes", default="default",
+                    help="comma-separated values of the pipeline's --helper_processes to run "
                          "in_process with, each its own run ('default': not given); e.g. "
                          "default,0 measures the driver extracting alone beside the default")
     args = ap.parse_args(argv)
-    args.extract_processes = [v for v in args.extract_processes.split(",") if v]
+    args.helper_processes = [v for v in args.helper_processes.split(",") if v]
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
@@ -437,7 +437,7 @@ def main(argv=None) -> int:
         print(f"{args.n} pages ({len(planted)} planted copies), {words:.0f} words each on "
               f"average; {batching}; everything else the defaults")
         results = []
-        for label, mode, extra in variants(modes, args.extract_processes):
+        for label, mode, extra in variants(modes, args.helper_processes):
             out_dir = os.path.join(tmp, f"out-{len(results)}")
             secs, sampler, out = run_pipeline(inp, out_dir, mode, args.workers, args.batch_files,
                                               *extra)

@@ -142,8 +142,8 @@ def main(argv=None) -> int:
                     "files), and not 'report'")
     if opts.ner_processes < 0:
         return fail("--ner_processes must be >= 0 (0: one per core, at most 4)")
-    if opts.extract_processes is not None and opts.extract_processes < 0:
-        return fail("--extract_processes must be >= 0 (0: the driver extracts)")
+    if opts.helper_processes is not None and opts.helper_processes < 0:
+        return fail("--helper_processes must be >= 0 (0: the driver extracts and sketches)")
     if opts.max_article_words < 0:
         return fail("--max_article_words must be >= 0 (0: no limit)")
     if opts.site_template_pages < 0:

@@ -77,7 +77,7 @@ class Ingest(beam.PTransform):
                                                          self.warm)
         num_perm, shingle = self.num_perm, self.shingle
         dedup = Dedup(self.threshold, num_perm, shingle, progress=self.progress,
-                      in_memory=self.dedup_in_memory)
+                      in_memory=self.dedup_in_memory, warm=self.warm)
         if self.earlier is not None:
             lake, snapshot, retaken = self.earlier
             dedup.lookup = LookupPrior(lake, snapshot, num_perm, shingle, dedup.bands,

@@ -57,11 +57,12 @@ class IngestOptions(PipelineOptions):
                             help="In-process runs (the default runner): processes that run the "
                                  "NER model beside the driver, kept for the whole run; 0: one "
                                  "per core, at most 4. Other runners' workers load their own.")
-        parser.add_argument("--extract_processes", type=int, default=None,
+        parser.add_argument("--helper_processes", type=int, default=None,
                             help="In-process runs of 100 files or more: processes that extract "
-                                 "pages beside the driver, kept for the whole run; 0: the "
-                                 "driver extracts. Default: the cores NER leaves (every core "
-                                 "with --skip_entities, none on 4 cores or fewer with NER).")
+                                 "pages and sketch texts for Dedup beside the driver, kept for "
+                                 "the whole run; 0: the driver does it. Default: the cores NER "
+                                 "leaves (every core with --skip_entities, none on 4 cores or "
+                                 "fewer with NER).")
         parser.add_argument("--skip_entities", action="store_true", default=False,
                             help="Do not run NER (entities stay empty).")
         parser.add_argument("--dedup_threshold", type=float, default=DEFAULT_THRESHOLD,

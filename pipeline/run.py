@@ -288,9 +288,9 @@ class Writer:
         by the driver once the job waits for the NER children. The NER children are told of
         its articles for the next job: they then never wait for the driver's stories, write
         and commit in between."""
-        ahead, ner, pool = self.warm.held("ahead"), self.warm.held("ner"), self.warm.held("extract")
-        if pool is not None and pool.usable:
-            after = pool.extracted
+        ahead, ner, pool = self.warm.held("ahead"), self.warm.held("ner"), self.warm.held("pool")
+        if ahead is not None and pool is not None and pool.usable:
+            after = ahead.extracted
         elif hasattr(ner, "asked"):
             after = ner.asked
         else:
@@ -346,9 +346,10 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     the jobs' workers are threads of this process (the in-memory runner); else None (workers
     load their own). The NER model goes to child processes (``--ner_processes``, by default
     one per core; one starts loading at once, the others once the run has planned
-    ``POOL_FILES`` files or more: ``transforms.entities.process``); so does extraction, on
-    the cores NER leaves (``--extract_processes``; started once the run has planned
-    ``POOL_FILES`` files: ``transforms.extract.pool``); the language identifier and a DuckDB
+    ``POOL_FILES`` files or more: ``transforms.entities.process``); extraction and Dedup's
+    sketches go to helper processes on the cores NER leaves (``--helper_processes``;
+    started once the run has planned ``POOL_FILES`` files: ``transforms.pool``); the
+    language identifier and a DuckDB
     with the lake's extensions stay here. Every batch's job uses them instead of loading its
     own. The children end with the block; the others load before the first job (a run with
     nothing new loads none of them)."""
@@ -360,7 +361,7 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     from transforms.extract.ahead import ExtractAhead
     from transforms.extract.language import load_identifier
     from transforms.extract.line_model import load_line_model
-    from transforms.extract.pool import ExtractPool
+    from transforms.pool import HelperPool
     from transforms.warm import Warm
     warm, ner, ahead, pool = Warm(), None, None, None
     try:
@@ -371,11 +372,11 @@ def local_models(options, opts, lake: Optional[Lake] = None):
             ner_processes = opts.ner_processes or default_processes()
             ner = NerPool(opts.spacy_model, ner_processes, start=1)
             warm.hold("ner", lambda: ner, opts.spacy_model)
-        extractors = (opts.extract_processes if opts.extract_processes is not None
-                      else extract_processes(ner_processes))
-        if extractors > 0:
-            pool = ExtractPool(extractors)  # started once the plan has enough to extract
-            warm.hold("extract", lambda: pool, "extract")
+        helpers = (opts.helper_processes if opts.helper_processes is not None
+                   else helper_processes(ner_processes))
+        if helpers > 0:
+            pool = HelperPool(helpers)  # started once the plan has enough to extract
+            warm.hold("pool", lambda: pool, "pool")
         if ner is not None or pool is not None:
             # the next batch extracted while this one's job waits for NER or dedups and commits
             ahead = ExtractAhead(load_line_model(), pool)
@@ -396,9 +397,16 @@ def local_models(options, opts, lake: Optional[Lake] = None):
             ner.close()
 
 
-def extract_processes(ner_processes: int) -> int:
-    """Extraction children for an in-process run by default: the cores the NER children
-    leave (none on one core: the driver extracts there as fast)."""
+def helper_tasks(opts) -> list:
+    """What the helper processes do, loaded as they start: extract, sketch texts for Dedup."""
+    from transforms.dedup.dedup import sketch_task
+    from transforms.extract.extract import extract_task
+    return [extract_task(opts.max_article_words), sketch_task(opts.minhash_perm, opts.shingle_words)]
+
+
+def helper_processes(ner_processes: int) -> int:
+    """Helper processes for an in-process run by default: the cores the NER children leave
+    (none on one core, where the driver does the work as fast)."""
     from transforms.child import available_cores
     cores = available_cores()
     return 0 if cores < 2 else max(0, cores - ner_processes)
@@ -425,9 +433,10 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
         progress.planned(plan.new + plan.known, len(plan.batches))
         if warm is not None and plan.new + plan.known >= POOL_FILES:
-            for kind in ("ner", "extract"):
-                if warm.held(kind):
-                    warm.held(kind).grow()
+            if warm.held("ner"):
+                warm.held("ner").grow()
+            if warm.held("pool"):
+                warm.held("pool").grow(*helper_tasks(opts))
         faults.point("planned")
         totals: Dict[str, int] = {}
         writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)

@@ -1,6 +1,6 @@
-"""A helper process of the driver's that speaks pickled messages over its standard input
-and output (the NER children of ``transforms.entities.process``, the extraction children of
-``transforms.extract.pool``).
+"""A child process of the driver's that speaks pickled messages over its standard input
+and output (the NER children of ``transforms.entities.process``, the helper processes of
+``transforms.pool``).
 
 The child imports exactly the parent's ``sys.path`` and nothing of the parent's state; it
 ends when its input closes, which is also what happens when the parent is killed, so no

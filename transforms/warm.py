@@ -1,5 +1,5 @@
 """Heavy per-process state (the NER model, the language identifier, a DuckDB instance with
-its extensions loaded, the next batch's extraction made ahead) kept alive between the Beam
+its extensions loaded, the next batch's extraction made ahead, helper processes) kept alive between the Beam
 jobs of one run (one job per micro-batch, also under ``--watch``) when the jobs' workers
 are threads of the run's own process (``pipeline.run.local_models``).
 
@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from apache_beam.utils import shared
 
-KINDS = ("ner", "language", "duckdb", "ahead", "extract")
+KINDS = ("ner", "language", "duckdb", "ahead", "pool")
 
 
 class Warm:

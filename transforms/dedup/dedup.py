@@ -43,6 +43,7 @@ from apache_beam.metrics import Metrics
 
 from schemas.records import Article, DedupItem, Duplicate
 from transforms.dedup import facts, minhash
+from transforms.pool import Chunks, Task
 from transforms.progress import TalliedFn
 
 STAGE = "dedup"
@@ -210,12 +211,29 @@ def pick_exact(articles: Iterable[Article]) -> Tuple[Article, List[Article]]:
     return by_key[rep], [a for k, a in sorted(by_key.items()) if k != rep]
 
 
-def to_item(a: Article, num_perm: int, shingle: int) -> DedupItem:
-    sh = minhash.shingle_hashes(a.text, shingle)
+def sketch(text: str, num_perm: int, shingle: int) -> Tuple[bytes, bytes, bytes]:
+    """(MinHash signature, shingle hashes, fact slots) of a text, as ``DedupItem`` keeps them."""
+    sh = minhash.shingle_hashes(text, shingle)
+    return (minhash.signature(sh, num_perm).tobytes(), sh.tobytes(),
+            facts.to_bytes(facts.slots(text)))
+
+
+def sketcher(num_perm: int, shingle: int):
+    """``sketch`` as a function of the text: the task of the driver's helper processes
+    (``transforms.pool``)."""
+    return lambda text: sketch(text, num_perm, shingle)
+
+
+def sketch_task(num_perm: int, shingle: int) -> Task:
+    return Task(f"{__name__}:sketcher", (num_perm, shingle))
+
+
+def to_item(a: Article, num_perm: int, shingle: int,
+            sketched: Optional[Tuple[bytes, bytes, bytes]] = None) -> DedupItem:
+    """``a``'s DedupItem; ``sketched``: ``sketch`` of its text, when made elsewhere."""
+    signature, shingles, slots = sketched or sketch(a.text, num_perm, shingle)
     return DedupItem(a.article_id, a.text_hash, a.word_count, a.published_at_us, False,
-                     minhash.signature(sh, num_perm).tobytes(), sh.tobytes(),
-                     facts.to_bytes(facts.slots(a.text)), a.source_uri, page_key(a.url),
-                     version_time(a))
+                     signature, shingles, slots, a.source_uri, page_key(a.url), version_time(a))
 
 
 def candidate_keys(it: DedupItem, bands: int, rows: int, num_perm: int) -> List[str]:
@@ -556,18 +574,47 @@ class _VerifyFn(TalliedFn, beam.DoFn):
 
 
 class _SketchFn(TalliedFn, beam.DoFn):
-    """(rep, copies) -> (rep, copies, DedupItem of rep): the MinHash sketch of a text."""
+    """(rep, copies) -> (rep, copies, DedupItem of rep): the MinHash sketch of a text. In the
+    process that holds ``warm``'s objects, once the run has started its helper processes
+    (``transforms.pool``), texts go to them in chunks and groups come out as they come back."""
 
-    def __init__(self, num_perm: int, shingle: int, progress: Optional[str] = None):
+    def __init__(self, num_perm: int, shingle: int, progress: Optional[str] = None, warm=None):
         TalliedFn.__init__(self, progress, "dedup")
-        self.num_perm, self.shingle = num_perm, shingle
+        self.num_perm, self.shingle, self.warm = num_perm, shingle, warm
+        self.pool = self.chunks = None
 
-    def process(self, group):
+    def setup(self):
+        super().setup()
+        if self.warm is not None and self.warm.here():
+            self.pool = self.warm.get("pool", lambda: None, "pool")
+
+    def start_bundle(self):
+        self.chunks = None
+        if self.pool is not None and self.pool.usable:
+            self.chunks = Chunks(self.pool, sketch_task(self.num_perm, self.shingle),
+                                 lambda text: sketch(text, self.num_perm, self.shingle))
+
+    def process(self, group, element=beam.DoFn.WindowedValueParam):
         rep, copies = group
+        if self.chunks is not None:
+            for sketched, seconds, element, _ in self.chunks.add(rep.text, element):
+                yield self._item(element.value, sketched, seconds, element)
+            return
         start = time.perf_counter()
         item = to_item(rep, self.num_perm, self.shingle)
         self.tally.add(0, time.perf_counter() - start)
         yield rep, copies, item
+
+    def finish_bundle(self):
+        if self.chunks is not None:
+            for sketched, seconds, element, _ in self.chunks.flush():
+                yield self._item(element.value, sketched, seconds, element)
+        super().finish_bundle()
+
+    def _item(self, group, sketched, seconds: float, element):
+        rep, copies = group
+        self.tally.add(0, seconds)
+        return element.with_value((rep, copies, to_item(rep, self.num_perm, self.shingle, sketched)))
 
 
 class Dedup(beam.PTransform):
@@ -583,14 +630,15 @@ class Dedup(beam.PTransform):
     ``threshold`` (shingle Jaccard at which two texts are one article), ``num_perm`` (MinHash size), ``shingle`` (words per shingle), ``progress``
     (the folder of ``transforms.progress`` tallies, or None), ``in_memory`` (find near
     copies in one step holding all the batch's sketches, ``near_verdicts``: the same verdicts
-    with a dozen fewer shuffles, for batches known to be small; default: distributed).
+    with a dozen fewer shuffles, for batches known to be small; default: distributed),
+    ``warm`` (a ``transforms.warm.Warm`` whose helper processes sketch the texts, or None).
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
                  shingle: int = DEFAULT_SHINGLE, lookup: Optional[beam.PTransform] = None,
-                 progress: Optional[str] = None, in_memory: bool = False):
+                 progress: Optional[str] = None, in_memory: bool = False, warm=None):
         super().__init__()
-        self.progress, self.in_memory = progress, in_memory
+        self.progress, self.in_memory, self.warm = progress, in_memory, warm
         if not 0 < threshold <= 1:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.shingle = threshold, num_perm, shingle
@@ -604,7 +652,7 @@ class Dedup(beam.PTransform):
             | "ByTextHash" >> beam.Map(lambda a: (a.text_hash, a))
             | "GroupExact" >> beam.GroupByKey()
             | "PickExact" >> beam.MapTuple(lambda _h, group: pick_exact(group))
-            | "Sketch" >> beam.ParDo(_SketchFn(num_perm, shingle, self.progress))
+            | "Sketch" >> beam.ParDo(_SketchFn(num_perm, shingle, self.progress, self.warm))
         )
         new_items = exact | "Items" >> beam.Map(lambda g: g[2])
         if self.lookup is not None:

@@ -384,7 +384,7 @@ def default_processes() -> int:
     """NER children for a run on this machine: one per core the process may use, at most
     ``MAX_PROCESSES``. The driver's own Beam work (read, extract, dedup, write) takes about a
     fifth of the CPU that NER takes, so it shares the cores with them rather than keep one
-    idle for itself; the cores past four extract (``pipeline.run.extract_processes``)."""
+    idle for itself; the cores past four extract (``pipeline.run.helper_processes``)."""
     return max(1, min(child.available_cores(), MAX_PROCESSES))
 
 

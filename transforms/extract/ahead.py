@@ -10,9 +10,9 @@ pure functions the job uses (``read_file``, ``records_from_bytes``, ``extract_re
 announces each article's text to the NER children for the next job. That job's Extract
 stage then takes each record's result from here instead of computing it again.
 
-With extraction children (``transforms.extract.pool``), the thread only reads: it sends the
-records to the children, from the moment the job's own extraction is done
-(``ExtractPool.extracted``), so that they extract the next batch while the driver
+With the driver's helper processes (``transforms.pool``), the thread only reads: it sends the
+records to them from the moment the job's Extract stage has its every record
+(``extracted``, which that stage sets), so that they extract the next batch while the driver
 deduplicates, assigns stories, writes and commits this one.
 
 Nothing here decides anything: a record is found only when it is equal, field for field, to
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import collections
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, Optional, Sequence, Union
 
 from schemas.records import Article, RawRecord, Reject
-from transforms.extract.extract import extract_record
-from transforms.extract.pool import CHUNK, ChildGone
+from transforms.extract.extract import extract_record, extract_task
+from transforms.pool import Chunks
 from transforms.read.decode import read_file, records_from_bytes
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,9 @@ class ExtractAhead:
 
     def __init__(self, line_model=None, pool=None):
         self.line_model = line_model  # the Extract stage's (``line_model.load_line_model()``)
-        self.pool = pool  # an ``ExtractPool`` to extract in, once it is usable; or None
+        self.pool = pool  # a ``transforms.pool.HelperPool`` to extract in once usable, or None
+        # set by the job's Extract stage once it has its every record; cleared by ``new_job``
+        self.extracted = threading.Event()
         self._done: Dict[RawRecord, Union[Article, Reject]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -102,30 +103,17 @@ class ExtractAhead:
                 log.debug("not extracted ahead: %s (%s)", rec.source_uri, e)
 
     def _in_pool(self, paths, stop, max_bytes, max_words):
-        """(record, result) of the records the children extracted, as their chunks come back
-        (at most two chunks waiting per child); what was sent before a stop still comes."""
-        asked: "collections.deque" = collections.deque()
-        chunk: List[RawRecord] = []
-
-        def back(wait: bool) -> Iterator[Tuple[RawRecord, Union[Article, Reject]]]:
-            while asked and (wait or asked[0][0].done()):
-                future, records = asked.popleft()
-                wait = False
-                try:
-                    yield from zip(records, (out for out, _ in future.result()))
-                except ChildGone as e:  # the job extracts them
-                    log.debug("not extracted ahead: %d records (%s)", len(records), e)
-
+        """(record, result) of the records the helper processes extracted, as their chunks
+        come back; what was sent before a stop still comes. A chunk no child could take is
+        left to the job."""
+        chunks = Chunks(self.pool, extract_task(max_words), lambda rec: None)
         for rec in self._records(paths, stop, max_bytes):
-            chunk.append(rec)
-            if len(chunk) >= CHUNK:
-                asked.append((self.pool.submit(chunk, max_words), chunk))
-                chunk = []
-            yield from back(wait=len(asked) > 2 * self.pool.processes)
-        if chunk and not stop.is_set():
-            asked.append((self.pool.submit(chunk, max_words), chunk))
-        while asked:
-            yield from back(wait=True)
+            for out, _, rec, _ in chunks.add(rec, rec):
+                if out is not None:
+                    yield rec, out
+        for out, _, rec, _ in chunks.flush():
+            if out is not None:
+                yield rec, out
 
     def stop(self) -> None:
         """Stops the thread (at its next record) and waits for it."""
@@ -141,6 +129,7 @@ class ExtractAhead:
 
     def new_job(self) -> None:
         self.stop()
+        self.extracted.clear()
 
     def forget(self) -> None:
         """Drops whatever was made and not taken (call before making another batch's)."""

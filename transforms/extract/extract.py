@@ -5,12 +5,11 @@ This is the HTML stage of the pipeline: ``Extract`` is one PTransform whose text
 """
 from __future__ import annotations
 
-import collections
 import hashlib
 import html
 import re
 import time
-from typing import Deque, List, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 from urllib.parse import urljoin
 
 import apache_beam as beam
@@ -21,9 +20,9 @@ from transforms.extract import maintext, strip
 from transforms.extract.dates import parse_date, split_leading_date
 from transforms.extract.language import detect_language, load_identifier
 from transforms.extract.line_model import load_line_model
-from transforms.extract.pool import CHUNK, ChildGone
 from transforms.warm import Warm
 from transforms.extract.metadata import PageMeta, page_metadata, shown_authors, shown_date
+from transforms.pool import Chunks, Task
 from transforms.progress import TalliedFn
 from transforms.rejects import REJECTS, reject
 
@@ -181,13 +180,24 @@ def _update_time(modified: Optional[str], published: Optional[str]) -> Optional[
     return m if m is not None and (p is None or m >= p) else None
 
 
+def extractor(max_words: int = DEFAULT_MAX_WORDS):
+    """``extract_record`` with the models a worker loads once (the line model, the language
+    identifier), as a function of the record: the task of the driver's helper processes
+    (``transforms.pool``)."""
+    identify, line_model = load_identifier(), load_line_model()
+    return lambda rec: extract_record(rec, identify, max_words, line_model)
+
+
+def extract_task(max_words: int) -> Task:
+    return Task(f"{__name__}:extractor", (max_words,))
+
+
 class ExtractFn(TalliedFn, beam.DoFn):
     """RawRecord -> Article, or a Reject on ``REJECTS``. In the process that holds
     ``warm``'s objects, a record's result may come from elsewhere: the batch's extraction
-    made ahead (``transforms.extract.ahead``), or the extraction children
-    (``transforms.extract.pool``) once the run has started them. Those records are sent in
-    chunks and emitted, with their own window and timestamp, as the chunks come back (at the
-    latest in ``finish_bundle``)."""
+    made ahead (``transforms.extract.ahead``), or the helper processes (``transforms.pool``)
+    once the run has started them, to which records go in chunks; their results are emitted,
+    in their own window, as the chunks come back (the last ones in ``finish_bundle``)."""
 
     def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS,
                  warm: Optional[Warm] = None):
@@ -195,9 +205,7 @@ class ExtractFn(TalliedFn, beam.DoFn):
         self.max_words, self.warm = max_words, warm
         self.articles = Metrics.counter(STAGE, "articles")
         self.words = Metrics.distribution(STAGE, "words_per_article")
-        self.identify = self.line_model = self.ahead = self.pool = None
-        self._chunk: List[tuple] = []
-        self._asked: Deque[tuple] = collections.deque()
+        self.identify = self.line_model = self.ahead = self.pool = self.chunks = None
 
     def setup(self):
         super().setup()
@@ -205,80 +213,51 @@ class ExtractFn(TalliedFn, beam.DoFn):
         self.identify = (self.warm.get("language", load_identifier, "py3langid") if self.warm
                          else load_identifier())
         here = self.warm is not None and self.warm.here()
-        # the driver's extraction of this batch ahead of its job (``ahead.ExtractAhead``) and
-        # its extraction children (``pool.ExtractPool``), for workers in the process that holds them
+        # the batch's extraction made ahead (``ahead.ExtractAhead``) and the helper processes
+        # (``transforms.pool.HelperPool``), for workers in the process that holds them
         self.ahead = self.warm.get("ahead", lambda: None, "ahead") if here else None
-        self.pool = self.warm.get("extract", lambda: None, "extract") if here else None
+        self.pool = self.warm.get("pool", lambda: None, "pool") if here else None
 
     def start_bundle(self):
-        self._chunk, self._asked = [], collections.deque()
+        self.chunks = (Chunks(self.pool, extract_task(self.max_words), self._extract)
+                       if self.pool is not None and self.pool.usable else None)
+
+    def _extract(self, rec: RawRecord):
+        return extract_record(rec, self.identify, self.max_words, self.line_model)
 
     def process(self, rec: RawRecord, element=beam.DoFn.WindowedValueParam):
         start = time.perf_counter()
         out = self.ahead.take(rec) if self.ahead is not None else None
-        if out is None and self.pool is not None and self.pool.usable:
-            self._chunk.append((rec, element))
-            if len(self._chunk) >= CHUNK:
-                self._send()
-            # at most two chunks waiting per child: the driver reads on meanwhile
-            yield from self._collect(wait=len(self._asked) > 2 * self.pool.processes)
-            return
-        if out is None:
-            out = extract_record(rec, self.identify, self.max_words, self.line_model)
+        if out is not None:
+            yield from self._emit(out, time.perf_counter() - start, elsewhere=True)
+        elif self.chunks is not None:
+            for out, seconds, element, elsewhere in self.chunks.add(rec, element):
+                yield from self._emit(out, seconds, elsewhere, element)
         else:
-            _count_reject(out)
-        yield from self._emit(out, time.perf_counter() - start)
+            yield from self._emit(self._extract(rec), time.perf_counter() - start)
 
     def finish_bundle(self):
-        self._send()
-        while self._asked:
-            yield from self._collect(wait=True)
+        if self.chunks is not None:
+            for out, seconds, element, elsewhere in self.chunks.flush():
+                yield from self._emit(out, seconds, elsewhere, element)
         super().finish_bundle()
-        if self.pool is not None:
-            self.pool.extracted.set()
+        if self.ahead is not None:
+            self.ahead.extracted.set()
 
-    def _send(self) -> None:
-        if self._chunk:
-            asked = self.pool.submit([rec for rec, _ in self._chunk], self.max_words)
-            self._asked.append((asked, self._chunk))
-            self._chunk = []
-
-    def _collect(self, wait: bool):
-        """Emits the chunks that came back, oldest first (``wait``: at least the oldest)."""
-        while self._asked and (wait or self._asked[0][0].done()):
-            asked, chunk = self._asked.popleft()
-            wait = False
-            try:
-                done = asked.result()
-            except ChildGone:  # extracted here instead, as without the pool
-                done = []
-                for rec, _ in chunk:
-                    start = time.perf_counter()
-                    out = extract_record(rec, self.identify, self.max_words, self.line_model)
-                    done.append((out, time.perf_counter() - start))
-            else:
-                for out, _ in done:
-                    _count_reject(out)
-            for (out, seconds), (_, element) in zip(done, chunk):
-                yield from self._emit(out, seconds, element)
-
-    def _emit(self, out, seconds: float, element=None):
+    def _emit(self, out, seconds: float, elsewhere: bool = False, element=None):
         """``out`` on its output (in ``element``'s window and time, when it is not the one
-        being processed)."""
+        being processed); ``elsewhere``: made in another thread or process, whose
+        ``reject`` counted nothing here."""
         self.tally.add(1, seconds, rejected=int(isinstance(out, Reject)))
         value = out if element is None else element.with_value(out)
         if isinstance(out, Reject):
+            if elsewhere:
+                Metrics.counter(STAGE, f"rejected_{out.reason}").inc()
             yield beam.pvalue.TaggedOutput(REJECTS, value)
         else:
             self.articles.inc()
             self.words.update(out.word_count)
             yield value
-
-
-def _count_reject(out) -> None:
-    """Counts a reject made outside this DoFn's metrics (another thread or process) here."""
-    if isinstance(out, Reject):
-        Metrics.counter(STAGE, f"rejected_{out.reason}").inc()
 
 
 class Extract(beam.PTransform):
