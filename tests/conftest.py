@@ -69,6 +69,29 @@ def lake_tables(out, stories: bool = True):
             for t, cols in tables.items()}
 
 
+def child_ends_with_its_parent(script: str) -> None:
+    """Runs ``script`` (which prints its child's pid, then "ready", then sleeps), kills it
+    with SIGKILL and asserts that the child exits by itself within 20 s."""
+    import subprocess
+    import sys
+    import time
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert parent.stdout.readline().strip() == "ready"
+        assert not exited(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while not exited(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert exited(child)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
 def exited(pid: int) -> bool:
     """The process has exited (a zombie nobody reaped yet counts as exited)."""
     try:

@@ -4,9 +4,6 @@ child left behind by a killed run, and a run of several batches writing the same
 them as without them."""
 import operator
 import os
-import subprocess
-import sys
-import time
 
 import apache_beam as beam
 import pytest
@@ -14,7 +11,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from conftest import ROOT, SAMPLES, exited, lake_tables
+from conftest import SAMPLES, child_ends_with_its_parent, exited, lake_tables
 from schemas.records import RawRecord
 from transforms.dedup.dedup import DEFAULT_NUM_PERM, DEFAULT_SHINGLE, Dedup, sketch, sketch_task
 from transforms.extract import DEFAULT_MAX_WORDS, Extract, extract_record
@@ -128,21 +125,7 @@ def test_a_child_ends_when_its_parent_is_killed():
               "pool.submit(Task('functools:partial', (operator.neg,)), [1]).result()\n"
               "print('ready', flush=True)\n"
               "time.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        child = int(parent.stdout.readline())
-        assert parent.stdout.readline().strip() == "ready"
-        assert not exited(child)
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 20
-        while not exited(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert exited(child)
-    finally:
-        if parent.poll() is None:
-            parent.kill()
+    child_ends_with_its_parent(script)
 
 
 def many_files(folder, n: int = 120) -> None:

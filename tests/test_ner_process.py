@@ -3,9 +3,6 @@ the model loaded here, errors kept to their request, and no child outliving its 
 import logging
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import apache_beam as beam
 import pytest
@@ -13,15 +10,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from conftest import SAMPLES, exited as gone, seed_text
+from conftest import SAMPLES, child_ends_with_its_parent, exited as gone, seed_text
 from schemas.records import Article
 from transforms.entities import Enrich, annotate, chunk_spans, load_ner
 from transforms.entities.process import ModelUnavailable, NerPool, NerProcess, default_processes
 from transforms.extract import article_id, text_hash, word_count
 from transforms.extract.strip import plain_text
 from transforms.warm import Warm
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def art(uri, text):
@@ -245,21 +240,7 @@ def test_the_child_ends_when_its_parent_is_killed(tmp_path):
               "ner.lang\n"
               "print('ready', flush=True)\n"
               "time.sleep(600)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True)
-    try:
-        child = int(parent.stdout.readline())
-        assert parent.stdout.readline().strip() == "ready"
-        assert not gone(child)
-        parent.kill()
-        parent.wait()
-        deadline = time.monotonic() + 20
-        while not gone(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert gone(child)
-    finally:
-        if parent.poll() is None:
-            parent.kill()
+    child_ends_with_its_parent(script)
 
 
 def test_a_run_holds_models_only_for_workers_in_its_own_process():
