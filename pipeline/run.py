@@ -284,18 +284,18 @@ class Writer:
 
     def _extract_ahead(self, following: List) -> None:
         """Has ``following`` extracted while this batch's job does the rest of its work: by
-        the extraction children (``local_models``) once the job's own extraction is done, or
-        by the driver once the job waits for the NER children. The NER children are told of
-        its articles for the next job: they then never wait for the driver's stories, write
-        and commit in between."""
+        the helper processes (``local_models``) once the job's Extract stage has its every
+        record, or by the driver once the job waits for the NER children. The NER children
+        are told of its articles for the next job: they then never wait for the driver's
+        stories, write and commit in between."""
         ahead, ner, pool = self.warm.held("ahead"), self.warm.held("ner"), self.warm.held("pool")
-        if ahead is not None and pool is not None and pool.usable:
+        if ahead is None:
+            return
+        if pool is not None and pool.usable:
             after = ahead.extracted
         elif hasattr(ner, "asked"):
             after = ner.asked
         else:
-            return
-        if ahead is None:
             return
         announce = None
         if ner is not None:
@@ -349,10 +349,9 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     ``POOL_FILES`` files or more: ``transforms.entities.process``); extraction and Dedup's
     sketches go to helper processes on the cores NER leaves (``--helper_processes``;
     started once the run has planned ``POOL_FILES`` files: ``transforms.pool``); the
-    language identifier and a DuckDB
-    with the lake's extensions stay here. Every batch's job uses them instead of loading its
-    own. The children end with the block; the others load before the first job (a run with
-    nothing new loads none of them)."""
+    language identifier and a DuckDB with the lake's extensions stay here. Every batch's job
+    uses them instead of loading its own. The children end with the block; the others load
+    before the first job (a run with nothing new loads none of them)."""
     if not in_process(options):
         yield None
         return

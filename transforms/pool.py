@@ -155,10 +155,11 @@ class HelperPool:
         return done
 
     def close(self) -> None:
-        if self._asking is not None:
-            self._asking.shutdown(wait=True)
+        """Ends the children (each once its chunk is done), then the threads that asked them."""
         for c in self.children:
             c.close()
+        if self._asking is not None:
+            self._asking.shutdown(wait=True)
 
 
 class Chunks:

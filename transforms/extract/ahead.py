@@ -108,6 +108,7 @@ class ExtractAhead:
         left to the job."""
         chunks = Chunks(self.pool, extract_task(max_words), lambda rec: None)
         for rec in self._records(paths, stop, max_bytes):
+            # the record rides along as its own "element", to come back with its result
             for out, _, rec, _ in chunks.add(rec, rec):
                 if out is not None:
                     yield rec, out

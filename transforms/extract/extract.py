@@ -264,7 +264,8 @@ class Extract(beam.PTransform):
     """PCollection[RawRecord] -> DoOutputsTuple: ``articles`` (Article), ``rejects``.
     ``progress``: the folder of ``transforms.progress`` tallies, or None; ``max_words``:
     longer texts are rejected as ``too_long`` (0: no limit); ``warm``: a
-    ``transforms.warm.Warm`` holding the language identifier, or None."""
+    ``transforms.warm.Warm`` holding the language identifier (and, in a run's own process,
+    the batch extracted ahead and the helper processes), or None."""
 
     def __init__(self, progress: Optional[str] = None, max_words: int = DEFAULT_MAX_WORDS,
                  warm: Optional[Warm] = None):
