@@ -145,6 +145,12 @@ def test_site_template_settings_out_of_range(capsys, tmp_path, opt, value):
     assert line.startswith(f"error: {opt} must be") and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("opt", ["--helper_processes", "--ner_processes"])
+def test_a_negative_count_of_processes_is_refused_before_the_job(capsys, tmp_path, opt):
+    line = error_of(capsys, "--input", SAMPLES, "--output", str(tmp_path / "o"), opt, "-1")
+    assert line.startswith(f"error: {opt} must be >= 0") and not (tmp_path / "o").exists()
+
+
 def test_an_unexpected_error_prints_its_traceback_with_every_secret_masked(capsys, monkeypatch):
     import pipeline.__main__ as entry
     monkeypatch.setattr("sys.argv", ["pipeline", "--catalog", "postgresql://news:Sup3rSecret@db/lake",
