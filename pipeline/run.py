@@ -400,7 +400,8 @@ def helper_tasks(opts) -> list:
     """What the helper processes do, loaded as they start: extract, sketch texts for Dedup."""
     from transforms.dedup.dedup import sketch_task
     from transforms.extract.extract import extract_task
-    return [extract_task(opts.max_article_words), sketch_task(opts.minhash_perm, opts.shingle_words)]
+    return [extract_task(opts.max_article_words),
+            sketch_task(opts.minhash_perm, opts.shingle_words)]
 
 
 def helper_processes(ner_processes: int) -> int:

@@ -59,7 +59,8 @@ def test_children_compute_what_the_driver_would_and_a_dead_one_hands_its_chunk_b
         assert got == want and any(not hasattr(o, "text") for o in got)  # rejects too
         texts = [o.text for o in want if hasattr(o, "text")]
         sketched = pool.submit(sketch_task(DEFAULT_NUM_PERM, DEFAULT_SHINGLE), texts).result()
-        assert [s for s, _ in sketched] == [sketch(t, DEFAULT_NUM_PERM, DEFAULT_SHINGLE) for t in texts]
+        want_sketches = [sketch(t, DEFAULT_NUM_PERM, DEFAULT_SHINGLE) for t in texts]
+        assert [s for s, _ in sketched] == want_sketches
         assert pool.chunks == len(asked) + 1
         with pytest.raises(ChildGone, match="ZeroDivisionError"):  # raised there: here too
             pool.submit(Task("functools:partial", (operator.truediv, 1)), [0]).result()
@@ -96,7 +97,8 @@ def test_extract_and_dedup_give_the_same_outputs_through_the_pool(kill):
     key = beam.Map(lambda d: (d.article_id, d.canonical_id))
     try:
         with TestPipeline(options=PipelineOptions(["--direct_running_mode=in_memory"])) as p:
-            alone = (p | "own" >> beam.Create(articles) | "Dedup" >> Dedup()).duplicates | "k" >> key
+            own = p | "own" >> beam.Create(articles) | "Dedup" >> Dedup()
+            alone = own.duplicates | "k" >> key
             out = p | beam.Create(records) | Extract(warm=warm)
             assert_that(out.articles, equal_to(articles))
             assert_that(out[REJECTS], equal_to([o for o in want if not hasattr(o, "text")]),

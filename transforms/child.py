@@ -55,8 +55,9 @@ def receive(stream):
 
 def start(module: str, *args: str) -> subprocess.Popen:
     """Starts ``module.main(*args)`` in a child process, its input and output piped here."""
-    return subprocess.Popen([sys.executable, "-I", "-c", _CHILD, json.dumps(sys.path), module, *args],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-I", "-c", _CHILD, json.dumps(sys.path), module, *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
 def stop(proc: subprocess.Popen) -> None:

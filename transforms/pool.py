@@ -104,8 +104,7 @@ class HelperPool:
         self._idle: "queue.Queue[Optional[HelperProcess]]" = queue.Queue()
         self._asking: Optional[ThreadPoolExecutor] = None
         self._lock = threading.Lock()
-        self.chunks = 0      # chunks the children computed
-        self.fell_back = 0   # chunks handed back to the caller
+        self.chunks = 0  # chunks the children computed
 
     def grow(self, *load: Task) -> None:
         """Starts the children, each calling the factories of ``load`` at once (they load
@@ -136,12 +135,10 @@ class HelperPool:
         c = self._idle.get()
         if c is None:  # every child is gone: the sentinel stays for the next caller
             self._idle.put(None)
-            self.fell_back += 1
             raise ChildGone("no helper process is left")
         try:
             done = c.run(task, items)
         except ChildGone as e:
-            self.fell_back += 1
             if not c.gone:
                 self._idle.put(c)
                 raise
@@ -169,7 +166,8 @@ class Chunks:
     bundle waits for the rest. At most two chunks wait per child (the DoFn reads on
     meanwhile). A chunk no child computed is computed here with ``local``."""
 
-    def __init__(self, pool: HelperPool, task: Task, local: Callable[[Any], Any], size: int = CHUNK):
+    def __init__(self, pool: HelperPool, task: Task, local: Callable[[Any], Any],
+                 size: int = CHUNK):
         self.pool, self.task, self.local, self.size = pool, task, local, size
         self._chunk: List[tuple] = []
         self._asked: Deque[tuple] = collections.deque()

@@ -1,7 +1,7 @@
 """Heavy per-process state (the NER model, the language identifier, a DuckDB instance with
-its extensions loaded, the next batch's extraction made ahead, helper processes) kept alive between the Beam
-jobs of one run (one job per micro-batch, also under ``--watch``) when the jobs' workers
-are threads of the run's own process (``pipeline.run.local_models``).
+its extensions loaded, the next batch's extraction made ahead, helper processes) kept alive
+between the Beam jobs of one run (one job per micro-batch, also under ``--watch``) when the
+jobs' workers are threads of the run's own process (``pipeline.run.local_models``).
 
 A ``Warm`` travels inside the DoFns that need it (pickled: only its ``shared.Shared``
 handles, i.e. keys). Workers in the process that made it acquire the objects that process

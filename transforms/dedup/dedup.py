@@ -592,7 +592,7 @@ class _SketchFn(TalliedFn, beam.DoFn):
         self.chunks = None
         if self.pool is not None and self.pool.usable:
             self.chunks = Chunks(self.pool, sketch_task(self.num_perm, self.shingle),
-                                 lambda text: sketch(text, self.num_perm, self.shingle))
+                                 sketcher(self.num_perm, self.shingle))
 
     def process(self, group, element=beam.DoFn.WindowedValueParam):
         rep, copies = group
@@ -614,7 +614,8 @@ class _SketchFn(TalliedFn, beam.DoFn):
     def _item(self, group, sketched, seconds: float, element):
         rep, copies = group
         self.tally.add(0, seconds)
-        return element.with_value((rep, copies, to_item(rep, self.num_perm, self.shingle, sketched)))
+        item = to_item(rep, self.num_perm, self.shingle, sketched)
+        return element.with_value((rep, copies, item))
 
 
 class Dedup(beam.PTransform):

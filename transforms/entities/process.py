@@ -29,8 +29,6 @@ import weakref
 from typing import List, Optional, Sequence
 
 from transforms import child
-from transforms.child import receive as _receive
-from transforms.child import send as _send
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ class _Inbox:
     def _read(self, requests) -> None:
         try:
             while True:
-                message = _receive(requests)
+                message = child.receive(requests)
                 if message is None:
                     break
                 with self._cond:
@@ -181,9 +179,9 @@ def serve(requests, answers, model: str) -> int:
     try:
         nlp = load_ner(model)
     except Exception as e:  # noqa: BLE001 (told to the parent, which loads it itself)
-        _send(answers, ("failed", f"{type(e).__name__}: {e}"))
+        child.send(answers, ("failed", f"{type(e).__name__}: {e}"))
         return 1
-    _send(answers, ("ready", nlp.lang, nlp.max_length))
+    child.send(answers, ("ready", nlp.lang, nlp.max_length))
     kept: "dict[str, list]" = {}
     jobs: "dict[str, int]" = {}    # the latest job each kept (or announced) text is for
     served: "dict[str, int]" = {}  # texts asked for, and the job that asked
@@ -204,7 +202,7 @@ def serve(requests, answers, model: str) -> int:
         if message[0] == "settle":  # everything announced so far annotated first
             while (batch := inbox.announced_batch()) is not None:
                 _annotate_ahead(nlp, batch[1], kept, jobs, served, inbox)
-            _send(answers, ("settled", len(kept)))
+            child.send(answers, ("settled", len(kept)))
             continue
         if message[0] == "prefetch":
             _annotate_ahead(nlp, message[1], kept, jobs, served, inbox)
@@ -214,10 +212,10 @@ def serve(requests, answers, model: str) -> int:
         try:
             found = dict(zip(missing, (_spans(d) for d in nlp.pipe(missing, batch_size=batch_size))))
         except Exception as e:  # noqa: BLE001 (the parent raises it, as spaCy would have)
-            _send(answers, ("error", type(e).__name__, str(e)))
+            child.send(answers, ("error", type(e).__name__, str(e)))
             continue
         hits = sum(t in kept for t in texts)
-        _send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts], hits))
+        child.send(answers, ("spans", [kept[t] if t in kept else found[t] for t in texts], hits))
         for t in texts:
             if isinstance(t, str):
                 served[t] = job
@@ -288,7 +286,7 @@ class NerProcess:
         if self._meta is not None or self._local is not None:
             return
         try:
-            message = _receive(self._proc.stdout)
+            message = child.receive(self._proc.stdout)
         except (OSError, EOFError, pickle.UnpicklingError) as e:
             message = ("failed", f"{type(e).__name__}: {e}")
         if not message or message[0] != "ready":
@@ -315,8 +313,8 @@ class NerProcess:
             if self._local is None:
                 try:
                     with self._writing:
-                        _send(self._proc.stdin, ("pipe", texts, batch_size))
-                    answer = _receive(self._proc.stdout)
+                        child.send(self._proc.stdin, ("pipe", texts, batch_size))
+                    answer = child.receive(self._proc.stdout)
                 except (OSError, EOFError, pickle.UnpicklingError) as e:
                     answer = ("failed", f"{type(e).__name__}: {e}")
                 if answer is None or answer[0] == "failed":
@@ -346,8 +344,8 @@ class NerProcess:
             if self._local is not None:
                 return 0
             with self._writing:
-                _send(self._proc.stdin, ("settle",))
-            answer = _receive(self._proc.stdout)
+                child.send(self._proc.stdin, ("settle",))
+            answer = child.receive(self._proc.stdout)
             return answer[1] if answer and answer[0] == "settled" else 0
 
     def new_job(self) -> None:
@@ -365,7 +363,7 @@ class NerProcess:
     def _tell(self, message) -> None:
         with self._writing:
             try:
-                _send(self._proc.stdin, message)
+                child.send(self._proc.stdin, message)
             except (OSError, ValueError):
                 pass  # the next pipe() finds the child gone and loads the model here
 
