@@ -21,7 +21,9 @@ from schemas.strings import string_tables
 from transforms.dedup import minhash
 
 STAGE = "dedup"
-LOOKUP_BATCH = 256
+# New articles per lookup: each lookup's queries scan the index's key columns whole, so a
+# batch costs its number of lookups times the lake's size; few large ones keep that small.
+LOOKUP_BATCH = 1024
 
 
 def index_row(it: DedupItem, num_perm: int, shingle: int) -> Dict:
@@ -70,19 +72,28 @@ FROM dedup_bands b JOIN dedup_index i USING (article_id)
 WHERE b.band_key IN (SELECT v FROM {{keys}}) AND i.num_perm = ? AND i.{_NOT_RETAKEN}
 GROUP BY ALL
 """
+# Matches are found by their narrow key columns first; the rows, whose sketches make up
+# most of the index's bytes, are read only when there are any, and only for those.
+_EXACT_SQL = f"""
+SELECT article_id FROM dedup_index
+WHERE text_hash IN (SELECT v FROM {{hashes}}) AND kept IS NOT false AND {_NOT_RETAKEN}
+"""
 _FETCH_SQL = f"""
 SELECT * FROM dedup_index
-WHERE (text_hash IN (SELECT v FROM {{hashes}}) OR article_id IN (SELECT v FROM {{near}}))
-  AND kept IS NOT false AND {_NOT_RETAKEN}
+WHERE article_id IN (SELECT v FROM {{wanted}}) AND kept IS NOT false AND {_NOT_RETAKEN}
 """
 # Earlier captures of the batch's pages that folded (duplicates), with the article each
 # folded into: a newer version of a page committed earlier keeps an older one arriving later
 # from winning its group.
+_CAPTURE_IDS_SQL = f"""
+SELECT article_id FROM dedup_index
+WHERE page_key IN (SELECT v FROM {{pages}}) AND kept = false AND {_NOT_RETAKEN}
+"""
 _CAPTURES_SQL = f"""
 SELECT i.*, d.canonical_id, c.page_key AS canonical_page
 FROM dedup_index i JOIN duplicates d USING (article_id)
 LEFT JOIN dedup_index c ON c.article_id = d.canonical_id
-WHERE i.page_key IN (SELECT v FROM {{pages}}) AND i.kept = false AND i.{_NOT_RETAKEN}
+WHERE i.article_id IN (SELECT v FROM {{captured}})
 """
 
 
@@ -90,7 +101,8 @@ def near_enough(prior_sig: np.ndarray, new_sigs: Iterable[np.ndarray],
                 floor: float = MIN_ESTIMATE) -> bool:
     """Whether an earlier article's MinHash estimates a Jaccard of at least ``floor`` with
     one of the new articles it shares a band with."""
-    return any(float(np.mean(prior_sig == s)) >= floor for s in new_sigs)
+    n = len(prior_sig)  # a count over n is np.mean's value, without its per-call cost
+    return any(np.count_nonzero(prior_sig == s) / n >= floor for s in new_sigs)
 
 
 class _LookupFn(beam.DoFn):
@@ -139,16 +151,25 @@ class _LookupFn(beam.DoFn):
             pages = sorted({it.page_key for it in items if it.page_key})
             if pages:
                 with string_tables(self.con, pages=pages) as p:
-                    rows = self._rows(_CAPTURES_SQL.format(**t, **p))
+                    captured = self._ids(_CAPTURE_IDS_SQL.format(**t, **p))
+                if captured:
+                    with string_tables(self.con, captured=captured) as c:
+                        rows = self._rows(_CAPTURES_SQL.format(**c))
                 near += [r["canonical_id"] for r in rows]  # each capture with its article
             hashes = sorted({it.text_hash for it in items})
-            with string_tables(self.con, hashes=hashes, near=near) as f:
-                rows += self._rows(_FETCH_SQL.format(**t, **f))
+            with string_tables(self.con, hashes=hashes) as h:
+                wanted = sorted(set(near) | set(self._ids(_EXACT_SQL.format(**t, **h))))
+            if wanted:
+                with string_tables(self.con, wanted=wanted) as w:
+                    rows += self._rows(_FETCH_SQL.format(**t, **w))
         for row in rows:
             self.found.inc()
             if row["num_perm"] != self.num_perm or row["shingle_words"] != self.shingle:
                 self.other.inc()
             yield from_row(row, self.num_perm, self.shingle)
+
+    def _ids(self, sql: str) -> List[str]:
+        return [r[0] for r in self.con.execute(sql).fetchall()]
 
     def _rows(self, sql: str) -> List[Dict]:
         cur = self.con.execute(sql)

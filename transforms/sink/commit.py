@@ -142,9 +142,10 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
         WHERE r.file_uri IN (SELECT file_uri FROM s_ingest_files WHERE state IN ('changed', 'unreadable'))
           AND r.source_uri NOT IN (SELECT source_uri FROM s_ingest_records WHERE state = 'kept')""")
     replaced = con.execute("SELECT count(*) FROM gone").fetchone()[0]
+    # (read only when there is any: the index's sketches are most of the lake's bytes)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE old_index AS SELECT * EXCLUDE (run_id)
                     FROM {LAKE}.dedup_index WHERE source_uri IN (SELECT source_uri FROM gone)
-                      AND kept IS NOT false""")
+                      AND kept IS NOT false {'' if replaced else 'LIMIT 0'}""")
     con.execute("CREATE OR REPLACE TEMP TABLE replaced_ids (old_id VARCHAR, new_id VARCHAR)")
     if replaced:
         pairs = _redirects(con, threshold)
