@@ -354,8 +354,8 @@ INDEX_ROW_GROUP = 2048
 
 def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
     """Merges small data files (and rows the catalog holds inline) into larger ones; what
-    queries return does not change. Files with deleted rows (a story merge or a replaced
-    record rewrites rows of ``articles`` and ``story_index`` in every batch) are rewritten
+    queries return does not change. Files with deleted rows (story merges and replaced
+    records delete rows of ``articles`` and ``story_index`` in most batches) are rewritten
     first: DuckLake merges only files without deletes, so they would pile up forever. The
     files they replace stay for time travel until their snapshots expire:
     ``expire_older_than`` (a DuckDB interval such as ``'30 days'``) expires older snapshots
