@@ -1,7 +1,7 @@
 """Cost per batch as the lake grows: seconds and peak memory of each micro-batch of one run.
 
     .venv/bin/python -m benchmarks.growth [--n 50000] [--batch_files 1000] [--ner]
-                                          [--workers 0] [--keep DIR]
+                                          [--workers 0] [--keep DIR] [--then M]
 
 Generates N ~500-word HTML pages (the throughput benchmark's, one in twenty a planted exact
 or copy-edited copy of an earlier page, so that lookups against earlier batches find
@@ -22,6 +22,11 @@ the pages:
 then the last batch's figures over the first's and the second's (the first looks nothing up:
 the lake is empty), beside the target (within 10%), the means of the first and last tenth
 of the batches, and every batch's figures.
+
+``--then M``: afterwards, a second run takes M new pages dated the next day, against the
+lake as the first run left it (compacted at its end once a table has more than 64 files):
+what tomorrow's scheduled run meets. Its batch's seconds and driver peak are printed beside
+the first run's second batch.
 """
 from __future__ import annotations
 
@@ -59,13 +64,14 @@ class RssTimeline(PeakRss):
             time.sleep(self.every)
 
 
-def dated_by_arrival(folder: str, per_day: int) -> None:
+def dated_by_arrival(folder: str, per_day: int, first: int = 0) -> None:
     """Gives page i the publication date ``i // per_day`` days after 2024-01-01 (a planted
-    copy keeps its original's page, so it is dated on the day it lands, like a reprint)."""
+    copy keeps its original's page, so it is dated on the day it lands, like a reprint);
+    ``first``: the number of the folder's first page."""
     import datetime
     import re
     start = datetime.date(2024, 1, 1)
-    for i, name in enumerate(sorted(os.listdir(folder))):
+    for i, name in enumerate(sorted(os.listdir(folder)), start=first):
         path = os.path.join(folder, name)
         with open(path, encoding="utf-8") as f:
             html = f.read()
@@ -87,6 +93,50 @@ def batches(output: str) -> List[tuple]:
     return [(b, s, json.loads(t).get("stages", {}), a) for b, s, t, a in rows]
 
 
+def run_pipeline(cmd: List[str]) -> Tuple[List[float], RssTimeline, float]:
+    """Runs the pipeline; (when each batch's line said it committed, the RSS samples, the
+    end)."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = RssTimeline(proc.pid)
+    sampler.start()
+    committed, printed = [], []
+    for line in proc.stdout:  # each batch ends when its line says it committed
+        printed.append(line)
+        if line.startswith("batch ") and " committed" in line:
+            committed.append(time.time())
+    proc.wait()
+    end = time.time()
+    sampler.stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"the pipeline failed:\n{''.join(printed)[-3000:]}")
+    return committed, sampler, end
+
+
+def then_run(args, cmd: List[str], tmp: str, out: str, articles: int, second: tuple) -> None:
+    """``--then``: a second run of new pages against the lake the first left (its one batch
+    against the second batch of the first run: both look up earlier articles)."""
+    from benchmarks.throughput import make_page
+    pages = os.path.join(tmp, "next")
+    os.makedirs(pages, exist_ok=True)
+    for i in range(args.n, args.n + args.then):
+        with open(os.path.join(pages, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
+            f.write(make_page(i)[0])
+    if args.per_day:
+        dated_by_arrival(pages, args.per_day, first=args.n)
+    cmd = [pages if c == cmd[cmd.index("--input") + 1] else c for c in cmd]
+    cmd = [c for c in cmd if c != "--overwrite"]
+    committed, sampler, end = run_pipeline(cmd)
+    last = max(batches(out), key=lambda r: r[1])  # the second run's batch: the latest
+    stop = committed[0] if len(committed) == 1 else end
+    secs = stop - last[1]
+    peak = max((x[1] for x in sampler.samples if last[1] <= x[0] < stop), default=0)
+    print(f"next run: {args.then} new pages against {articles:,} articles (the lake as the "
+          f"first run left it): {secs:.1f} s, driver peak {peak / 2**20:.0f} MiB; over the "
+          f"first run's second batch: seconds {secs / second[2]:.2f}, driver peak RSS "
+          f"{peak / second[4]:.2f} (target: within 10%)")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=50000)
@@ -98,6 +148,9 @@ def main(argv=None) -> int:
                          "same 90 days")
     ap.add_argument("--workers", type=int, default=0, help="0: the in-process runner")
     ap.add_argument("--keep", default=None, help="write pages and lake here (kept)")
+    ap.add_argument("--then", type=int, default=0,
+                    help="then a second run of this many new pages against the lake the "
+                         "first run left")
     args = ap.parse_args(argv)
     tmp = args.keep or tempfile.mkdtemp(prefix="growth-")
     pages, out = os.path.join(tmp, "pages"), os.path.join(tmp, "out")
@@ -114,20 +167,7 @@ def main(argv=None) -> int:
     if args.workers:
         cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     t0 = time.time()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = RssTimeline(proc.pid)
-    sampler.start()
-    committed, printed = [], []
-    for line in proc.stdout:  # each batch ends when its line says it committed
-        printed.append(line)
-        if line.startswith("batch ") and " committed" in line:
-            committed.append(time.time())
-    proc.wait()
-    end = time.time()
-    sampler.stop.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"the pipeline failed:\n{''.join(printed)[-3000:]}")
+    committed, sampler, end = run_pipeline(cmd)
     runs = batches(out)
     # a batch: from its start to its commit (the run's compaction and report come after)
     starts = [s for _, s, _, _ in runs]
@@ -162,6 +202,8 @@ def main(argv=None) -> int:
             print(f"{name}: batches 2-{1 + tenth} mean {a:.1f}, last {tenth} mean {z:.1f}: {z / a:.2f}")
         print("every batch's seconds: " + " ".join(f"{r[2]:.1f}" for r in rows))
         print("every batch's driver peak MiB: " + " ".join(f"{r[4] / 2**20:.0f}" for r in rows))
+    if args.then and len(rows) >= 2:
+        then_run(args, cmd, tmp, out, before, rows[1])
     if not args.keep:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
