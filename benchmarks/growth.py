@@ -25,8 +25,9 @@ of the batches, and every batch's figures.
 
 ``--then M``: afterwards, a second run takes M new pages dated the next day, against the
 lake as the first run left it (compacted at its end once a table has more than 64 files):
-what tomorrow's scheduled run meets. Its batch's seconds and driver peak are printed beside
-the first run's second batch.
+what tomorrow's scheduled run meets. Its batch's seconds and driver peak are printed over
+the first run's first batch (both extract their own pages in a fresh process) and second
+(both look up earlier articles).
 """
 from __future__ import annotations
 
