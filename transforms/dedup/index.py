@@ -89,11 +89,11 @@ _CAPTURE_IDS_SQL = f"""
 SELECT article_id FROM dedup_index
 WHERE page_key IN (SELECT v FROM {{pages}}) AND kept = false AND {_NOT_RETAKEN}
 """
-_CAPTURES_SQL = f"""
+_CAPTURES_SQL = """
 SELECT i.*, d.canonical_id, c.page_key AS canonical_page
 FROM dedup_index i JOIN duplicates d USING (article_id)
 LEFT JOIN dedup_index c ON c.article_id = d.canonical_id
-WHERE i.article_id IN (SELECT v FROM {{captured}})
+WHERE i.article_id IN (SELECT v FROM {captured})
 """
 
 
@@ -139,42 +139,42 @@ class _LookupFn(beam.DoFn):
                 for k in minhash.band_keys(sig, self.bands, self.rows):
                     by_key.setdefault(k, []).append(sig)
         near = []
-        with string_tables(self.con, retaken=self.retaken, keys=sorted(by_key)) as t:
-            if by_key:
-                for article_id, signature, keys in self.con.execute(
-                        _BAND_HITS_SQL.format(**t), [self.num_perm]).fetchall():
-                    self.hits.inc()
-                    prior = np.frombuffer(signature, dtype=np.uint32)
-                    if near_enough(prior, (s for k in keys for s in by_key[k])):
-                        near.append(article_id)
-            rows = []
-            pages = sorted({it.page_key for it in items if it.page_key})
-            if pages:
-                with string_tables(self.con, pages=pages) as p:
-                    captured = self._ids(_CAPTURE_IDS_SQL.format(**t, **p))
-                if captured:
-                    with string_tables(self.con, captured=captured) as c:
-                        rows = self._rows(_CAPTURES_SQL.format(**c))
-                near += [r["canonical_id"] for r in rows]  # each capture with its article
-            hashes = sorted({it.text_hash for it in items})
-            with string_tables(self.con, hashes=hashes) as h:
-                wanted = sorted(set(near) | set(self._ids(_EXACT_SQL.format(**t, **h))))
-            if wanted:
-                with string_tables(self.con, wanted=wanted) as w:
-                    rows += self._rows(_FETCH_SQL.format(**t, **w))
+        if by_key:
+            for article_id, signature, keys in self._query(
+                    _BAND_HITS_SQL, [self.num_perm], keys=sorted(by_key))[1]:
+                self.hits.inc()
+                prior = np.frombuffer(signature, dtype=np.uint32)
+                if near_enough(prior, (s for k in keys for s in by_key[k])):
+                    near.append(article_id)
+        rows = []
+        pages = sorted({it.page_key for it in items if it.page_key})
+        captured = self._ids(_CAPTURE_IDS_SQL, pages=pages) if pages else []
+        if captured:
+            rows = self._rows(_CAPTURES_SQL, captured=captured)
+            near += [r["canonical_id"] for r in rows]  # each capture with its article
+        hashes = sorted({it.text_hash for it in items})
+        wanted = sorted(set(near) | set(self._ids(_EXACT_SQL, hashes=hashes)))
+        if wanted:
+            rows += self._rows(_FETCH_SQL, wanted=wanted)
         for row in rows:
             self.found.inc()
             if row["num_perm"] != self.num_perm or row["shingle_words"] != self.shingle:
                 self.other.inc()
             yield from_row(row, self.num_perm, self.shingle)
 
-    def _ids(self, sql: str) -> List[str]:
-        return [r[0] for r in self.con.execute(sql).fetchall()]
+    def _query(self, sql: str, params: Sequence = (), **lists: List[str]):
+        """(column names, rows) of ``sql``, with each of ``lists`` and the retaken files as
+        the tables it names."""
+        with string_tables(self.con, retaken=self.retaken, **lists) as t:
+            cur = self.con.execute(sql.format(**t), list(params))
+            return [d[0] for d in cur.description], cur.fetchall()
 
-    def _rows(self, sql: str) -> List[Dict]:
-        cur = self.con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, values)) for values in cur.fetchall()]
+    def _ids(self, sql: str, **lists: List[str]) -> List[str]:
+        return [r[0] for r in self._query(sql, **lists)[1]]
+
+    def _rows(self, sql: str, **lists: List[str]) -> List[Dict]:
+        names, rows = self._query(sql, **lists)
+        return [dict(zip(names, values)) for values in rows]
 
     def teardown(self):
         self.reader.close()
