@@ -94,6 +94,19 @@ def batches(output: str) -> List[tuple]:
     return [(b, s, json.loads(t).get("stages", {}), a) for b, s, t, a in rows]
 
 
+def pipeline_command(args, pages: str, out: str, overwrite: bool) -> List[str]:
+    """The pipeline's command line for ``pages`` into ``out`` with the benchmark's settings."""
+    cmd = [sys.executable, "-m", "pipeline", "--input", pages, "--output", out,
+           "--progress_interval", "3600"] + (["--overwrite"] if overwrite else [])
+    if args.batch_files is not None:
+        cmd.append(f"--batch_files={args.batch_files}")
+    if not args.ner:
+        cmd.append("--skip_entities")
+    if args.workers:
+        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    return cmd
+
+
 def run_pipeline(cmd: List[str]) -> Tuple[List[float], RssTimeline, float]:
     """Runs the pipeline; (when each batch's line said it committed, the RSS samples, the
     end)."""
@@ -114,8 +127,7 @@ def run_pipeline(cmd: List[str]) -> Tuple[List[float], RssTimeline, float]:
     return committed, sampler, end
 
 
-def then_run(args, cmd: List[str], tmp: str, out: str, articles: int, first: tuple,
-             second: tuple) -> None:
+def then_run(args, tmp: str, out: str, articles: int, first: tuple, second: tuple) -> None:
     """``--then``: a second run of new pages against the lake the first left. Its one batch
     is set beside the first run's first batch (both extract their own pages in a fresh
     process) and its second (both look up earlier articles)."""
@@ -127,9 +139,7 @@ def then_run(args, cmd: List[str], tmp: str, out: str, articles: int, first: tup
             f.write(make_page(i)[0])
     if args.per_day:
         dated_by_arrival(pages, args.per_day, first=args.n)
-    cmd = [pages if c == cmd[cmd.index("--input") + 1] else c for c in cmd]
-    cmd = [c for c in cmd if c != "--overwrite"]
-    committed, sampler, end = run_pipeline(cmd)
+    committed, sampler, end = run_pipeline(pipeline_command(args, pages, out, overwrite=False))
     last = max(batches(out), key=lambda r: r[1])  # the second run's batch: the latest
     stop = committed[0] if len(committed) == 1 else end
     secs = stop - last[1]
@@ -162,16 +172,8 @@ def main(argv=None) -> int:
         write_pages(pages, args.n, 0.05)
         if args.per_day:
             dated_by_arrival(pages, args.per_day)
-    cmd = [sys.executable, "-m", "pipeline", "--input", pages, "--output", out, "--overwrite",
-           "--progress_interval", "3600"]
-    if args.batch_files is not None:
-        cmd.append(f"--batch_files={args.batch_files}")
-    if not args.ner:
-        cmd.append("--skip_entities")
-    if args.workers:
-        cmd += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     t0 = time.time()
-    committed, sampler, end = run_pipeline(cmd)
+    committed, sampler, end = run_pipeline(pipeline_command(args, pages, out, overwrite=True))
     runs = batches(out)
     # a batch: from its start to its commit (the run's compaction and report come after)
     starts = [s for _, s, _, _ in runs]
@@ -207,7 +209,7 @@ def main(argv=None) -> int:
         print("every batch's seconds: " + " ".join(f"{r[2]:.1f}" for r in rows))
         print("every batch's driver peak MiB: " + " ".join(f"{r[4] / 2**20:.0f}" for r in rows))
     if args.then and len(rows) >= 2:
-        then_run(args, cmd, tmp, out, before, rows[0], rows[1])
+        then_run(args, tmp, out, before, rows[0], rows[1])
     if not args.keep:
         import shutil
         shutil.rmtree(tmp, ignore_errors=True)
