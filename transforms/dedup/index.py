@@ -66,11 +66,16 @@ MIN_ESTIMATE = 0.2
 # are tables (``schemas.strings``) named in each query.
 _NOT_RETAKEN = ("source_uri NOT IN (SELECT source_uri FROM ingest_records "
                 "WHERE file_uri IN (SELECT v FROM {retaken}))")
-_BAND_HITS_SQL = f"""
-SELECT i.article_id, i.signature, list(b.band_key) AS keys
-FROM dedup_bands b JOIN dedup_index i USING (article_id)
-WHERE b.band_key IN (SELECT v FROM {{keys}}) AND i.num_perm = ? AND i.{_NOT_RETAKEN}
-GROUP BY ALL
+# Two queries, not one join: the band keys are scanned alone (a join made DuckDB hash the
+# whole index's signatures beside them: 96 MB at 47,000 articles instead of 55), then only
+# the hits' signatures are read.
+_BAND_HITS_SQL = """
+SELECT article_id, list(band_key) AS keys FROM dedup_bands
+WHERE band_key IN (SELECT v FROM {keys}) GROUP BY article_id
+"""
+_SIGNATURES_SQL = f"""
+SELECT article_id, signature FROM dedup_index
+WHERE article_id IN (SELECT v FROM {{hits}}) AND num_perm = ? AND {_NOT_RETAKEN}
 """
 # Matches are found by their narrow key columns first; the rows, whose sketches make up
 # most of the index's bytes, are read only when there are any, and only for those.
@@ -140,12 +145,14 @@ class _LookupFn(beam.DoFn):
                     by_key.setdefault(k, []).append(sig)
         near = []
         if by_key:
-            for article_id, signature, keys in self._query(
-                    _BAND_HITS_SQL, [self.num_perm], keys=sorted(by_key))[1]:
-                self.hits.inc()
-                prior = np.frombuffer(signature, dtype=np.uint32)
-                if near_enough(prior, (s for k in keys for s in by_key[k])):
-                    near.append(article_id)
+            hits = dict(self._query(_BAND_HITS_SQL, keys=sorted(by_key))[1])
+            if hits:
+                for article_id, signature in self._query(
+                        _SIGNATURES_SQL, [self.num_perm], hits=sorted(hits))[1]:
+                    self.hits.inc()
+                    prior = np.frombuffer(signature, dtype=np.uint32)
+                    if near_enough(prior, (s for k in hits[article_id] for s in by_key[k])):
+                        near.append(article_id)
         rows = []
         pages = sorted({it.page_key for it in items if it.page_key})
         captured = self._ids(_CAPTURE_IDS_SQL, pages=pages) if pages else []
