@@ -299,6 +299,40 @@ def test_compaction_merges_files_with_deleted_rows_too(tmp_path):
         ("2048", "main.dedup_index")]
 
 
+def index_row_groups(con):
+    """(row groups, most rows in one) of the index's data files."""
+    files = [r[0] for r in con.execute(
+        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()]
+    return con.execute("SELECT count(DISTINCT (file_name, row_group_id)), max(row_group_num_rows) "
+                       "FROM parquet_metadata(?)", [files]).fetchone()
+
+
+def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
+    """A lake compacted before the index's row-group option holds its index in row groups of
+    up to 122,880 rows, which a merge keeps whole (and a lookup reads whole); compaction
+    writes such an index anew, in small row groups, and queries return what they did."""
+    from schemas.catalog import open_lake
+    out = tmp_path / "out"
+    run_ok("--input", SAMPLES, "--output", str(out), "--skip_entities")
+    con = open_lake(str(out), read_only=False)
+    # DuckDB's default row groups, as compactions before the option wrote them, and enough
+    # index rows (copies of the real ones under other ids) for more than one small group
+    con.execute("CALL lake.set_option('parquet_row_group_size', 122880, table_name => 'dedup_index')")
+    con.execute("INSERT INTO lake.dedup_index SELECT i.* REPLACE (i.article_id || '-' || n AS article_id) "
+                "FROM lake.dedup_index i, range(300) r(n)")
+    con.execute("CALL ducklake_merge_adjacent_files('lake')")
+    groups, most = index_row_groups(con)
+    assert most > 2048 and groups == 1
+    con.close()
+    before = lake_tables(out)
+    run_ok("compact", str(out))
+    assert lake_tables(out) == before
+    con = connect(str(out))
+    assert con.execute("SELECT count(*) FROM dedup_index").fetchone()[0] == most
+    groups, most = index_row_groups(con)
+    assert most <= 2048 and groups >= 2
+
+
 def test_a_changed_file_replaces_its_article_and_a_touched_one_changes_nothing(tmp_path):
     land, out = tmp_path / "land", tmp_path / "out"
     for sub in ("seeds", "pages", "exports"):

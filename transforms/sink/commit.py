@@ -352,6 +352,39 @@ def file_counts(con) -> Dict[str, int]:
 INDEX_ROW_GROUP = 2048
 
 
+def _index_row_group_rows(con) -> int:
+    """The most rows in one row group of the index's data files (0: it has none)."""
+    files = [r[0] for r in con.execute(
+        f"SELECT data_file FROM ducklake_list_files('{LAKE}', 'dedup_index')").fetchall()]
+    if not files:
+        return 0
+    return con.execute("SELECT max(row_group_num_rows) FROM parquet_metadata(?)",
+                       [files]).fetchone()[0] or 0
+
+
+def _rewrite_index(con) -> None:
+    """Writes the index's rows anew, in row groups of ``INDEX_ROW_GROUP``, in one
+    transaction. Merges keep a file's row groups as they are, so an index compacted before
+    that option (in groups of up to 122,880 rows) would stay so. The rows are copied out
+    first: read back at the snapshot before, inside the transaction that deleted them,
+    DuckLake returned none."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE index_rows AS SELECT * FROM {LAKE}.dedup_index")
+    try:
+        con.execute("BEGIN")
+        try:
+            con.execute(f"DELETE FROM {LAKE}.dedup_index")
+            con.execute(f"INSERT INTO {LAKE}.dedup_index SELECT * FROM index_rows")
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass
+            raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS index_rows")
+
+
 def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
     """Merges small data files (and rows the catalog holds inline) into larger ones; what
     queries return does not change. Files with deleted rows (story merges and replaced
@@ -359,9 +392,12 @@ def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
     first: DuckLake merges only files without deletes, so they would pile up forever. The
     files they replace stay for time travel until their snapshots expire:
     ``expire_older_than`` (a DuckDB interval such as ``'30 days'``) expires older snapshots
-    and deletes the files only they used. Returns files per table after."""
+    and deletes the files only they used. An index in larger row groups (a lake compacted
+    before they were set) is written anew. Returns files per table after."""
     con.execute(f"CALL {LAKE}.set_option('parquet_row_group_size', {INDEX_ROW_GROUP}, "
                 "table_name => 'dedup_index')")
+    if _index_row_group_rows(con) > INDEX_ROW_GROUP:
+        _rewrite_index(con)
     con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
     con.execute(f"CALL ducklake_rewrite_data_files('{LAKE}', delete_threshold => 0)")
     con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
