@@ -13,9 +13,10 @@ unregistered files, which ``remove_orphans`` deletes at the start of the next ru
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple
 
 import duckdb
 from apache_beam.io.filesystems import FileSystems
@@ -207,8 +208,9 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     files_by_state = dict(con.execute(
         "SELECT state, count(*) FROM s_ingest_files GROUP BY 1").fetchall())
 
-    con.execute("BEGIN")
-    try:
+    # nothing of the batch becomes visible unless all of it does; the files of a batch that
+    # failed here are orphans for the next run
+    with transaction(con):
         con.execute(f"CALL {LAKE}.set_commit_message('news-ingest', ?, extra_info => ?)",
                     [message, json.dumps({"run_id": run["run_id"], "batch": run["batch"],
                                           "commit_id": run["commit_id"]})])
@@ -279,15 +281,6 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
         cols = ", ".join(run)
         con.execute(f"INSERT INTO {LAKE}.runs ({cols}) VALUES ({', '.join('?' * len(run))})",
                     list(run.values()))
-        con.execute("COMMIT")
-    except BaseException:
-        # nothing of the batch becomes visible; its files are orphans for the next run. A
-        # COMMIT that failed has already ended the transaction: then there is nothing to undo.
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.TransactionException:
-            pass
-        raise
     # files not registered: those with no rows (they would only add files to open), and the
     # record ledger, whose rows were copied (kept records filtered out)
     done = [f for t, fs in files.items() for f in fs if not rows[t][f] or t == "ingest_records"]
@@ -295,6 +288,22 @@ def commit_batch(con, staging: str, run: Dict, message: str, threshold: float = 
     if done:
         FileSystems.delete(done)
     return {**counts, **{k: run[k] for k in ("files_new", "files_changed", "files_unchanged")}}
+
+
+@contextlib.contextmanager
+def transaction(con) -> Iterator[None]:
+    """The block's statements as one transaction of ``con``: committed at its end, rolled
+    back when it raises (a COMMIT that failed has already ended it: nothing to undo)."""
+    con.execute("BEGIN")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.TransactionException:
+            pass
+        raise
 
 
 def remove_orphans(con, output: str) -> List[str]:
@@ -370,17 +379,9 @@ def _rewrite_index(con) -> None:
     DuckLake returned none."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE index_rows AS SELECT * FROM {LAKE}.dedup_index")
     try:
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM {LAKE}.dedup_index")
             con.execute(f"INSERT INTO {LAKE}.dedup_index SELECT * FROM index_rows")
-            con.execute("COMMIT")
-        except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.TransactionException:
-                pass
-            raise
     finally:
         con.execute("DROP TABLE IF EXISTS index_rows")
 
