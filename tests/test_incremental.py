@@ -331,6 +331,11 @@ def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
     assert con.execute("SELECT count(*) FROM dedup_index").fetchone()[0] == most
     groups, most = index_row_groups(con)
     assert most <= 2048 and groups >= 2
+    files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()
+    con.close()
+    run_ok("compact", str(out))  # written anew once: the next compaction leaves it
+    assert connect(str(out)).execute(
+        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall() == files
 
 
 def test_a_changed_file_replaces_its_article_and_a_touched_one_changes_nothing(tmp_path):

@@ -286,3 +286,20 @@ def test_a_record_the_model_rejected_supersedes_nothing(tmp_path):
         (copy.article_id, old.article_id)]
     assert (counts["superseded"], counts["duplicates"], counts["rejects"]) == (0, 0, 1)
     assert con.execute("SELECT superseded, duplicates FROM runs WHERE run_id = 'r2'").fetchone() == (0, 0)
+
+
+def test_staged_index_files_come_in_small_row_groups_and_other_tables_in_one(tmp_path):
+    """A lookup reads a row group's sketches whole: the index's staged files hold at most
+    INDEX_ROW_GROUP rows a group however large the bundle (pyarrow's default: one group)."""
+    from transforms.sink.parquet import INDEX_ROW_GROUP, write_rows
+    n = 2 * INDEX_ROW_GROUP + 5
+    index = [{"article_id": f"a{i}", "source_uri": f"s{i}", "text_hash": f"h{i}", "word_count": 1,
+              "published_at_us": None, "signature": b"s", "shingles": b"", "facts": b"",
+              "num_perm": 128, "shingle_words": 5, "run_id": "r", "page_key": None,
+              "version_us": None, "kept": True} for i in range(n)]
+    bands = [{"band_key": f"0:{i:016x}", "article_id": f"a{i}"} for i in range(n)]
+    staging = str(tmp_path)
+    groups = pq.ParquetFile(write_rows(staging, "dedup_index", index)).metadata
+    assert (groups.num_rows, groups.num_row_groups) == (n, 3)
+    assert max(groups.row_group(g).num_rows for g in range(3)) == INDEX_ROW_GROUP
+    assert pq.ParquetFile(write_rows(staging, "dedup_bands", bands)).metadata.num_row_groups == 1

@@ -24,7 +24,7 @@ from apache_beam.io.filesystems import FileSystems
 from schemas.catalog import LAKE, data_path
 from schemas.strings import string_tables
 from schemas.tables import STAGED, TABLES
-from transforms.sink.parquet import MANIFEST, manifest_path, read_manifest
+from transforms.sink.parquet import INDEX_ROW_GROUP, MANIFEST, manifest_path, read_manifest
 
 BATCHES_DIR = "batches"
 # Tables whose rows a replaced record loses (by source_uri).
@@ -352,13 +352,6 @@ def file_counts(con) -> Dict[str, int]:
             SELECT t.table_name, f.data_file_id FROM __ducklake_metadata_{LAKE}.ducklake_data_file f
             JOIN __ducklake_metadata_{LAKE}.ducklake_table t USING (table_id)
             WHERE f.end_snapshot IS NULL AND t.end_snapshot IS NULL) GROUP BY 1""").fetchall())
-
-
-# Rows per Parquet row group of the index's data files once compacted. A reader reads a
-# column of a row group whole, and the index's sketches are about 4 KB an article: in one
-# row group per file (DuckDB's default, 122,880 rows), each lookup of a 50,000-article lake
-# read 190 MB of them at once. 2,048 is DuckDB's smallest.
-INDEX_ROW_GROUP = 2048
 
 
 def _index_row_group_rows(con) -> int:
