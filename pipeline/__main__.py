@@ -82,6 +82,7 @@ def _command(name: str, args, lake) -> int:
     from pipeline.run import list_runs
     from schemas.catalog import open_lake
     from schemas.lock import writer_lock
+    from pipeline import faults
     from transforms.sink.commit import compact
     if name == "report":
         from pipeline.report import write_report
@@ -99,7 +100,7 @@ def _command(name: str, args, lake) -> int:
         return 0
     with writer_lock(lake, "compact", wait=True, on_wait=print):
         con = open_lake(lake, read_only=False)
-        after = compact(con, args.expire_older_than)
+        after = compact(con, args.expire_older_than, fault=faults.point)
     print("data files per table: " + ", ".join(f"{t} {n}" for t, n in sorted(after.items())))
     return 0
 

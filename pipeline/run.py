@@ -447,7 +447,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
             add_counts(totals, done.counts)
             say(f"batch {i}/{len(plan.batches)} committed: {done.line}")
         if plan.batches and needs_compaction(con):
-            compact(con)
+            compact(con, fault=faults.point)
             say("compacted small files")
         seconds = time.monotonic() - t0
         gathered = None

@@ -39,12 +39,18 @@ def snapshot_id(out):
     return connect(str(out)).execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0]
 
 
-def no_orphans(out):
+def no_orphans(out, scheduled: bool = False):
     """The Parquet files on disk are exactly those the catalog knows (data and delete files of
-    any snapshot), and every batch folder belongs to a commit."""
+    any snapshot; ``scheduled``: and those it has scheduled for deletion, which a compaction
+    leaves until snapshots expire), and every batch folder belongs to a commit."""
     con = connect(str(out))
     data = os.path.join(out, "data")
     known = set()
+    if scheduled:
+        for path, relative in con.execute(
+                "SELECT path, path_is_relative FROM "
+                "__ducklake_metadata_lake.ducklake_files_scheduled_for_deletion").fetchall():
+            known.add(os.path.normpath(os.path.join(data, path) if relative else path))
     for table in ("ducklake_data_file", "ducklake_delete_file"):
         # a relative path is relative to its table's folder (itself relative to its schema's)
         for path, relative in con.execute(f"""
@@ -307,16 +313,13 @@ def index_row_groups(con):
                        "FROM parquet_metadata(?)", [files]).fetchone()
 
 
-def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
-    """A lake compacted before the index's row-group option holds its index in row groups of
-    up to 122,880 rows, which a merge keeps whole (and a lookup reads whole); compaction
-    writes such an index anew, in small row groups, and queries return what they did."""
+def old_style_index(out) -> int:
+    """Runs the samples into ``out`` and leaves its index as compactions before the index's
+    row-group option did: one file, in one row group of DuckDB's default size (with copies
+    of the real rows under other ids, enough for more than one small group); its rows."""
     from schemas.catalog import open_lake
-    out = tmp_path / "out"
     run_ok("--input", SAMPLES, "--output", str(out), "--skip_entities")
     con = open_lake(str(out), read_only=False)
-    # DuckDB's default row groups, as compactions before the option wrote them, and enough
-    # index rows (copies of the real ones under other ids) for more than one small group
     con.execute("CALL lake.set_option('parquet_row_group_size', 122880, table_name => 'dedup_index')")
     con.execute("INSERT INTO lake.dedup_index SELECT i.* REPLACE (i.article_id || '-' || n AS article_id) "
                 "FROM lake.dedup_index i, range(300) r(n)")
@@ -324,18 +327,48 @@ def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
     groups, most = index_row_groups(con)
     assert most > 2048 and groups == 1
     con.close()
+    return most
+
+
+def index_files(out):
+    return connect(str(out)).execute(
+        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()
+
+
+def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
+    """A lake compacted before the index's row-group option holds its index in row groups of
+    up to 122,880 rows, which a merge keeps whole (and a lookup reads whole); compaction
+    writes such an index anew, in small row groups, and queries return what they did."""
+    out = tmp_path / "out"
+    rows = old_style_index(out)
     before = lake_tables(out)
     run_ok("compact", str(out))
     assert lake_tables(out) == before
     con = connect(str(out))
-    assert con.execute("SELECT count(*) FROM dedup_index").fetchone()[0] == most
+    assert con.execute("SELECT count(*) FROM dedup_index").fetchone()[0] == rows
     groups, most = index_row_groups(con)
     assert most <= 2048 and groups >= 2
-    files = con.execute("SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()
-    con.close()
+    files = index_files(out)
     run_ok("compact", str(out))  # written anew once: the next compaction leaves it
-    assert connect(str(out)).execute(
-        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall() == files
+    assert index_files(out) == files
+
+
+def test_a_compaction_killed_while_writing_the_index_anew_changes_nothing(tmp_path):
+    out = tmp_path / "out"
+    rows = old_style_index(out)
+    before, files = lake_tables(out), index_files(out)
+    proc = pipeline("compact", str(out), env={"NEWS_INGEST_KILL_AT": "rewrite"})
+    proc.communicate(timeout=300)
+    assert proc.returncode == -signal.SIGKILL
+    assert lake_tables(out) == before and index_files(out) == files
+    run_ok("compact", str(out))
+    assert lake_tables(out) == before
+    assert index_row_groups(connect(str(out)))[1] <= 2048
+    # the next run (nothing new to take) deletes the files the killed compaction wrote
+    run_ok("--input", SAMPLES, "--output", str(out), "--skip_entities")
+    assert lake_tables(out) == before
+    assert connect(str(out)).execute("SELECT count(*) FROM dedup_index").fetchone()[0] == rows
+    no_orphans(out, scheduled=True)
 
 
 def test_a_changed_file_replaces_its_article_and_a_touched_one_changes_nothing(tmp_path):

@@ -364,7 +364,7 @@ def _index_row_group_rows(con) -> int:
                        [files]).fetchone()[0] or 0
 
 
-def _rewrite_index(con) -> None:
+def _rewrite_index(con, fault: Optional[Callable[[str], None]] = None) -> None:
     """Writes the index's rows anew, in row groups of ``INDEX_ROW_GROUP``, in one
     transaction. Merges keep a file's row groups as they are, so an index compacted before
     that option (in groups of up to 122,880 rows) would stay so. The rows are copied out
@@ -375,11 +375,14 @@ def _rewrite_index(con) -> None:
         with transaction(con):
             con.execute(f"DELETE FROM {LAKE}.dedup_index")
             con.execute(f"INSERT INTO {LAKE}.dedup_index SELECT * FROM index_rows")
+            if fault:
+                fault("rewrite")
     finally:
         con.execute("DROP TABLE IF EXISTS index_rows")
 
 
-def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
+def compact(con, expire_older_than: Optional[str] = None,
+            fault: Optional[Callable[[str], None]] = None) -> Dict[str, int]:
     """Merges small data files (and rows the catalog holds inline) into larger ones; what
     queries return does not change. Files with deleted rows (story merges and replaced
     records delete rows of ``articles`` and ``story_index`` in most batches) are rewritten
@@ -387,11 +390,12 @@ def compact(con, expire_older_than: Optional[str] = None) -> Dict[str, int]:
     files they replace stay for time travel until their snapshots expire:
     ``expire_older_than`` (a DuckDB interval such as ``'30 days'``) expires older snapshots
     and deletes the files only they used. An index in larger row groups (a lake compacted
-    before they were set) is written anew. Returns files per table after."""
+    before they were set) is written anew. Returns files per table after. ``fault``: called
+    with a point's name where the crash tests stop (``pipeline.faults``)."""
     con.execute(f"CALL {LAKE}.set_option('parquet_row_group_size', {INDEX_ROW_GROUP}, "
                 "table_name => 'dedup_index')")
     if _index_row_group_rows(con) > INDEX_ROW_GROUP:
-        _rewrite_index(con)
+        _rewrite_index(con, fault)
     con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
     con.execute(f"CALL ducklake_rewrite_data_files('{LAKE}', delete_threshold => 0)")
     con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
