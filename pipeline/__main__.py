@@ -79,10 +79,10 @@ def _commands(argv) -> int:
 
 
 def _command(name: str, args, lake) -> int:
+    from pipeline import faults
     from pipeline.run import list_runs
     from schemas.catalog import open_lake
     from schemas.lock import writer_lock
-    from pipeline import faults
     from transforms.sink.commit import compact
     if name == "report":
         from pipeline.report import write_report

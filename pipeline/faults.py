@@ -8,8 +8,9 @@ point costs one environment lookup.
   from another process meanwhile.
 
 Points: ``planned`` (lock held, plan made), ``staged`` (a batch's Beam job done, nothing
-committed), ``commit`` (inside the commit transaction: files registered, ledger not yet), ``committed`` (a batch committed, before the next one),
-``rewrite`` (compaction writing the dedup index anew: rows written, not committed).
+committed), ``commit`` (inside the commit transaction: files registered, ledger not yet),
+``committed`` (a batch committed, before the next one), ``rewrite`` (a compaction writing the
+dedup index anew: rows written, not committed).
 """
 import os
 import signal
