@@ -57,11 +57,12 @@ SEEN_SQL = ("SELECT (SELECT count(*) FROM articles) + (SELECT count(*) FROM dupl
             "(SELECT max(batch) FROM runs)")
 
 
-def lake_tables(out, stories: bool = True):
+def lake_tables(out, stories: bool = True, run_id=None):
     """Every table of the output at ``out``, sorted, without run ids and times;
-    ``stories`` False: without the story tables and ``articles.story_id``."""
+    ``stories`` False: without the story tables and ``articles.story_id``; ``run_id``: as
+    that run's last commit left them (time travel)."""
     from schemas.views import connect
-    con = connect(str(out))
+    con = connect(str(out), run_id=run_id)
     tables = {t: c for t, c in LAKE_TABLES.items() if stories or not t.startswith("story_")}
     if not stories:
         tables["articles"] = "* EXCLUDE (run_id, ingested_at, story_id)"
