@@ -131,12 +131,9 @@ def then_run(args, tmp: str, out: str, articles: int, first: tuple, second: tupl
     """``--then``: a second run of new pages against the lake the first left. Its one batch
     is set beside the first run's first batch (both extract their own pages in a fresh
     process) and its second (both look up earlier articles)."""
-    from benchmarks.throughput import make_page
+    from benchmarks.incremental import write_pages as write_page_range
     pages = os.path.join(tmp, "next")
-    os.makedirs(pages, exist_ok=True)
-    for i in range(args.n, args.n + args.then):
-        with open(os.path.join(pages, f"page{i:06d}.html"), "w", encoding="utf-8") as f:
-            f.write(make_page(i)[0])
+    write_page_range(pages, args.n, args.then)  # pages N.. (new, distinct)
     if args.per_day:
         dated_by_arrival(pages, args.per_day, first=args.n)
     committed, sampler, end = run_pipeline(pipeline_command(args, pages, out, overwrite=False))
