@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, SAMPLES, SEEN_SQL, exited, lake_tables
 from pipeline.progress import TALLY_PREFIX
 from schemas.views import connect
+from transforms.sink.parquet import INDEX_ROW_GROUP
 
 pytestmark = pytest.mark.slow
 
@@ -285,11 +286,8 @@ def test_compaction_merges_files_with_deleted_rows_too(tmp_path):
     land, out = tmp_path / "land", tmp_path / "out"
     shutil.copytree(SAMPLES, land)
     run_ok("--input", str(land), "--output", str(out), "--skip_entities")
-    page = land / "pages" / "aljazeera-afghanistan-helicopter.html"
-    html = page.read_text(encoding="utf-8")
-    cut = html.index("</p>", html.index("<article"))
-    page.write_text(html[:cut] + " The ministry released new figures on Thursday." + html[cut:],
-                    encoding="utf-8")
+    add_to_first_paragraph(land / "pages" / "aljazeera-afghanistan-helicopter.html",
+                           " The ministry released new figures on Thursday.")
     assert "1 changed" in run_ok("--input", str(land), "--output", str(out), "--skip_entities")
     before = lake_tables(out)
     run_ok("compact", str(out))
@@ -305,10 +303,22 @@ def test_compaction_merges_files_with_deleted_rows_too(tmp_path):
         ("2048", "main.dedup_index")]
 
 
+def add_to_first_paragraph(page, words: str) -> None:
+    """Appends ``words`` to the first paragraph of the article in the HTML file ``page``."""
+    html = page.read_text(encoding="utf-8")
+    cut = html.index("</p>", html.index("<article"))
+    page.write_text(html[:cut] + words + html[cut:], encoding="utf-8")
+
+
+def index_files(con):
+    """The paths of the index's data files (the current snapshot's)."""
+    return [r[0] for r in con.execute(
+        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()]
+
+
 def index_row_groups(con):
     """(row groups, most rows in one) of the index's data files."""
-    files = [r[0] for r in con.execute(
-        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()]
+    files = index_files(con)
     return con.execute("SELECT count(DISTINCT (file_name, row_group_id)), max(row_group_num_rows) "
                        "FROM parquet_metadata(?)", [files]).fetchone()
 
@@ -325,9 +335,7 @@ def test_time_travel_to_earlier_runs_survives_repeated_compactions(tmp_path):
     for run_id, added in (("r1", ""), ("r2", " The ministry released new figures on Thursday."),
                           ("r3", " Officials said more details would follow.")):
         if added:  # a sentence more in the article: the next run replaces its record
-            html = page.read_text(encoding="utf-8")
-            cut = html.index("</p>", html.index("<article"))
-            page.write_text(html[:cut] + added + html[cut:], encoding="utf-8")
+            add_to_first_paragraph(page, added)
         run_ok("--input", str(land), "--output", str(out), "--skip_entities", "--run_id", run_id)
         views[run_id] = lake_tables(out, run_id=run_id)
         if added:
@@ -349,14 +357,9 @@ def old_style_index(out) -> int:
                 "FROM lake.dedup_index i, range(300) r(n)")
     con.execute("CALL ducklake_merge_adjacent_files('lake')")
     groups, most = index_row_groups(con)
-    assert most > 2048 and groups == 1
+    assert most > INDEX_ROW_GROUP and groups == 1
     con.close()
     return most
-
-
-def index_files(out):
-    return connect(str(out)).execute(
-        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()
 
 
 def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
@@ -371,23 +374,24 @@ def test_compaction_splits_an_index_compacted_in_large_row_groups(tmp_path):
     con = connect(str(out))
     assert con.execute("SELECT count(*) FROM dedup_index").fetchone()[0] == rows
     groups, most = index_row_groups(con)
-    assert most <= 2048 and groups >= 2
-    files = index_files(out)
+    assert most <= INDEX_ROW_GROUP and groups >= 2
+    files = index_files(con)
+    con.close()
     run_ok("compact", str(out))  # written anew once: the next compaction leaves it
-    assert index_files(out) == files
+    assert index_files(connect(str(out))) == files
 
 
 def test_a_compaction_killed_while_writing_the_index_anew_changes_nothing(tmp_path):
     out = tmp_path / "out"
     rows = old_style_index(out)
-    before, files = lake_tables(out), index_files(out)
+    before, files = lake_tables(out), index_files(connect(str(out)))
     proc = pipeline("compact", str(out), env={"NEWS_INGEST_KILL_AT": "rewrite"})
     proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL
-    assert lake_tables(out) == before and index_files(out) == files
+    assert lake_tables(out) == before and index_files(connect(str(out))) == files
     run_ok("compact", str(out))
     assert lake_tables(out) == before
-    assert index_row_groups(connect(str(out)))[1] <= 2048
+    assert index_row_groups(connect(str(out)))[1] <= INDEX_ROW_GROUP
     # the next run (nothing new to take) deletes the files the killed compaction wrote
     run_ok("--input", SAMPLES, "--output", str(out), "--skip_entities")
     assert lake_tables(out) == before
