@@ -157,7 +157,7 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                 # a burst lands together: give its other files a moment to close
                 _drain(events, landing, seen, GATHER, stop.event)
                 ready = landing.ready(time.monotonic())
-                batch, done, listed = _plan(con, ready, landing, opts, known)
+                batch, done, listed = _plan(writer.con, ready, landing, opts, known)
                 landing.taken(done)  # unchanged since taken, or gone: nothing to do
                 if not batch:
                     continue
@@ -186,8 +186,8 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                 add_counts(totals, result.counts)
                 say(f"batch {batches} committed: {result.line}; latency "
                     f"{_fmt(lat)}; seen {len(seen)}, taken {taken}, waiting {len(landing)}")
-                if not landing.ready(time.monotonic()) and needs_compaction(con):
-                    compact(con)
+                if not landing.ready(time.monotonic()) and needs_compaction(writer.con):
+                    compact(writer.con)
                     say("compacted small files")
         except KeyboardInterrupt:
             say("stopped: the batch under way was abandoned (unless its commit had finished, "
@@ -196,7 +196,7 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=5)
-            con.close()
+            writer.con.close()  # made anew after each commit
             progress.close()
     result = RunResult(run_id, len(seen), 0, taken, 0, batches, totals, time.monotonic() - t0)
     return WatchResult(result, len(seen), latencies, stop.signal or "interrupt")

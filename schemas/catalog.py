@@ -584,26 +584,30 @@ def new_duckdb(verify_extensions: bool = False,
 
 def open_lake(output, catalog: Optional[str] = None, *, read_only: bool = True,
               snapshot: Optional[int] = None,
-              verify_extensions: bool = False) -> "duckdb.DuckDBPyConnection":
+              verify_extensions: bool = False,
+              prepared: bool = False) -> "duckdb.DuckDBPyConnection":
     """A DuckDB connection with the lake attached as ``lake`` and selected (``USE lake``).
     ``output``: a ``Lake``, or an output folder (with ``catalog``, as ``as_lake`` reads them).
 
     Read-only connections see the last committed state (or ``snapshot``); a read-write one
     creates the lake, its tables and views when the output has none yet.
-    ``verify_extensions``: see ``new_duckdb``.
+    ``verify_extensions``: see ``new_duckdb``. ``prepared``: this process has opened the lake
+    for writing before, so its tables and catalog settings are in place; a read-write
+    connection then skips those checks (~40 ms instead of ~200), all but a local catalog's
+    file being there (attaching would make a new, empty lake).
     """
     lake = as_lake(output, catalog)
-    if read_only and not exists(lake):
+    if ((read_only and not prepared) or (prepared and not lake.remote)) and not exists(lake):
         where = (f"its catalog {lake.shown()} holds no lake" if lake.remote
                  else f"{lake.sqlite_path} is missing")
         raise CatalogError(f"{lake.output} holds no ingest output ({where}): run the pipeline "
                            "with --output (and --catalog) pointing there first")
-    if not read_only and not lake.remote:
+    if not read_only and not prepared and not lake.remote:
         use_wal(lake.sqlite_path)
     con = new_duckdb(verify_extensions, lake)
     attach(con, lake, read_only=read_only, snapshot=snapshot)
     con.execute(f"USE {LAKE}")
-    if not read_only:
+    if not read_only and not prepared:
         create_tables(con)
     return con
 

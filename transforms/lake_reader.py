@@ -3,13 +3,41 @@ articles (dedup candidates, story candidates).
 
 Opened in a DoFn's ``setup()``: workers open the lake themselves (a remote lake's catalog
 is a database they reach), read-only, at the snapshot the run planned against, never a later
-commit's state. A process that runs many jobs (``transforms.warm``) keeps one DuckDB with
-its extensions loaded (loading them is most of the cost of opening the lake): each reader
-takes its own cursor and its own attachment of the lake at its batch's snapshot.
+commit's state. A process that runs many jobs (``transforms.warm``) keeps a DuckDB with its
+extensions loaded for each job (``RenewedDuckDB``): each reader takes its own cursor and
+its own attachment of the lake at its batch's snapshot.
 """
 from __future__ import annotations
 
+import threading
 import uuid
+
+
+class RenewedDuckDB:
+    """The DuckDB a run's process keeps for its lookup readers (``pipeline.run``'s
+    ``local_models``), made anew before each job (``new_job``, from
+    ``transforms.warm.Warm.before_job``): DuckLake keeps what it loaded of an attached lake's
+    catalog in the DuckDB instance after DETACH (duckdb/ducklake#852, #1146), ~160 KB per
+    reader whatever the lake's size, so one instance kept for a whole run or a watcher grows
+    without end. A new one costs ~10 ms; the old one is freed when the last cursor taken from
+    it closes. ``make``: the function that makes one (called when a reader first asks)."""
+
+    def __init__(self, make):
+        self._make = make
+        self._db = None
+        self._lock = threading.Lock()  # a job's readers may open from several threads
+
+    def cursor(self):
+        with self._lock:
+            if self._db is None:
+                self._db = self._make()
+            return self._db.cursor()
+
+    def new_job(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 class LakeReader:
