@@ -136,11 +136,14 @@ def folded(output: str) -> Dict[str, str]:
 
 
 class PeakRss(threading.Thread):
-    """Samples VmRSS of a process and all its descendants; keeps each one's peak (bytes)."""
+    """Samples VmRSS of a process and all its descendants; keeps each one's peak (bytes), its
+    last command line (a child caught between fork and exec still shows its parent's) and how
+    many samples saw it."""
 
     def __init__(self, root_pid: int, every: float = 0.2):
         super().__init__(daemon=True)
         self.root, self.every, self.peaks, self.names = root_pid, every, {}, {}
+        self.seen: Dict[int, int] = {}
         self.stop = threading.Event()
 
     def _tree(self) -> List[int]:
@@ -170,8 +173,9 @@ class PeakRss(threading.Thread):
                         cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
                 except (OSError, StopIteration):
                     continue
-                if rss > self.peaks.get(pid, 0):
-                    self.peaks[pid], self.names[pid] = rss, cmd
+                self.names[pid] = cmd
+                self.seen[pid] = self.seen.get(pid, 0) + 1
+                self.peaks[pid] = max(rss, self.peaks.get(pid, 0))
             time.sleep(self.every)
 
 
@@ -273,8 +277,11 @@ def role(name: str) -> str:
 
 
 def rss_line(sampler: "PeakRss") -> str:
-    """Peak RSS per process (MiB), largest first, each with its role."""
-    peaks = sorted(sampler.peaks.items(), key=lambda kv: -kv[1])[:6]
+    """Peak RSS per process (MiB), largest first, each with its role; a process seen by one
+    sample only is left out (a child between fork and exec reads as a copy of its parent)."""
+    lasting = {pid: rss for pid, rss in sampler.peaks.items()
+               if sampler.seen.get(pid, 0) > 1 or pid == sampler.root}
+    peaks = sorted(lasting.items(), key=lambda kv: -kv[1])[:6]
     return ", ".join(f"{role(sampler.names[pid])} {rss / 2**20:.0f}" for pid, rss in peaks)
 
 
