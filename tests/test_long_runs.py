@@ -36,8 +36,8 @@ def _lake_with_a_snapshot(tmp_path):
 
 def test_lookup_readers_over_many_jobs_leave_no_catalog_state_behind(tmp_path):
     """Held as a run holds it (``pipeline.run.local_models``), the lookups' DuckDB is made anew
-    before each job: 60 jobs' readers leave the C heap as it was. One instance kept for all
-    of them grew by ~10 MB here (DuckLake keeps each attachment's catalog until the instance
+    before each job: 100 jobs' readers leave the C heap as it was. One instance kept for all
+    of them grew by ~16 MB here (DuckLake keeps each attachment's catalog until the instance
     closes, DETACH or not)."""
     in_use = _heap_in_use()
     if in_use is None:
@@ -55,9 +55,9 @@ def test_lookup_readers_over_many_jobs_leave_no_catalog_state_behind(tmp_path):
     for _ in range(10):
         job()
     before = in_use()
-    for _ in range(60):
+    for _ in range(100):
         job()
-    assert in_use() - before < 3 * 2**20
+    assert in_use() - before < 4 * 2**20
 
 
 def test_the_lookups_duckdb_is_a_new_instance_in_each_job(tmp_path):
