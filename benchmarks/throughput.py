@@ -136,9 +136,9 @@ def folded(output: str) -> Dict[str, str]:
 
 
 class PeakRss(threading.Thread):
-    """Samples VmRSS of a process and all its descendants; keeps each one's peak (bytes), its
-    last command line (a child caught between fork and exec still shows its parent's) and how
-    many samples saw it."""
+    """Samples VmRSS of a process and all its descendants; keeps each one's last command line,
+    its peak (bytes) under that command line (a child caught between fork and exec shows its
+    parent's command and memory) and how many samples saw it."""
 
     def __init__(self, root_pid: int, every: float = 0.2):
         super().__init__(daemon=True)
@@ -173,9 +173,10 @@ class PeakRss(threading.Thread):
                         cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
                 except (OSError, StopIteration):
                     continue
-                self.names[pid] = cmd
+                if self.names.get(pid) != cmd:  # exec'd since: what it was before is not it
+                    self.names[pid], self.peaks[pid] = cmd, rss
                 self.seen[pid] = self.seen.get(pid, 0) + 1
-                self.peaks[pid] = max(rss, self.peaks.get(pid, 0))
+                self.peaks[pid] = max(rss, self.peaks[pid])
             time.sleep(self.every)
 
 

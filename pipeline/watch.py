@@ -130,10 +130,10 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
     known: Dict[str, tuple] = {}  # path -> (size, mtime) as taken: a relisting skips them
     lock = writer_lock(lake, run_id, wait=opts.wait, on_wait=say)
     with Stop() as stop, lock, local_models(options, opts, lake) as warm:
-        con = open_output(lake, opts.overwrite, say)
-        writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)
+        writer = Writer(open_output(lake, opts.overwrite, say), options, opts, run_id, progress,
+                        warm=warm, lake=lake, lock=lock)
         if warm is not None:
-            warm.before_job()  # everything loaded before the first file lands
+            warm.before_job()  # the models loaded before the first file lands
         observer = _observe(scope, events)
         roots = scope.roots()
         say(f"watching {', '.join(roots + scope.remote)} "

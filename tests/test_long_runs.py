@@ -90,3 +90,27 @@ def test_a_prepared_connection_writes_to_the_same_lake_and_never_makes_a_new_one
     with pytest.raises(CatalogError, match="missing"):
         open_lake(lake, read_only=False, prepared=True)
     assert not (tmp_path / "out" / "catalog.sqlite").exists()
+
+
+def test_the_writer_makes_its_connection_anew_after_a_commit_and_keeps_the_old_if_it_cannot(
+        tmp_path, caplog):
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from pipeline.options import IngestOptions
+    from pipeline.progress import Progress
+    from pipeline.run import Writer
+    lake, _ = _lake_with_a_snapshot(tmp_path)
+    options = PipelineOptions(["--input", str(tmp_path), "--output", lake.output])
+    first = open_lake(lake, read_only=False)
+    writer = Writer(first, options, options.view_as(IngestOptions), "r", Progress("log"), lake=lake)
+    writer._renew_connection()
+    assert writer.con is not first
+    with pytest.raises(Exception, match="closed"):
+        first.execute("SELECT 1")
+    assert writer.con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+    kept = writer.con
+    (tmp_path / "out" / "catalog.sqlite").rename(tmp_path / "elsewhere.sqlite")
+    with caplog.at_level("WARNING", logger="pipeline.run"):
+        writer._renew_connection()  # says so and goes on: the batch before it is committed
+    assert writer.con is kept
+    assert "not made anew" in caplog.text
+    writer.con.close()

@@ -19,8 +19,10 @@ class RenewedDuckDB:
     ``transforms.warm.Warm.before_job``): DuckLake keeps what it loaded of an attached lake's
     catalog in the DuckDB instance after DETACH (duckdb/ducklake#852, #1146), ~160 KB per
     reader whatever the lake's size, so one instance kept for a whole run or a watcher grows
-    without end. A new one costs ~10 ms; the old one is freed when the last cursor taken from
-    it closes. ``make``: the function that makes one (called when a reader first asks)."""
+    without end. A new one costs ~10 ms on a local lake. Closing the old one closes every
+    cursor taken from it, which is safe because the in-memory runner tears a job's DoFns (and
+    their readers) down before it returns, before the next job begins. ``make``: the function
+    that makes one (called when a job's first reader asks)."""
 
     def __init__(self, make):
         self._make = make
