@@ -368,10 +368,10 @@ def local_models(options, opts, lake: Optional[Lake] = None):
     """A ``transforms.warm.Warm`` whose models this process keeps for the whole run, when
     the jobs' workers are threads of this process (the in-memory runner); else None (workers
     load their own). The NER model goes to child processes (``--ner_processes``, by default
-    one per core; one starts loading at once, the others once the run has planned
-    ``POOL_FILES`` files or more: ``transforms.entities.process``); extraction and Dedup's
-    sketches go to helper processes on the cores NER leaves (``--helper_processes``;
-    started once the run has planned ``POOL_FILES`` files: ``transforms.pool``); the
+    one per core; one starts loading at once, the others once there are ``POOL_FILES`` files
+    or more to take: ``start_processes_for``, ``transforms.entities.process``); extraction
+    and Dedup's sketches go to helper processes on the cores NER leaves
+    (``--helper_processes``; started at the same point: ``transforms.pool``); the
     language identifier and a DuckDB with the lake's extensions stay here (the DuckDB made
     anew for each job: ``transforms.lake_reader.RenewedDuckDB``). Every batch's job uses them
     instead of loading its own. The children end with the block; the others load before the
@@ -422,6 +422,18 @@ def local_models(options, opts, lake: Optional[Lake] = None):
             ner.close()
 
 
+def start_processes_for(warm, opts, files: int) -> None:
+    """Starts the rest of the NER children and the helper processes that ``warm`` holds once
+    there are ``POOL_FILES`` files or more to take (a run's plan, a watcher's batch); until
+    then a run makes do with one NER child and no helper. Call between jobs only."""
+    if warm is None or files < POOL_FILES:
+        return
+    if warm.held("ner"):
+        warm.held("ner").grow()
+    if warm.held("pool"):
+        warm.held("pool").grow(*helper_tasks(opts))
+
+
 def helper_tasks(opts) -> list:
     """What the helper processes do, loaded as they start: extract, sketch texts for Dedup."""
     from transforms.dedup.dedup import sketch_task
@@ -458,11 +470,7 @@ def run(options: beam.options.pipeline_options.PipelineOptions, opts, run_id: st
         say(f"files: {plan.found} found, {plan.new} new, {plan.known} changed or reprocessed, "
             f"{plan.skipped} already taken; {len(plan.batches)} batch(es)")
         progress.planned(plan.new + plan.known, len(plan.batches))
-        if warm is not None and plan.new + plan.known >= POOL_FILES:
-            if warm.held("ner"):
-                warm.held("ner").grow()
-            if warm.held("pool"):
-                warm.held("pool").grow(*helper_tasks(opts))
+        start_processes_for(warm, opts, plan.new + plan.known)
         faults.point("planned")
         totals: Dict[str, int] = {}
         writer = Writer(con, options, opts, run_id, progress, warm=warm, lake=lake, lock=lock)

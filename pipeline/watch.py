@@ -36,7 +36,8 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.landing import Landing, Scope
 from pipeline.plan import attach_prior_records, cut, outside, read_ledger, select
 from pipeline.progress import Progress
-from pipeline.run import RunResult, Writer, add_counts, lake_of, local_models, open_output
+from pipeline.run import (RunResult, Writer, add_counts, lake_of, local_models, open_output,
+                          start_processes_for)
 from schemas.lock import LockLost, writer_lock
 from transforms.read.discover import list_files
 from transforms.sink.commit import compact, needs_compaction
@@ -148,6 +149,8 @@ def watch(options, opts, run_id: str, progress: Progress, out=print) -> WatchRes
                     _list(opts.input, output, landing, seen, known)
                     next_list = now + (opts.poll_seconds if scope.remote or observer is None
                                        else LOCAL_RELIST)
+                # a burst: every core from now on, the models loading while its files settle
+                start_processes_for(warm, opts, len(landing))
                 ready = landing.ready(time.monotonic())
                 if not ready:
                     wait = min(x for x in (landing.next_settle(time.monotonic()),

@@ -176,3 +176,25 @@ def test_several_batches_give_the_same_tables_with_and_without_extraction_childr
     # representatives of exact copies to be sketched
     assert extracted >= len(pooled["articles"]) + len(pooled["duplicates"])
     assert sketched >= len(pooled["articles"])
+
+
+def test_helpers_start_for_a_batch_of_enough_files_whether_a_run_or_a_watcher_plans_it():
+    """``pipeline.run.start_processes_for``: what a run calls on its plan and a watcher on each
+    batch (a burst). Fewer than ``POOL_FILES`` files start nothing; that many start every
+    helper once."""
+    from pipeline.options import IngestOptions
+    from pipeline.run import POOL_FILES, start_processes_for
+    opts = PipelineOptions([]).view_as(IngestOptions)
+    pool, warm = HelperPool(1), Warm()
+    warm.hold("pool", lambda: pool, "pool")
+    try:
+        start_processes_for(None, opts, POOL_FILES)  # a runner without held processes
+        start_processes_for(warm, opts, POOL_FILES - 1)
+        assert not pool.children
+        start_processes_for(warm, opts, POOL_FILES)
+        first = pool.pids
+        assert len(first) == 1 and pool.usable
+        start_processes_for(warm, opts, 10 * POOL_FILES)
+        assert pool.pids == first
+    finally:
+        pool.close()
