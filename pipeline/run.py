@@ -424,8 +424,9 @@ def local_models(options, opts, lake: Optional[Lake] = None):
 
 def start_processes_for(warm, opts, files: int) -> None:
     """Starts the rest of the NER children and the helper processes that ``warm`` holds once
-    there are ``POOL_FILES`` files or more to take (a run's plan, a watcher's batch); until
-    then a run makes do with one NER child and no helper. Call between jobs only."""
+    there are ``POOL_FILES`` files or more to take (a run's plan, a watcher's waiting
+    files); until then a run makes do with one NER child and no helper. Call between jobs
+    only."""
     if warm is None or files < POOL_FILES:
         return
     if warm.held("ner"):
