@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, SAMPLES, SEEN_SQL, exited, lake_tables
 from pipeline.progress import TALLY_PREFIX
 from schemas.views import connect
+from transforms.sink.commit import index_files
 from transforms.sink.parquet import INDEX_ROW_GROUP
 
 pytestmark = pytest.mark.slow
@@ -308,12 +309,6 @@ def add_to_first_paragraph(page, words: str) -> None:
     html = page.read_text(encoding="utf-8")
     cut = html.index("</p>", html.index("<article"))
     page.write_text(html[:cut] + words + html[cut:], encoding="utf-8")
-
-
-def index_files(con):
-    """The paths of the index's data files (the current snapshot's)."""
-    return [r[0] for r in con.execute(
-        "SELECT data_file FROM ducklake_list_files('lake', 'dedup_index')").fetchall()]
 
 
 def index_row_groups(con):

@@ -354,10 +354,15 @@ def file_counts(con) -> Dict[str, int]:
             WHERE f.end_snapshot IS NULL AND t.end_snapshot IS NULL) GROUP BY 1""").fetchall())
 
 
+def index_files(con) -> List[str]:
+    """The paths of the dedup index's data files at ``con``'s snapshot of the lake."""
+    return [r[0] for r in con.execute(
+        f"SELECT data_file FROM ducklake_list_files('{LAKE}', 'dedup_index')").fetchall()]
+
+
 def _index_row_group_rows(con) -> int:
     """The most rows in one row group of the index's data files (0: it has none)."""
-    files = [r[0] for r in con.execute(
-        f"SELECT data_file FROM ducklake_list_files('{LAKE}', 'dedup_index')").fetchall()]
+    files = index_files(con)
     if not files:
         return 0
     return con.execute("SELECT max(row_group_num_rows) FROM parquet_metadata(?)",
