@@ -179,9 +179,9 @@ def test_several_batches_give_the_same_tables_with_and_without_extraction_childr
 
 
 def test_helpers_start_for_a_batch_of_enough_files_whether_a_run_or_a_watcher_plans_it():
-    """``pipeline.run.start_processes_for``: what a run calls on its plan and a watcher on each
-    batch (a burst). Fewer than ``POOL_FILES`` files start nothing; that many start every
-    helper once."""
+    """``pipeline.run.start_processes_for``: what a run calls on its plan and a watcher on the
+    files waiting (a burst). Fewer than ``POOL_FILES`` files start nothing; that many start
+    every helper once."""
     from pipeline.options import IngestOptions
     from pipeline.run import POOL_FILES, start_processes_for
     opts = PipelineOptions([]).view_as(IngestOptions)
