@@ -184,47 +184,63 @@ def _words(line: str) -> List[str]:
     return _WORD.findall(line)
 
 
+def _markup_row(block: Optional[Block]) -> tuple:
+    """The markup columns of a line from its block (a block's row is the same for every line
+    that finds it)."""
+    if block is None:  # unknown to the markup: -1 apart from every known value
+        return (0.0,) * N_TAG_GROUPS + (-1.0,) * _MARKUP_COLUMNS
+    tags = [0.0] * N_TAG_GROUPS
+    tags[block.tag] = 1.0
+    own, flags = block.own, block.flags
+    return tuple(tags + [block.link_share, min(block.depth, 40),
+                         bool(own & CHROME), bool(flags & CHROME), bool(own & META),
+                         bool(flags & META), bool(own & BODY), bool(flags & BODY)]
+                 + [bool(flags & bit) for bit in _FLAG_BITS[3:]] + [math.log1p(block.repeats)])
+
+
 def line_features(lines: Sequence[str], title: Optional[str], index: Optional[BlockIndex],
                   boilerplate) -> np.ndarray:
     """One row of ``FEATURES`` per line. ``boilerplate``: today's rule (line -> bool)."""
     n = len(lines)
+    if not n:
+        return np.zeros((0, len(FEATURES)), dtype=np.float64)
     words = [_words(l) for l in lines]
     counts = [len(w) for w in words]
     total = max(sum(counts), 1)
     title_words = {w.casefold() for w in _words(title or "")}
-    rows = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    markup: Dict[Optional[Block], tuple] = {}
+    rows = []
     before = 0
+    log_lines, log_total = math.log1p(n), math.log1p(total)
     for i, (line, ws) in enumerate(zip(lines, words)):
         chars = max(len(line), 1)
-        wc = len(ws)
-        lowered = {w.casefold() for w in ws}
+        wc = counts[i]
         block = _find(index, line)
-        row = [
-            math.log1p(wc), math.log1p(len(line)),
-            sum(map(len, ws)) / wc if wc else 0.0,
+        if block not in markup:
+            markup[block] = _markup_row(block)
+        if wc:
+            lengths = list(map(len, ws))
+            mean_len = sum(lengths) / wc
+            capitalised = sum(map(str.isupper, [w[0] for w in ws])) / wc
+            short = sum(l <= 3 for l in lengths) / wc
+        else:
+            mean_len = capitalised = short = 0.0
+        if title_words and ws:
+            lowered = {w.casefold() for w in ws}
+            overlap = len(lowered & title_words) / len(lowered | title_words)
+        else:
+            overlap = 0.0
+        rows.append((
+            math.log1p(wc), math.log1p(len(line)), mean_len,
             sum(map(line.count, ".,;:!?")) / chars,
             float(bool(_TERMINAL.search(line))), float(line[:1].isupper()),
-            sum(w[:1].isupper() for w in ws) / wc if wc else 0.0,
-            len(_DIGIT.findall(line)) / chars,
-            sum(len(w) <= 3 for w in ws) / wc if wc else 0.0,
+            capitalised, len(_DIGIT.findall(line)) / chars, short,
             float(bool(_ADDRESS.search(line))),
             i / (n - 1) if n > 1 else 0.0, min(i, 10), min(n - 1 - i, 10), before / total,
             math.log1p(counts[i - 1]) if i else -1.0,
             math.log1p(counts[i + 1]) if i + 1 < n else -1.0,
-            math.log1p(n), math.log1p(total), float(boilerplate(line)),
-            len(lowered & title_words) / len(lowered | title_words) if title_words and lowered else 0.0,
+            log_lines, log_total, float(boilerplate(line)), overlap,
             float(block is not None),
-        ]
-        tags = [0.0] * N_TAG_GROUPS
-        if block is not None:
-            tags[block.tag] = 1.0
-            own, flags = block.own, block.flags
-            row += tags + [block.link_share, min(block.depth, 40),
-                           bool(own & CHROME), bool(flags & CHROME), bool(own & META),
-                           bool(flags & META), bool(own & BODY), bool(flags & BODY)]
-            row += [bool(flags & bit) for bit in _FLAG_BITS[3:]] + [math.log1p(block.repeats)]
-        else:  # unknown to the markup: -1 apart from every known value
-            row += tags + [-1.0] * _MARKUP_COLUMNS
-        rows[i] = row
+        ) + markup[block])
         before += wc
-    return rows
+    return np.array(rows, dtype=np.float64)
