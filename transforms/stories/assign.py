@@ -94,10 +94,11 @@ class _Index:
         self.committed: set = set()  # ids of the stories earlier runs committed
         self.members: Dict[str, _Member] = {}
         self.stories: Dict[str, _Story] = {}
-        # term -> (times, article ids) of the dated articles holding it, in time order, so
-        # that a dated article scans only the horizon around it; and term -> the undated ones
-        self.postings: Dict[int, Tuple[List[int], List[str]]] = {}
-        self.undated: Dict[int, List[str]] = {}
+        # term -> (times, article ids, their weights of the term) of the dated articles
+        # holding it, in time order, so that a dated article scans only the horizon around
+        # it; and term -> (ids, weights) of the undated ones
+        self.postings: Dict[int, Tuple[List[int], List[str], List[float]]] = {}
+        self.undated: Dict[int, Tuple[List[str], List[float]]] = {}
         self.parent: Dict[str, str] = {}
 
     def find(self, sid: str) -> str:
@@ -110,21 +111,26 @@ class _Index:
         self.members[article_id] = _Member(story.story_id, time_us, dated, vector)
         story.members.append(article_id)
         story.first = min(story.first, time_us)
-        for t in vector:
+        for t, w in vector.items():
             if not dated:
-                self.undated.setdefault(t, []).append(article_id)
+                ids, ws = self.undated.setdefault(t, ([], []))
+                ids.append(article_id)
+                ws.append(w)
                 continue
-            times, ids = self.postings.setdefault(t, ([], []))
+            times, ids, ws = self.postings.setdefault(t, ([], [], []))
             i = bisect.bisect_right(times, time_us)
             times.insert(i, time_us)
             ids.insert(i, article_id)
+            ws.insert(i, w)
 
-    def near(self, t: int, me: "_Member") -> Iterable[str]:
-        """The articles holding term ``t`` that ``me`` may be compared with."""
-        yield from self.undated.get(t, ())[-MAX_POSTINGS:]
-        times, ids = self.postings.get(t, ((), ()))
+    def near(self, t: int, me: "_Member") -> Iterable[Tuple[str, float]]:
+        """(article, its weight of term ``t``) of the articles holding ``t`` that ``me`` may be
+        compared with."""
+        ids, ws = self.undated.get(t, ((), ()))
+        yield from zip(ids[-MAX_POSTINGS:], ws[-MAX_POSTINGS:])
+        times, ids, ws = self.postings.get(t, ((), (), ()))
         if not me.dated:  # no time to be near: the latest
-            yield from ids[-MAX_POSTINGS:]
+            yield from zip(ids[-MAX_POSTINGS:], ws[-MAX_POSTINGS:])
             return
         lo = bisect.bisect_left(times, me.time_us - self.horizon_us)
         hi = bisect.bisect_right(times, me.time_us + self.horizon_us)
@@ -132,7 +138,7 @@ class _Index:
             at = bisect.bisect_left(times, me.time_us, lo, hi)
             lo = max(lo, min(at - MAX_POSTINGS // 2, hi - MAX_POSTINGS))
             hi = lo + MAX_POSTINGS
-        yield from ids[lo:hi]
+        yield from zip(ids[lo:hi], ws[lo:hi])
 
     def pair(self, a: _Member, b: _Member, dot: float) -> Optional[float]:
         """Two articles' similarity, discounted by their time gap; None beyond reach (see
@@ -150,8 +156,8 @@ class _Index:
         every story sharing a term with ``me``, best first."""
         dots: Dict[str, float] = {}
         for t, w in me.vector.items():
-            for aid in self.near(t, me):
-                dots[aid] = dots.get(aid, 0.0) + w * self.members[aid].vector[t]
+            for aid, theirs in self.near(t, me):
+                dots[aid] = dots.get(aid, 0.0) + w * theirs
         out = []
         for sid in {self.members[aid].story_id for aid in dots}:
             sims = [s for s in (self.pair(me, self.members[m], dots.get(m, 0.0))
