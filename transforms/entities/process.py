@@ -391,12 +391,14 @@ class NerPool:
     interface (``lang``, ``max_length``, ``pipe``, ``prefetch``, ``settle``, ``new_job``,
     ``known_max_length``, ``close``).
 
-    A text always goes to the same child (by its hash in this process): the child that was
-    told of it ahead (``prefetch``) is the one asked for it, so announced texts are
-    annotated on every core at once and found done. ``pipe`` sends each child its share and
-    waits for all of them; the answers come back in the order asked. Each text is annotated
-    on its own by the same model loaded the same way, so the entities do not depend on how
-    many children there are or which one took a text."""
+    A text announced ahead (``prefetch``) goes to the child with the fewest characters
+    announced and not yet asked for, and is asked for from that child, so announced texts
+    are annotated on every core at once, in equal shares, and found done (a text already
+    announced goes where it went). ``pipe`` sends each child its share (texts nobody
+    announced are shared out the same way) and waits for all of them; the answers come back
+    in the order asked. Each text is annotated on its own by the same model loaded the same
+    way, so the entities do not depend on how many children there are or which one took a
+    text."""
 
     def __init__(self, model: str, processes: int = 1, start: Optional[int] = None):
         if processes < 1:
@@ -404,6 +406,12 @@ class NerPool:
         self.model, self.processes = model, processes
         self.children = [NerProcess(model) for _ in range(min(processes, start or processes))]
         self._asking = None  # threads that wait for the children's answers, made on first use
+        # text -> (its child, the job it was announced for) until it is asked for or its job
+        # is over; and each child's characters announced and not asked for yet
+        self._owner: "dict[str, tuple]" = {}
+        self._waiting: List[int] = [0] * len(self.children)
+        self._job = 0
+        self._sharing = threading.Lock()
         # set once this job asks for entities: its articles are all extracted by then (NER
         # comes after Dedup's shuffles), so the driver may extract the next batch's
         self.asked = threading.Event()
@@ -413,8 +421,10 @@ class NerPool:
         or asked (a text's child follows from how many there are). A run starts one and
         grows once it knows it has enough to annotate: on a handful of files a second model
         load costs the driver more than it saves."""
-        while len(self.children) < self.processes:
-            self.children.append(NerProcess(self.model))
+        with self._sharing:
+            while len(self.children) < self.processes:
+                self.children.append(NerProcess(self.model))
+                self._waiting.append(0)
 
     @property
     def pids(self) -> List[int]:
@@ -428,8 +438,8 @@ class NerPool:
     def ahead(self) -> int:
         return sum(c.ahead for c in self.children)
 
-    def _child(self, text) -> int:
-        return hash(text) % len(self.children) if isinstance(text, str) else 0
+    def _least_waiting(self) -> int:
+        return min(range(len(self.children)), key=self._waiting.__getitem__)
 
     @property
     def lang(self) -> str:
@@ -449,8 +459,8 @@ class NerPool:
         if len(self.children) == 1:
             return self.children[0].pipe(texts, batch_size)
         shares: "dict[int, list]" = {}
-        for i, t in enumerate(texts):
-            shares.setdefault(self._child(t), []).append(i)
+        for i, c in enumerate(self._ask_for(texts)):
+            shares.setdefault(c, []).append(i)
         if len(shares) == 1:
             (c, _), = shares.items()
             return self.children[c].pipe(texts, batch_size)
@@ -465,10 +475,46 @@ class NerPool:
                 docs[i] = d
         return docs
 
+    def _ask_for(self, texts: List) -> List[int]:
+        """The child to ask for each text: the one it was announced to (no longer waiting
+        there once asked), else, for this call, the one with the least work."""
+        with self._sharing:
+            extra = list(self._waiting)
+            chosen: "dict[str, int]" = {}
+            out = []
+            for t in texts:
+                if not isinstance(t, str):
+                    out.append(0)  # the child raises the error for it
+                    continue
+                c = chosen.get(t)
+                if c is None:
+                    owner = self._owner.pop(t, None)
+                    if owner is not None:
+                        c = owner[0]
+                        self._waiting[c] -= len(t)
+                    else:
+                        c = min(range(len(extra)), key=extra.__getitem__)
+                        extra[c] += len(t)
+                    chosen[t] = c
+                out.append(c)
+            return out
+
     def prefetch(self, texts: Sequence[str], language: Optional[str], ahead: bool = False) -> None:
         shares: "dict[int, list]" = {}
-        for t in texts:
-            shares.setdefault(self._child(t), []).append(t)
+        job = self._job + int(ahead)
+        with self._sharing:
+            for t in texts:
+                owner = self._owner.get(t) if isinstance(t, str) else None
+                if owner is not None:
+                    c = owner[0]
+                    self._owner[t] = (c, max(owner[1], job))
+                elif isinstance(t, str):
+                    c = self._least_waiting()
+                    self._owner[t] = (c, job)
+                    self._waiting[c] += len(t)
+                else:
+                    c = 0
+                shares.setdefault(c, []).append(t)
         for c, share in shares.items():
             self.children[c].prefetch(share, language, ahead)
 
@@ -477,6 +523,12 @@ class NerPool:
 
     def new_job(self) -> None:
         self.asked.clear()
+        with self._sharing:
+            self._job += 1
+            for t, (c, job) in list(self._owner.items()):
+                if job < self._job:  # never asked for (a copy Dedup folded): the child forgets it
+                    del self._owner[t]
+                    self._waiting[c] -= len(t)
         for c in self.children:
             c.new_job()
 
