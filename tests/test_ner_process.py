@@ -3,6 +3,7 @@ the model loaded here, errors kept to their request, and no child outliving its 
 import logging
 import os
 import signal
+import time
 
 import apache_beam as beam
 import pytest
@@ -196,6 +197,33 @@ def test_a_pool_shares_announced_work_out_evenly_and_asks_each_text_of_its_child
         assert [c.settle() for c in pool.children] == [1, 0]
     finally:
         pool.close()
+
+
+def test_the_next_jobs_texts_are_annotated_in_short_steps_so_this_jobs_requests_wait_little():
+    """A child annotates announced texts a call at a time, and a request waits for the call
+    under way: texts announced for a later job (the next batch, extracted ahead) go in calls
+    of AHEAD_BATCH, those of the job under way in calls of BATCH, and a request that has
+    come is served before any more of them."""
+    from transforms import child
+    from transforms.entities.process import AHEAD_BATCH, BATCH, _Inbox
+    read, write = os.pipe()
+    requests = os.fdopen(read, "rb")
+    with os.fdopen(write, "wb") as parent:
+        inbox = _Inbox(requests)
+        child.send(parent, ("prefetch", [f"next {i}" for i in range(AHEAD_BATCH + 5)], "en", 2))
+        child.send(parent, ("prefetch", [f"this {i}" for i in range(BATCH + 5)], "en", 2))
+        step = inbox.next(job=1)  # job 1 under way: these are the next job's
+        assert step[0] == "prefetch" and len(step[1]) == AHEAD_BATCH
+        assert {j for _, _, j in step[1]} == {2}
+        child.send(parent, ("pipe", ["asked"], 8))
+        deadline = time.monotonic() + 10
+        while not inbox._asks and time.monotonic() < deadline:  # the reader thread takes it in
+            time.sleep(0.01)
+        assert inbox.next(job=1)[0] == "pipe"  # served before the rest of the announced
+        step = inbox.next(job=2)  # job 2 under way: its own texts, in long calls
+        assert len(step[1]) == BATCH and step[1][0][0] == f"next {AHEAD_BATCH}"
+    assert inbox.next(job=2) is None  # the parent closed its end: the rest is dropped
+    requests.close()
 
 
 def test_the_default_pool_is_one_child_per_core_up_to_four():
