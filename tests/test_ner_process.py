@@ -222,6 +222,9 @@ def test_the_next_jobs_texts_are_annotated_in_short_steps_so_this_jobs_requests_
         assert inbox.next(job=1)[0] == "pipe"  # served before the rest of the announced
         step = inbox.next(job=2)  # job 2 under way: its own texts, in long calls
         assert len(step[1]) == BATCH and step[1][0][0] == f"next {AHEAD_BATCH}"
+    deadline = time.monotonic() + 10
+    while not inbox.closed and time.monotonic() < deadline:  # the reader thread sees the end
+        time.sleep(0.01)
     assert inbox.next(job=2) is None  # the parent closed its end: the rest is dropped
     requests.close()
 

@@ -423,10 +423,10 @@ class NerPool:
         self.asked = threading.Event()
 
     def grow(self) -> None:
-        """Starts the rest of the ``processes`` children: call before anything is announced
-        or asked (a text's child follows from how many there are). A run starts one and
-        grows once it knows it has enough to annotate: on a handful of files a second model
-        load costs the driver more than it saves."""
+        """Starts the rest of the ``processes`` children (a text announced before stays with
+        the child it went to). A run starts one and grows once it knows it has enough to
+        annotate: on a handful of files a second model load costs the driver more than it
+        saves."""
         with self._sharing:
             while len(self.children) < self.processes:
                 self.children.append(NerProcess(self.model))
@@ -462,8 +462,6 @@ class NerPool:
     def pipe(self, texts: Sequence[str], batch_size: int = BATCH):
         texts = list(texts)
         self.asked.set()
-        if len(self.children) == 1:
-            return self.children[0].pipe(texts, batch_size)
         shares: "dict[int, list]" = {}
         for i, c in enumerate(self._ask_for(texts)):
             shares.setdefault(c, []).append(i)
