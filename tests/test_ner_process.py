@@ -191,10 +191,16 @@ def test_a_pool_shares_announced_work_out_evenly_and_asks_each_text_of_its_child
         assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == [
             [(e.start_char, e.end_char, e.label_) for e in nlp(t).ents] for t in [long] + short]
         pool.prefetch(short[:3], "en")
-        pool.new_job()  # never asked for: forgotten here as in the children
-        assert [c.settle() for c in pool.children] == [0, 0]
+        pool.prefetch(short[3:5], "en", ahead=True)  # the next batch's, extracted ahead
+        pool.new_job()  # never asked for: forgotten here as in the children; ahead: kept
+        assert [c.settle() for c in pool.children] == [1, 1]
+        before = pool.ahead
+        pool.pipe(short[3:5])
+        assert pool.ahead == before + 2  # found done where they were announced
         pool.prefetch([long], "en")  # nothing waits anywhere: the first child again
-        assert [c.settle() for c in pool.children] == [1, 0]
+        pool.prefetch([long + " Elsewhere."], "fr")  # not the model's language: no share
+        pool.prefetch([short[0]], "en")  # so the second child is still the one with least
+        assert [c.settle() for c in pool.children] == [1, 1]
     finally:
         pool.close()
 
@@ -208,25 +214,27 @@ def test_the_next_jobs_texts_are_annotated_in_short_steps_so_this_jobs_requests_
     from transforms.entities.process import AHEAD_BATCH, BATCH, _Inbox
     read, write = os.pipe()
     requests = os.fdopen(read, "rb")
-    with os.fdopen(write, "wb") as parent:
+    try:
         inbox = _Inbox(requests)
-        child.send(parent, ("prefetch", [f"next {i}" for i in range(AHEAD_BATCH + 5)], "en", 2))
-        child.send(parent, ("prefetch", [f"this {i}" for i in range(BATCH + 5)], "en", 2))
-        step = inbox.next(job=1)  # job 1 under way: these are the next job's
-        assert step[0] == "prefetch" and len(step[1]) == AHEAD_BATCH
-        assert {j for _, _, j in step[1]} == {2}
-        child.send(parent, ("pipe", ["asked"], 8))
+        with os.fdopen(write, "wb") as parent:
+            child.send(parent, ("prefetch", [f"next {i}" for i in range(AHEAD_BATCH + 5)], "en", 2))
+            child.send(parent, ("prefetch", [f"more {i}" for i in range(BATCH + 5)], "en", 2))
+            step = inbox.next(job=1)  # job 1 under way: these are the next job's
+            assert step[0] == "prefetch" and len(step[1]) == AHEAD_BATCH
+            assert {j for _, _, j in step[1]} == {2}
+            child.send(parent, ("pipe", ["asked"], 8))
+            deadline = time.monotonic() + 10
+            while not inbox._asks and time.monotonic() < deadline:  # the reader takes it in
+                time.sleep(0.01)
+            assert inbox.next(job=1)[0] == "pipe"  # served before the rest of the announced
+            step = inbox.next(job=2)  # job 2 under way: its own texts, in long calls
+            assert len(step[1]) == BATCH and step[1][0][0] == f"next {AHEAD_BATCH}"
         deadline = time.monotonic() + 10
-        while not inbox._asks and time.monotonic() < deadline:  # the reader thread takes it in
+        while not inbox.closed and time.monotonic() < deadline:  # the reader sees the end
             time.sleep(0.01)
-        assert inbox.next(job=1)[0] == "pipe"  # served before the rest of the announced
-        step = inbox.next(job=2)  # job 2 under way: its own texts, in long calls
-        assert len(step[1]) == BATCH and step[1][0][0] == f"next {AHEAD_BATCH}"
-    deadline = time.monotonic() + 10
-    while not inbox.closed and time.monotonic() < deadline:  # the reader thread sees the end
-        time.sleep(0.01)
-    assert inbox.next(job=2) is None  # the parent closed its end: the rest is dropped
-    requests.close()
+        assert inbox.next(job=2) is None  # the parent closed its end: the rest is dropped
+    finally:
+        requests.close()
 
 
 def test_the_default_pool_is_one_child_per_core_up_to_four():

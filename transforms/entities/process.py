@@ -14,8 +14,8 @@ when its input closes, which is also what happens when the driver is killed. If 
 fails or dies, the model is loaded in the driver and used from then on.
 
 ``NerProcess`` starts the child (``main``) with the parent's ``sys.path``; ``NerPool`` runs
-several, one per core by default, each text always in the same one; this module and the
-child import nothing of Beam.
+several, one per core by default, sharing the texts out evenly; this module and the child
+import nothing of Beam.
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class _Inbox:
             self.closed = True
             self._cond.notify()
 
-    def next(self, job: int = 0):
+    def next(self, job: int):
         """The next request (``pipe``/``forget``), or ``("prefetch", [(text, language, job),
         ...])`` when none waits and texts are announced (fewer of them when they are for a
         job after ``job``, the one under way), or None once the input ended."""
@@ -366,6 +366,10 @@ class NerProcess:
         """The model's ``max_length`` if the child has said it, without waiting."""
         return self._meta[1] if self._meta is not None else None
 
+    def known_lang(self) -> Optional[str]:
+        """The model's language if the child has said it, without waiting."""
+        return self._meta[0] if self._meta is not None else None
+
     def _tell(self, message) -> None:
         with self._writing:
             try:
@@ -492,10 +496,12 @@ class NerPool:
                     continue
                 c = chosen.get(t)
                 if c is None:
-                    owner = self._owner.pop(t, None)
+                    owner = self._owner.get(t)
                     if owner is not None:
                         c = owner[0]
-                        self._waiting[c] -= len(t)
+                        if owner[1] <= self._job:  # else announced for the next job too: kept
+                            del self._owner[t]
+                            self._waiting[c] -= len(t)
                     else:
                         c = min(range(len(extra)), key=extra.__getitem__)
                         extra[c] += len(t)
@@ -504,9 +510,13 @@ class NerPool:
             return out
 
     def prefetch(self, texts: Sequence[str], language: Optional[str], ahead: bool = False) -> None:
+        from transforms.entities.model import in_model_language
+        lang = self.children[0].known_lang()
+        if lang is not None and not in_model_language(language, lang):
+            return  # the children skip them and nothing asks for them: no share to count
         shares: "dict[int, list]" = {}
-        job = self._job + int(ahead)
         with self._sharing:
+            job = self._job + int(ahead)
             for t in texts:
                 owner = self._owner.get(t) if isinstance(t, str) else None
                 if owner is not None:
