@@ -448,8 +448,10 @@ class NerPool:
     def ahead(self) -> int:
         return sum(c.ahead for c in self.children)
 
-    def _least_waiting(self) -> int:
-        return min(range(len(self.children)), key=self._waiting.__getitem__)
+    @staticmethod
+    def _least(waiting: List[int]) -> int:
+        """The child with the fewest characters in ``waiting``."""
+        return min(range(len(waiting)), key=waiting.__getitem__)
 
     @property
     def lang(self) -> str:
@@ -503,7 +505,7 @@ class NerPool:
                             del self._owner[t]
                             self._waiting[c] -= len(t)
                     else:
-                        c = min(range(len(extra)), key=extra.__getitem__)
+                        c = self._least(extra)
                         extra[c] += len(t)
                     chosen[t] = c
                 out.append(c)
@@ -523,7 +525,7 @@ class NerPool:
                     c = owner[0]
                     self._owner[t] = (c, max(owner[1], job))
                 elif isinstance(t, str):
-                    c = self._least_waiting()
+                    c = self._least(self._waiting)
                     self._owner[t] = (c, job)
                     self._waiting[c] += len(t)
                 else:
